@@ -1,0 +1,18 @@
+//! The metermaster domain model.
+//!
+//! Every edge of the system speaks these types: protocol sessions produce a [`Reading`], files
+//! carry it, the store keeps it and analysis consumes it. Nothing in this crate does I/O.
+
+mod obis;
+mod quantity;
+mod reading;
+mod status;
+
+pub use obis::{ObisCode, ObisParseError};
+pub use quantity::{Quantity, Unit};
+pub use reading::{
+    BillingPeriod, Channel, ClockInfo, Event, EventCounter, EventKind, InstantQuantity,
+    InstantValue, Interval, LoadProfile, MaxDemand, MeterIdentity, Phase, ProgrammingLog,
+    ProgrammingRecord, Reading, Register, TransformerRatio,
+};
+pub use status::IntervalStatus;
