@@ -1,0 +1,256 @@
+//! Links a session runs over: TCP (a terminal server or a simulator; the device address in the
+//! sign-on selects the meter) and serial ports (7E1, with the baud switch of the optical port).
+//! Anything `AsyncRead + AsyncWrite` is a link, so tests run sessions over in-memory pipes.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::error::Error;
+
+/// A byte stream to a meter, and what the session may ask of it beyond bytes.
+pub trait Link: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Reprograms the line speed (serial ports; a no-op on byte-stream links).
+    fn set_baud(&mut self, _baud: u32) -> io::Result<()> {
+        Ok(())
+    }
+    /// Whether the session should wait for the option select to leave the wire and switch speed.
+    fn switches_baud(&self) -> bool {
+        false
+    }
+    /// Whether raw 8-bit bytes pass (TCP does; a true 7E1 serial line does not).
+    fn eight_bit(&self) -> bool {
+        true
+    }
+}
+
+impl Link for TcpStream {}
+impl Link for tokio::io::DuplexStream {}
+
+impl<L: Link + ?Sized> Link for Box<L> {
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        (**self).set_baud(baud)
+    }
+    fn switches_baud(&self) -> bool {
+        (**self).switches_baud()
+    }
+    fn eight_bit(&self) -> bool {
+        (**self).eight_bit()
+    }
+}
+
+/// A serial port in 7E1 with baud switching.
+#[derive(Debug)]
+pub struct SerialLink {
+    port: tokio_serial::SerialStream,
+    fixed: bool,
+}
+
+impl SerialLink {
+    pub fn open(path: &str, baud: u32, fixed: bool) -> io::Result<SerialLink> {
+        use tokio_serial::SerialPortBuilderExt;
+        let port = tokio_serial::new(path, baud)
+            .data_bits(tokio_serial::DataBits::Seven)
+            .parity(tokio_serial::Parity::Even)
+            .stop_bits(tokio_serial::StopBits::One)
+            .flow_control(tokio_serial::FlowControl::None)
+            .open_native_async()
+            .map_err(io::Error::other)?;
+        Ok(SerialLink { port, fixed })
+    }
+}
+
+impl AsyncRead for SerialLink {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.port).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SerialLink {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.port).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.port).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.port).poll_shutdown(cx)
+    }
+}
+
+impl Link for SerialLink {
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        use tokio_serial::SerialPort;
+        if self.fixed {
+            return Ok(());
+        }
+        self.port.set_baud_rate(baud).map_err(io::Error::other)
+    }
+    fn switches_baud(&self) -> bool {
+        !self.fixed
+    }
+    fn eight_bit(&self) -> bool {
+        false
+    }
+}
+
+/// Where a meter is: `tcp://HOST:PORT` or `serial:///dev/ttyUSB0?baud=300&fixed=1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Tcp { host: String, port: u16 },
+    Serial { path: String, baud: u32, fixed: bool },
+}
+
+impl fmt::Display for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Connection::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Connection::Serial { path, baud, fixed } => {
+                write!(f, "serial://{path}?baud={baud}")?;
+                if *fixed {
+                    f.write_str("&fixed=1")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Connection {
+    pub fn parse(s: &str) -> Result<Connection, Error> {
+        let usage = |why: &str| {
+            Error::Usage(format!(
+                "connection {s:?}: {why} (expected tcp://HOST:PORT or serial:///dev/ttyX?baud=N)"
+            ))
+        };
+        if let Some(rest) = s.strip_prefix("tcp://") {
+            let rest = rest.trim_end_matches('/');
+            let (host, port) = rest.rsplit_once(':').ok_or_else(|| usage("no port"))?;
+            let port: u16 = port.parse().map_err(|_| usage("port is not a number 1-65535"))?;
+            if host.is_empty() || port == 0 {
+                return Err(usage("empty host or port 0"));
+            }
+            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            return Ok(Connection::Tcp { host, port });
+        }
+        if let Some(rest) = s.strip_prefix("serial://") {
+            let (path, query) = match rest.split_once('?') {
+                Some((p, q)) => (p, q),
+                None => (rest, ""),
+            };
+            if path.is_empty() {
+                return Err(usage("no device path"));
+            }
+            let mut baud = 300;
+            let mut fixed = false;
+            for kv in query.split('&').filter(|k| !k.is_empty()) {
+                match kv.split_once('=') {
+                    Some(("baud", v)) => {
+                        baud = v
+                            .parse()
+                            .ok()
+                            .filter(|b| *b > 0)
+                            .ok_or_else(|| usage("baud is not a positive number"))?
+                    }
+                    Some(("fixed", v)) => fixed = matches!(v, "1" | "true" | "yes"),
+                    _ => return Err(usage(&format!("unknown option {kv:?}"))),
+                }
+            }
+            return Ok(Connection::Serial {
+                path: path.to_string(),
+                baud,
+                fixed,
+            });
+        }
+        Err(usage("unknown scheme"))
+    }
+
+    /// Opens the link.
+    pub async fn open(&self, timeout: Duration) -> Result<Box<dyn Link>, Error> {
+        match self {
+            Connection::Tcp { host, port } => {
+                let s = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), *port)))
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        during: format!("connecting to {self}"),
+                        timeout_ms: timeout.as_millis() as u64,
+                    })?
+                    .map_err(|e| {
+                        Error::Io(io::Error::new(e.kind(), format!("connecting to {self}: {e}")))
+                    })?;
+                s.set_nodelay(true)?;
+                Ok(Box::new(s))
+            }
+            Connection::Serial { path, baud, fixed } => {
+                let l = SerialLink::open(path, *baud, *fixed).map_err(|e| {
+                    Error::Io(io::Error::new(e.kind(), format!("opening {path}: {e}")))
+                })?;
+                Ok(Box::new(l))
+            }
+        }
+    }
+}
+
+/// The baud rate a `Z` character stands for (§1.3).
+pub fn baud_of(z: u8) -> Option<u32> {
+    Some(match z {
+        b'0' => 300,
+        b'1' => 600,
+        b'2' => 1200,
+        b'3' => 2400,
+        b'4' => 4800,
+        b'5' => 9600,
+        b'6' => 19200,
+        _ => return None,
+    })
+}
+
+pub fn baud_char(baud: u32) -> Option<u8> {
+    (b'0'..=b'6').find(|z| baud_of(*z) == Some(baud))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_strings() {
+        assert_eq!(
+            Connection::parse("tcp://127.0.0.1:4001").unwrap(),
+            Connection::Tcp {
+                host: "127.0.0.1".into(),
+                port: 4001
+            }
+        );
+        assert_eq!(
+            Connection::parse("serial:///dev/ttyUSB0?baud=9600&fixed=1").unwrap(),
+            Connection::Serial {
+                path: "/dev/ttyUSB0".into(),
+                baud: 9600,
+                fixed: true
+            }
+        );
+        for bad in ["tcp://host", "tcp://:1", "udp://x:1", "serial://", "serial:///dev/x?baud=fast", "serial:///dev/x?parity=odd"] {
+            assert!(Connection::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(baud_of(b'5'), Some(9600));
+        assert_eq!(baud_char(300), Some(b'0'));
+    }
+}
