@@ -789,7 +789,7 @@ pub fn decode_history_set(
                 return Ok(None);
             }
             let regs = decode_cumulative(model, &b[..80]).map_err(wrap)?;
-            let md = decode_md(model, &b[304..592], utc_offset_s).map_err(wrap)?;
+            let md = decode_md(model, &b[312..600], utc_offset_s).map_err(wrap)?;
             Ok(Some((reset, regs, md, info[10])))
         }
     }

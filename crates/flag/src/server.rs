@@ -30,6 +30,12 @@ pub trait MeterFace {
     fn check_password(&self, seed: &[u8; 8], answer: &[u8]) -> Option<Access>;
     /// The whole image of an identity, or the ERR code (2 = no such id, 5 = locked).
     fn read_id(&mut self, id: u16, access: Access) -> Result<Vec<u8>, u8>;
+    /// `len` bytes of an identity from `offset`; ERR3 beyond its end. Meters with large
+    /// multi-set identities override this to build only the set asked for.
+    fn read_range(&mut self, id: u16, offset: usize, len: usize, access: Access) -> Result<Vec<u8>, u8> {
+        let image = self.read_id(id, access)?;
+        image.get(offset..offset + len).map(<[u8]>::to_vec).ok_or(3)
+    }
     /// Writes an identity; `Err(code)` for ERRn.
     fn write_id(&mut self, id: u16, data: &[u8], access: Access) -> Result<(), u8>;
     /// Whether the identity may be sent as an RD stream.
@@ -210,16 +216,8 @@ impl MeterSession {
             b"R1" => match parse_read(&data) {
                 Some((id, packet, len)) => {
                     let access = self.current_access(now);
-                    match meter.read_id(id, access) {
-                        Ok(image) => {
-                            let start = (packet as usize - 1) * 64;
-                            if start >= image.len().max(1) || start + len > image.len() {
-                                return vec![err_reply(3)];
-                            }
-                            vec![Action::Send(
-                                Message::reply(to_hex(&image[start..start + len]).as_bytes()).encode(),
-                            )]
-                        }
+                    match meter.read_range(id, (packet as usize - 1) * 64, len, access) {
+                        Ok(bytes) => vec![Action::Send(Message::reply(to_hex(&bytes).as_bytes()).encode())],
                         Err(code) => vec![err_reply(code)],
                     }
                 }

@@ -1,0 +1,419 @@
+//! The FLAG face of a simulated meter: its memory laid out as Elster data identities, the
+//! password levels, and the data readout telegram.
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use metermaster_flag::cipher::{elster_p2, password_bytes};
+use metermaster_flag::codec::{decode_clock, encode_clock, padded_ascii, to_bcd_le, to_local_epoch};
+use metermaster_flag::ids::{self, MeterModel};
+use metermaster_flag::readout::{DataLine, DataValue};
+use metermaster_flag::server::{Access, MeterFace};
+
+use crate::load::CHANNELS;
+use crate::meter::{PROFILE_MASK, SimEvent, SimMeter};
+
+const ERR_NO_ID: u8 = 2;
+const ERR_PACKET: u8 = 3;
+const ERR_LOCKED: u8 = 5;
+
+impl SimMeter {
+    fn channel_of_source(&self, src: u8) -> Option<usize> {
+        match self.model() {
+            MeterModel::A1140 => (usize::from(src) < CHANNELS).then_some(usize::from(src)),
+            MeterModel::A1700 => (1..=7).contains(&src).then(|| usize::from(src) - 1),
+        }
+    }
+
+    fn registers_image(&mut self, t: NaiveDateTime) -> Vec<u8> {
+        let tot = self.totals_at(t);
+        let model = self.model();
+        let chan: Vec<Option<usize>> = (0u8..=15).map(|s| self.channel_of_source(s)).collect();
+        ids::encode_cumulative(model, |src| {
+            chan.get(usize::from(src)).copied().flatten().map_or(0, |c| tot.energy[c])
+        })
+    }
+
+    fn tou_image(&mut self, t: NaiveDateTime) -> Vec<u8> {
+        let mut v: Vec<u8> = self.tou_at(t).into_iter().flat_map(|x| to_bcd_le(x, 8)).collect();
+        v.resize(self.model().tou_count() * 8, 0);
+        v
+    }
+
+    fn md_image(&mut self, t: NaiveDateTime) -> Vec<u8> {
+        let top = self.md_at(t);
+        let srcs = self.md_sources();
+        let mut entries = Vec::new();
+        for (s, src) in srcs.iter().enumerate() {
+            for p in top[s] {
+                entries.push((*src, p.1, p.0));
+            }
+        }
+        ids::encode_md(self.model(), &entries)
+    }
+
+    fn cmd_image(&mut self, t: NaiveDateTime) -> Vec<u8> {
+        let cmd = self.cmd_at(t);
+        let entries: Vec<(u8, u64)> = self.md_sources().into_iter().zip(cmd).collect();
+        ids::encode_cmd(self.model(), &entries)
+    }
+
+    fn history_set(&mut self, id: u16, k: usize) -> Vec<u8> {
+        let model = self.model();
+        let len = model.history_set_len();
+        let now = self.model_now();
+        let (at, trigger) = if id == ids::DAILY_HISTORY {
+            let midnight = now.date().and_hms_opt(0, 0, 0).unwrap_or(now) - chrono::Duration::days(k as i64);
+            (Some(midnight), 0u8)
+        } else {
+            (self.billing_reset_times(now).get(k).copied(), 0x01)
+        };
+        let Some(at) = at.filter(|t| *t > self.history_start()) else {
+            return vec![0; len];
+        };
+        let mut out = Vec::with_capacity(len);
+        match model {
+            MeterModel::A1140 => {
+                out.extend(self.registers_image(at));
+                let mut tou = self.tou_image(at);
+                tou.resize(128, 0);
+                out.extend(tou);
+                let mut src = self.tou_sources();
+                src.resize(16, 0xFF);
+                out.extend(src);
+                out.extend(self.cmd_image(at));
+                out.extend(self.md_image(at - chrono::Duration::seconds(1)));
+                out.push(trigger);
+                out.extend(to_local_epoch(Some(at)));
+            }
+            MeterModel::A1700 => {
+                out.extend(self.registers_image(at));
+                out.extend(self.tou_image(at));
+                out.extend([0u8; 32]);
+                out.extend(self.cmd_image(at));
+                out.extend(self.md_image(at - chrono::Duration::seconds(1)));
+                let count = self.billing_reset_times(at).len() as u16;
+                out.extend(count.to_le_bytes());
+                let prev = self.billing_reset_times(at - chrono::Duration::seconds(1)).first().copied();
+                out.extend(to_local_epoch(prev));
+                out.extend(to_local_epoch(Some(at)));
+                out.push(trigger);
+                out.extend(to_local_epoch(Some(at)));
+            }
+        }
+        out.resize(len, 0);
+        out
+    }
+
+    fn event_log(&self, id: u16) -> Option<Vec<u8>> {
+        let model = self.model();
+        let now = self.model_now();
+        let kind = ids::event_log_ids(model).iter().find(|(i, _)| *i == id)?.1;
+        let evs = self.events_until(now);
+        let mut times: Vec<(NaiveDateTime, u8)> = Vec::new();
+        use metermaster_model::EventKind as K;
+        for e in &evs {
+            match (kind, e) {
+                (K::PowerFailure, SimEvent::PowerFail { down, .. }) => times.push((*down, 0)),
+                (K::ReverseRun, SimEvent::ReverseRun(t)) => times.push((*t, 0)),
+                (K::PhaseFailure, SimEvent::PhaseFailure(t, mask)) => {
+                    let info = if model == MeterModel::A1700 {
+                        1 + mask.trailing_zeros() as u8
+                    } else {
+                        *mask
+                    };
+                    times.push((*t, info))
+                }
+                (K::TerminalCoverOpened, SimEvent::TerminalCover(t)) => times.push((*t, 0)),
+                (K::MainCoverOpened, SimEvent::MainCover(t)) => times.push((*t, 0)),
+                _ => {}
+            }
+        }
+        if kind == K::BillingReset {
+            times.extend(self.billing_reset_times(now).into_iter().rev().map(|t| (t, 0x01)));
+        }
+        let base = match kind {
+            K::PowerFailure | K::PhaseFailure | K::ReverseRun | K::TerminalCoverOpened | K::MainCoverOpened => {
+                self.event_base_count(id as u64)
+            }
+            _ => 0,
+        };
+        let count = base + times.len() as u32;
+        times.reverse();
+        Some(ids::encode_event_log(count, &times, model.id_len(id) == Some(17)))
+    }
+
+    fn instant_values(&self) -> Vec<u8> {
+        let now = self.model_now();
+        let p = i64::from(self.period_min());
+        let start = now - chrono::Duration::minutes((i64::from(now.hour()) * 60 + i64::from(now.minute())) % p)
+            - chrono::Duration::seconds(i64::from(now.second()));
+        let (_, sum) = self.day(now.date(), start + chrono::Duration::minutes(p));
+        let _ = sum;
+        let d = crate::load::LoadModel::new(self.cfg.seed, self.cfg.period_min).demand(start);
+        let sec = u64::from(now.second());
+        let mut out = Vec::new();
+        for code in self.instant_request {
+            let code = code & 0x7F;
+            let Some((q, phase)) = ids::instant_from_code(code) else {
+                out.extend([0xFF; 7]);
+                continue;
+            };
+            use metermaster_model::InstantQuantity as Q;
+            let volts = 2_300_000 + ((crate::load::mix(self.cfg.seed ^ u64::from(code) ^ sec) % 60_000) as i64) - 30_000;
+            let p_kw_e4 = (d[0] as i64 - d[1] as i64) * 10 / 1000; // mW → kW × 10^4
+            let per_phase = |v: i64| if phase == metermaster_model::Phase::Total { v } else { v / 3 };
+            let pf_e4 = if d[6] > 0 { (d[0] as i64 * 10_000) / d[6] as i64 } else { 10_000 };
+            let value = match q {
+                Q::Voltage => volts,
+                Q::Current => {
+                    // I = P / (V × pf) per phase, in A × 10^4.
+                    let p_w = per_phase(d[0] as i64 / 3 * 3) / 1000;
+                    if pf_e4 == 0 { 0 } else { p_w * 10_000 * 10_000 / (230 * pf_e4) }
+                }
+                Q::ActivePower => per_phase(p_kw_e4),
+                Q::ReactivePower => per_phase((d[2] as i64 - d[5] as i64) * 10 / 1000),
+                Q::ApparentPower => per_phase((d[6] + d[7]) as i64 * 10 / 1000),
+                Q::PowerFactor => pf_e4,
+                Q::Frequency => 500_000 + (crate::load::mix(self.cfg.seed ^ sec) % 200) as i64 - 100,
+                Q::PhaseAngle => 0,
+                Q::PhaseRotation => 1,
+            };
+            out.extend(ids::encode_instant(value));
+        }
+        out
+    }
+
+    /// The whole image of an identity.
+    fn image(&mut self, id: u16) -> Result<Vec<u8>, u8> {
+        let model = self.model();
+        let now = self.model_now();
+        Ok(match id {
+            ids::SERIAL => self.serial16().into_bytes(),
+            ids::SCHEME => padded_ascii(&self.cfg.scheme_id, model.id_len(id).unwrap_or(8)),
+            ids::FIRMWARE => padded_ascii(&format!("{}-SIM-0.1", model.name()), 12),
+            ids::CLOCK => encode_clock(self.now()).to_vec(),
+            ids::CUMULATIVE => self.registers_image(now),
+            ids::TOU => self.tou_image(now),
+            ids::TOU_SOURCES => self.tou_sources(),
+            ids::CMD => self.cmd_image(now),
+            ids::MD => self.md_image(now),
+            ids::MD_SOURCES => {
+                let mut v = self.md_sources();
+                v.resize(8, 0xFF);
+                v
+            }
+            ids::CT_RATIO => ids::encode_ct(model, 10_000, 500),
+            ids::VT_RATIO if model == MeterModel::A1700 => {
+                let mut v = to_bcd_le(1_100_000, 4);
+                v.extend(to_bcd_le(11_000, 3));
+                v
+            }
+            ids::STATUS => vec![0; model.id_len(id).unwrap_or(4)],
+            ids::PROFILE_MASK => PROFILE_MASK.to_be_bytes().to_vec(),
+            ids::PROFILE_DST if model == MeterModel::A1140 => vec![0],
+            ids::INTEGRATION => match model {
+                MeterModel::A1140 => vec![metermaster_flag::profile::period_code(self.period_min()).unwrap_or(7), 0, 0],
+                MeterModel::A1700 => {
+                    let m = self.period_min() as u8;
+                    vec![metermaster_flag::codec::to_bcd_byte(m), metermaster_flag::codec::to_bcd_byte(m), 1]
+                }
+            },
+            ids::PROFILE_SELECT => {
+                let img = match &self.profile_image {
+                    Some(i) => i.clone(),
+                    None => self.select_profile_days(1),
+                };
+                let packets = (img.len() / 64) as u16;
+                let blocks = img.len().div_ceil(256) as u16;
+                let mut v = packets.to_be_bytes().to_vec();
+                v.extend(blocks.to_be_bytes());
+                v
+            }
+            ids::PROFILE_DATA => match &self.profile_image {
+                Some(i) => i.clone(),
+                None => self.select_profile_days(1),
+            },
+            ids::PROGRAMMING_LOG => {
+                let recs: Vec<(NaiveDateTime, u8, String)> = self
+                    .programming
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|p| (p.time, p.port, p.user.clone()))
+                    .collect();
+                ids::encode_programming(model, self.programming_count(), &recs)
+            }
+            ids::INSTANT_REQUEST if model == MeterModel::A1700 => {
+                self.instant_request.iter().map(|c| c | 0x80).collect()
+            }
+            ids::INSTANT_VALUES if model == MeterModel::A1700 => self.instant_values(),
+            691..=701 => self.event_log(id).ok_or(ERR_NO_ID)?,
+            _ => return Err(ERR_NO_ID),
+        })
+    }
+}
+
+impl MeterFace for SimMeter {
+    fn identification(&self) -> (String, u8, String) {
+        let manufacturer = if self.cfg.fast_reaction { "GEc" } else { "GEC" };
+        let ident = match self.model() {
+            MeterModel::A1140 => "120510070213@000",
+            MeterModel::A1700 => "090100010300@000",
+        };
+        (manufacturer.to_string(), b'5', ident.to_string())
+    }
+
+    fn new_seed(&mut self) -> [u8; 8] {
+        SimMeter::new_seed(self)
+    }
+
+    fn check_password(&self, seed: &[u8; 8], answer: &[u8]) -> Option<Access> {
+        self.cfg
+            .passwords
+            .iter()
+            .filter_map(|(pw, level)| password_bytes(pw).map(|p| (p, *level)))
+            .filter(|(p, _)| elster_p2(p, seed).as_slice() == answer)
+            .map(|(_, level)| Access::Level(level))
+            .max()
+    }
+
+    fn read_id(&mut self, id: u16, access: Access) -> Result<Vec<u8>, u8> {
+        if access == Access::None && id != ids::SERIAL {
+            return Err(ERR_LOCKED);
+        }
+        self.image(id)
+    }
+
+    fn read_range(&mut self, id: u16, offset: usize, len: usize, access: Access) -> Result<Vec<u8>, u8> {
+        if matches!(id, ids::BILLING_HISTORY | ids::DAILY_HISTORY) {
+            if access == Access::None {
+                return Err(ERR_LOCKED);
+            }
+            let model = self.model();
+            if id == ids::DAILY_HISTORY && model == MeterModel::A1700 {
+                return Err(ERR_NO_ID);
+            }
+            let set_len = model.history_set_len();
+            let stride = set_len.div_ceil(64) * 64;
+            let k = offset / stride;
+            let within = offset % stride;
+            if k >= model.history_sets(id) || within + len > set_len {
+                return Err(ERR_PACKET);
+            }
+            let set = self.history_set(id, k);
+            return Ok(set[within..within + len].to_vec());
+        }
+        let img = self.read_id(id, access)?;
+        img.get(offset..offset + len).map(<[u8]>::to_vec).ok_or(ERR_PACKET)
+    }
+
+    fn write_id(&mut self, id: u16, data: &[u8], access: Access) -> Result<(), u8> {
+        let need = |min: Access| if access >= min { Ok(()) } else { Err(ERR_LOCKED) };
+        match id {
+            ids::PROFILE_SELECT => {
+                need(Access::ReadOnly)?;
+                let days = match data {
+                    [a, b] => u16::from_le_bytes([*a, *b]),
+                    _ => return Err(ERR_PACKET),
+                };
+                let days = if days == 0xFFFF { u16::MAX } else { days };
+                let span = (self.model_now().date() - self.history_start().date()).num_days() + 1;
+                self.select_profile_days(days.min(span.clamp(1, 65_534) as u16));
+                Ok(())
+            }
+            ids::INSTANT_REQUEST if self.model() == MeterModel::A1700 => {
+                need(Access::ReadOnly)?;
+                if data.is_empty() || data.len() > 4 {
+                    return Err(ERR_PACKET);
+                }
+                self.instant_request = [0; 4];
+                self.instant_request[..data.len()].copy_from_slice(data);
+                Ok(())
+            }
+            ids::OPERATOR_NAME => {
+                need(Access::Level(1))?;
+                if data.len() != 12 {
+                    return Err(ERR_PACKET);
+                }
+                self.operator = metermaster_flag::codec::ascii(data);
+                Ok(())
+            }
+            ids::CLOCK => {
+                need(Access::Level(2))?;
+                let t = decode_clock(data).ok_or(ERR_PACKET)?;
+                self.set_clock(t, 1);
+                Ok(())
+            }
+            ids::BILLING_RESET => {
+                need(Access::Level(2))?;
+                self.billing_reset();
+                Ok(())
+            }
+            _ => Err(ERR_NO_ID),
+        }
+    }
+
+    fn readout(&mut self) -> Vec<DataLine> {
+        let now = self.model_now();
+        let clock = self.now();
+        let tot = self.totals_at(now);
+        let md = self.md_at(now);
+        let line = |address: &str, value: String, unit: Option<&str>| DataLine {
+            address: address.to_string(),
+            values: vec![DataValue {
+                value,
+                unit: unit.map(str::to_string),
+            }],
+        };
+        // Registers are shown in kWh with three decimals (watt-hours), as meter displays do.
+        let kwh = |mwh: u64| format!("{:06}.{:03}", mwh / 1_000_000, (mwh / 1000) % 1000);
+        let mut lines = vec![
+            line("0.0.0", self.cfg.serial.clone(), None),
+            line("C.1.0", self.serial16(), None),
+            line("0.9.1", format!("{:02}:{:02}:{:02}", clock.hour(), clock.minute(), clock.second()), None),
+            line("0.9.2", format!("{:02}-{:02}-{:02}", clock.year() % 100, clock.month(), clock.day()), None),
+            line("1.8.0", kwh(tot.energy[0]), Some("kWh")),
+            line("1.8.1", kwh(tot.rate[0]), Some("kWh")),
+            line("1.8.2", kwh(tot.rate[1]), Some("kWh")),
+            line("2.8.0", kwh(tot.energy[1]), Some("kWh")),
+            line("5.8.0", kwh(tot.energy[2]), Some("kvarh")),
+            line("8.8.0", kwh(tot.energy[5]), Some("kvarh")),
+        ];
+        let (peak, at) = md[0][0];
+        let mut md_line = line("1.6.0", format!("{:02}.{:03}", peak / 1_000_000, (peak / 1000) % 1000), Some("kW"));
+        if let Some(t) = at {
+            md_line.values.push(DataValue {
+                value: t.format("%y-%m-%d %H:%M").to_string(),
+                unit: None,
+            });
+        }
+        lines.push(md_line);
+        lines.push(line("F.F", "00000000".into(), None));
+        lines
+    }
+
+    fn session_ended(&mut self) {
+        self.profile_image = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::MeterConfig;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn history_sets_decode() {
+        let start = NaiveDate::from_ymd_opt(2024, 3, 5).unwrap().and_hms_opt(12, 0, 0).unwrap();
+        for model in [MeterModel::A1140, MeterModel::A1700] {
+            let mut m = SimMeter::new(MeterConfig::new("10000001", model, 9, start));
+            let len = model.history_set_len();
+            let set = m.read_range(ids::BILLING_HISTORY, 0, len, Access::ReadOnly).unwrap();
+            let (reset, regs, _md, _) = ids::decode_history_set(model, ids::BILLING_HISTORY, &set, 0).unwrap().unwrap();
+            assert_eq!(reset.unwrap().to_string(), "2024-03-01 00:00:00");
+            let import = regs.iter().find(|r| r.obis == metermaster_model::ObisCode::elec(1, 8, 0)).unwrap();
+            let at = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+            assert_eq!(import.value.raw as u64, m.totals_at(at).energy[0]);
+        }
+    }
+}
