@@ -179,16 +179,29 @@ impl<L: Link> FlagClient<L> {
         }
     }
 
-    /// Drops whatever is buffered or still arriving (a late reply to an earlier attempt).
-    async fn flush_input(&mut self) {
+    /// Drops whatever is buffered or still arriving (a late reply to an earlier attempt),
+    /// until the line has been quiet for `quiet`.
+    async fn flush_input_for(&mut self, quiet: Duration) {
         self.buf.clear();
         let mut chunk = [0u8; 1024];
-        while let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(50), self.link.read(&mut chunk)).await
-        {
+        while let Ok(Ok(n)) = tokio::time::timeout(quiet, self.link.read(&mut chunk)).await {
             if n == 0 {
                 break;
             }
+            self.stats.bytes_received += n as u64;
+        }
+    }
+
+    async fn flush_input(&mut self) {
+        self.flush_input_for(Duration::from_millis(50)).await;
+    }
+
+    /// After a request had to be repeated, the meter may still answer the earlier copy: wait
+    /// for the line to go quiet so that a late duplicate is not taken as the next reply.
+    async fn settle_after_retry(&mut self, attempt: u32) {
+        if attempt > 0 {
+            let quiet = (self.opts.response_timeout / 2).max(Duration::from_millis(100));
+            self.flush_input_for(quiet).await;
         }
     }
 
@@ -206,7 +219,10 @@ impl<L: Link> FlagClient<L> {
             self.stats.exchanges += 1;
             match self.recv(during).await {
                 Ok(Message::Nak) => last = "meter answered NAK".into(),
-                Ok(m) => return Ok(m),
+                Ok(m) => {
+                    self.settle_after_retry(attempt).await;
+                    return Ok(m);
+                }
                 Err(e @ (Error::Timeout { .. } | Error::Frame { .. })) => last = e.to_string(),
                 Err(e) => return Err(e),
             }
@@ -336,7 +352,10 @@ impl<L: Link> FlagClient<L> {
             self.send(req).await?;
             self.stats.exchanges += 1;
             match self.recv(during).await {
-                Ok(m) => return Ok(m),
+                Ok(m) => {
+                    self.settle_after_retry(attempt).await;
+                    return Ok(m);
+                }
                 Err(e @ (Error::Timeout { .. } | Error::Frame { .. })) => last = e.to_string(),
                 Err(e) => return Err(e),
             }
@@ -386,7 +405,8 @@ impl<L: Link> FlagClient<L> {
     }
 
     /// Reads `len` bytes of an identity from packet `first_packet` (1-based) on, in 64-byte
-    /// packets.
+    /// packets. A reply of the wrong length is taken for a late answer to an earlier request:
+    /// it is dropped and the request repeated.
     pub async fn read_packets(&mut self, id: u16, first_packet: u32, len: usize) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(len);
         let mut packet = first_packet;
@@ -395,17 +415,29 @@ impl<L: Link> FlagClient<L> {
             let req_text = format!("{id:03}{packet:03X}({want:02X})");
             let during = format!("R1 {req_text}");
             let req = Message::command(b"R1", req_text.clone().into_bytes());
-            match self.data_request(&req, &during).await? {
-                ReplyPayload::Bytes(b) if b.len() == want => out.extend_from_slice(&b),
-                ReplyPayload::Bytes(b) => {
-                    return Err(Error::protocol(during, format!("asked for {want} bytes, got {}", b.len())));
-                }
-                ReplyPayload::Error(code) => {
-                    return Err(MeterError::Err {
-                        code,
-                        request: format!("R1 {req_text}"),
+            let mut tries = 0;
+            loop {
+                match self.data_request(&req, &during).await? {
+                    ReplyPayload::Bytes(b) if b.len() == want => {
+                        out.extend_from_slice(&b);
+                        break;
                     }
-                    .into());
+                    ReplyPayload::Bytes(b) => {
+                        tries += 1;
+                        if tries > self.opts.retries {
+                            return Err(Error::protocol(during, format!("asked for {want} bytes, got {}", b.len())));
+                        }
+                        self.stats.retransmissions += 1;
+                        let quiet = (self.opts.response_timeout / 2).max(Duration::from_millis(100));
+                        self.flush_input_for(quiet).await;
+                    }
+                    ReplyPayload::Error(code) => {
+                        return Err(MeterError::Err {
+                            code,
+                            request: format!("R1 {req_text}"),
+                        }
+                        .into());
+                    }
                 }
             }
             packet += 1;
@@ -456,7 +488,10 @@ impl<L: Link> FlagClient<L> {
             self.send(&req).await?;
             self.stats.exchanges += 1;
             match self.recv_stream(&during).await {
-                Ok(d) => return Ok(d),
+                Ok(d) => {
+                    self.settle_after_retry(attempt).await;
+                    return Ok(d);
+                }
                 Err(Error::Meter(m)) => return Err(m.into()),
                 Err(e @ (Error::Timeout { .. } | Error::Frame { .. } | Error::Protocol { .. })) => {
                     last = e.to_string()

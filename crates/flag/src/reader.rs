@@ -71,6 +71,54 @@ pub async fn open_session<L: Link>(
     Ok((ident, model))
 }
 
+/// Whether an error is worth a new connection and a new attempt: link trouble is, a meter's
+/// refusal or a usage error is not.
+pub fn is_transient(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io(_) | Error::Closed { .. } | Error::Timeout { .. } | Error::RetriesExhausted { .. } | Error::Frame { .. }
+    )
+}
+
+/// Connects, reads one meter, and on a dropped or broken link connects again, up to
+/// `attempts` times in all. Returns the reading and what crossed the link over all attempts.
+pub async fn read_connection(
+    conn: &crate::transport::Connection,
+    copts: &crate::client::ClientOptions,
+    ropts: &ReadOptions,
+    attempts: u32,
+) -> Result<(Reading, crate::client::LinkStats)> {
+    let mut total = crate::client::LinkStats::default();
+    let mut last = None;
+    for attempt in 0..attempts.max(1) {
+        if attempt > 0 {
+            // Give a meter (or a terminal server) time to drop the old session.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let link = match conn.open(std::time::Duration::from_secs(10)).await {
+            Ok(l) => l,
+            Err(e) if is_transient(&e) => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut client = FlagClient::attach(link, copts.clone());
+        let r = read_meter(&mut client, ropts).await;
+        let s = client.stats;
+        total.exchanges += s.exchanges;
+        total.bytes_sent += s.bytes_sent;
+        total.bytes_received += s.bytes_received;
+        total.retransmissions += s.retransmissions;
+        match r {
+            Ok(reading) => return Ok((reading, total)),
+            Err(e) if is_transient(&e) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Usage("no attempt made".into())))
+}
+
 /// Reads one meter. The session is logged off whatever happens after sign-on.
 pub async fn read_meter<L: Link>(client: &mut FlagClient<L>, opts: &ReadOptions) -> Result<Reading> {
     let started = Utc::now();

@@ -189,7 +189,7 @@ impl SimMeter {
         Ok(match id {
             ids::SERIAL => self.serial16().into_bytes(),
             ids::SCHEME => padded_ascii(&self.cfg.scheme_id, model.id_len(id).unwrap_or(8)),
-            ids::FIRMWARE => padded_ascii(&format!("{}-SIM-0.1", model.name()), 12),
+            ids::FIRMWARE => padded_ascii(&format!("SIM{} 0.1", model.name()), 12),
             ids::CLOCK => encode_clock(self.now()).to_vec(),
             ids::CUMULATIVE => self.registers_image(now),
             ids::TOU => self.tou_image(now),

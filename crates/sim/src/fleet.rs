@@ -222,7 +222,9 @@ pub async fn serve_link<L: Link>(mut link: L, fleet: Arc<Fleet>, opts: ServeOpti
                 }
                 Some(m) => {
                     if let Some(mref) = &meter {
-                        let refuse = matches!(&m, metermaster_flag::Message::Command { cmd, .. } if cmd == b"P2")
+                        // The zero P2 (read-only access) is never refused.
+                        let refuse = matches!(&m, metermaster_flag::Message::Command { cmd, data: Some(d) }
+                                if cmd == b"P2" && d.as_slice() != b"(0000000000000000)")
                             && opts.faults.refuse > 0.0
                             && roll(4) < opts.faults.refuse;
                         if let Ok(mut mm) = mref.lock() {
@@ -261,6 +263,10 @@ pub async fn serve_link<L: Link>(mut link: L, fleet: Arc<Fleet>, opts: ServeOpti
                             if roll(2) < opts.faults.slow {
                                 let d = 1.0 + 4.0 * roll(5);
                                 tokio::time::sleep(Duration::from_secs_f64(d)).await;
+                                // A meter busy with a late answer does not hear what the
+                                // client repeated meanwhile.
+                                discard_pending(&mut link).await;
+                                buf.clear();
                             }
                             if roll(3) < opts.faults.corrupt && !bytes.is_empty() {
                                 let i = (roll(6) * bytes.len() as f64) as usize % bytes.len();
@@ -288,6 +294,15 @@ pub async fn serve_link<L: Link>(mut link: L, fleet: Arc<Fleet>, opts: ServeOpti
         }
     }
     Ok(())
+}
+
+async fn discard_pending<L: Link>(link: &mut L) {
+    let mut junk = [0u8; 1024];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), link.read(&mut junk)).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 async fn write_paced<L: Link>(link: &mut L, bytes: &[u8], baud: Option<u32>) -> std::io::Result<()> {

@@ -1,0 +1,236 @@
+//! `metermaster bench ...`: built-in benchmarks that print their figures.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use metermaster_flag::client::{ClientOptions, FlagClient};
+use metermaster_flag::reader::{ReadOptions, read_meter};
+use metermaster_sim::ServeOptions;
+
+use crate::demo::{fleet_args, read_all, start_fleet};
+use crate::sim::ModelArg;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Many simulated meters read concurrently over loopback TCP (registers, profile, events).
+    Fleet {
+        #[arg(long, default_value_t = 1000)]
+        meters: u32,
+        #[arg(long, default_value_t = 1)]
+        days: u16,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+    /// One meter's registers and one day of 4-channel 15-minute profile through a throttled
+    /// link, against the physical limit of the wire.
+    Wire {
+        #[arg(long, default_value_t = 9600)]
+        baud: u32,
+        /// Announce the 20 ms reaction time instead of 200 ms.
+        #[arg(long)]
+        fast_reaction: bool,
+        /// Read packet by packet (R1) instead of the RD stream.
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+    /// Decoding speed of data-readout telegrams and load-profile streams.
+    Parse {
+        #[arg(long, default_value_t = 7)]
+        runs: u32,
+    },
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Peak resident memory of this process, from /proc (Linux), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub async fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Fleet { meters, days, runs } => {
+            let mut args = fleet_args(meters, ModelArg::A1140, 10_000_001);
+            args.speed = 0.0;
+            let addr = start_fleet(&args, ServeOptions::default()).await?;
+            let opts = ReadOptions {
+                profile_days: days,
+                billing_sets: 0,
+                instantaneous: false,
+                ..ReadOptions::default()
+            };
+            let mut times = Vec::new();
+            for run in 0..runs.max(1) {
+                let t = Instant::now();
+                let res = read_all(addr, (0..meters).map(|i| 10_000_001 + u64::from(i)).collect(), opts.clone()).await;
+                let secs = t.elapsed().as_secs_f64();
+                let failed = res.iter().filter(|r| r.1.is_err()).count();
+                let intervals: usize = res
+                    .iter()
+                    .filter_map(|r| r.1.as_ref().ok())
+                    .map(|(r, _)| r.load_profile.as_ref().map_or(0, |p| p.intervals.len()))
+                    .sum();
+                println!("run {}: {meters} meters in {secs:.3} s ({failed} failed, {intervals} intervals)", run + 1);
+                if failed > 0 {
+                    if let Some((s, Err(e))) = res.iter().find(|r| r.1.is_err()) {
+                        bail!("meter {s} failed: {e}");
+                    }
+                }
+                times.push(secs);
+            }
+            println!(
+                "fleet: {meters} meters, {days} day(s) of profile + registers + events: median {:.3} s; peak RSS (simulator and reader in one process) {:.1} MB",
+                median(times),
+                peak_rss_mb().unwrap_or(f64::NAN)
+            );
+        }
+        BenchCommand::Wire {
+            baud,
+            fast_reaction,
+            no_stream,
+            runs,
+        } => {
+            let mut args = fleet_args(1, ModelArg::A1140, 10_000_001);
+            args.speed = 0.0;
+            args.fast_reaction = fast_reaction;
+            // Start at 23:59 so that "one day" is a whole day of 96 intervals.
+            args.start = Some("2024-03-05T23:59:30Z".into());
+            let addr = start_fleet(
+                &args,
+                ServeOptions {
+                    baud: Some(baud),
+                    ..ServeOptions::default()
+                },
+            )
+            .await?;
+            let reaction = if fast_reaction { 0.020 } else { 0.200 };
+            let opts = ReadOptions {
+                address: "10000001".into(),
+                profile_days: 1,
+                billing_sets: 0,
+                events: false,
+                instantaneous: false,
+                ..ReadOptions::default()
+            };
+            let mut ratios = Vec::new();
+            let mut totals = Vec::new();
+            for run in 0..runs.max(1) {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                let mut c = FlagClient::attach(
+                    stream,
+                    ClientOptions {
+                        use_rd: !no_stream,
+                        response_timeout: Duration::from_secs(5),
+                        ..ClientOptions::default()
+                    },
+                );
+                let t = Instant::now();
+                let r = read_meter(&mut c, &opts).await?;
+                let secs = t.elapsed().as_secs_f64();
+                let s = c.stats;
+                // Every byte both ways at 10 bits per character, plus one reaction time per
+                // exchange (the final B0 has no answer).
+                let limit = (s.bytes_sent + s.bytes_received) as f64 * 10.0 / f64::from(baud)
+                    + f64::from(s.exchanges) * reaction;
+                let n = r.load_profile.as_ref().map_or(0, |p| p.intervals.len());
+                println!(
+                    "run {}: {secs:.3} s; physical limit {limit:.3} s; ratio {:.3}; {} exchanges, {} bytes out, {} in, {n} intervals",
+                    run + 1,
+                    secs / limit,
+                    s.exchanges,
+                    s.bytes_sent,
+                    s.bytes_received
+                );
+                ratios.push(secs / limit);
+                totals.push(secs);
+            }
+            println!(
+                "wire: {baud} Bd, reaction {:.0} ms, {}: median {:.3} s, median ratio to the physical limit {:.3}",
+                reaction * 1000.0,
+                if no_stream { "R1 packets" } else { "RD stream for the profile" },
+                median(totals),
+                median(ratios)
+            );
+        }
+        BenchCommand::Parse { runs } => parse_bench(runs)?,
+    }
+    Ok(())
+}
+
+fn parse_bench(runs: u32) -> Result<()> {
+    use metermaster_flag::ids::MeterModel;
+    use metermaster_flag::profile::{Record, decode_records, encode_records, to_load_profile};
+    use metermaster_flag::readout::{DataLine, DataValue, format_data_message, parse_data_message};
+    // A profile stream: 365 days of 4-channel 15-minute records.
+    let day0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .ok_or_else(|| anyhow::anyhow!("date"))?;
+    let mut recs = Vec::new();
+    for d in 0..365 {
+        recs.push(Record::NewDay {
+            time: day0 + chrono::Duration::days(d),
+            mask: 0x0027,
+            period: 7,
+        });
+        for k in 0..96u64 {
+            recs.push(Record::Data {
+                status: 0,
+                ext_status: None,
+                values: vec![1000 * (k + 1), 2000 * k, 300_000 + k, 0],
+            });
+        }
+    }
+    let stream = encode_records(&recs, 64);
+    // A readout telegram of 2000 lines.
+    let lines: Vec<DataLine> = (0..2000)
+        .map(|i| DataLine {
+            address: format!("1.8.{}", i % 64),
+            values: vec![DataValue {
+                value: format!("{:06}.{:03}", i * 7, i % 1000),
+                unit: Some("kWh".into()),
+            }],
+        })
+        .collect();
+    let telegram = format_data_message(&lines);
+    let mut p_rates = Vec::new();
+    let mut t_rates = Vec::new();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let mut n = 0;
+        let mut bytes = 0usize;
+        while t.elapsed() < Duration::from_millis(300) {
+            let r = decode_records(&stream, MeterModel::A1140)?;
+            let lp = to_load_profile(&r, MeterModel::A1140, 0)?;
+            n += lp.intervals.len();
+            bytes += stream.len();
+        }
+        p_rates.push(bytes as f64 / t.elapsed().as_secs_f64() / 1e6);
+        let t = Instant::now();
+        let mut tb = 0usize;
+        while t.elapsed() < Duration::from_millis(300) {
+            let m = parse_data_message(&telegram)?;
+            tb += telegram.len();
+            n += m.lines.len();
+        }
+        t_rates.push(tb as f64 / t.elapsed().as_secs_f64() / 1e6);
+        std::hint::black_box(n);
+    }
+    println!(
+        "parse: profile stream ({} bytes, 35040 intervals) to intervals: median {:.0} MB/s; readout telegram ({} bytes, 2000 lines): median {:.0} MB/s",
+        stream.len(),
+        median(p_rates),
+        telegram.len(),
+        median(t_rates)
+    );
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `metermaster read`: read one meter now.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use metermaster_flag::client::{ClientOptions, FlagClient};
+use metermaster_flag::reader::{ReadOptions, read_connection};
+use metermaster_flag::transport::Connection;
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Where the meter is: tcp://HOST:PORT or serial:///dev/ttyUSB0?baud=300 (&fixed=1 for
+    /// module ports that do not switch speed).
+    pub connection: String,
+    /// The device address sent in the sign-on (the serial number on a simulated bus; empty on
+    /// an optical port).
+    #[arg(long, default_value = "")]
+    pub address: String,
+    /// Protocol: flag (IEC 62056-21, Elster dialect).
+    #[arg(long, default_value = "flag")]
+    pub protocol: String,
+    /// Password (8 characters). Without it the meter is read with read-only access.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Days of load profile (1 = today so far; 0 = none).
+    #[arg(long, conflicts_with = "since")]
+    pub days: Option<u16>,
+    /// Load profile since this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The meter clock's offset from UTC, e.g. +01:00 (meters keep local standard time).
+    #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
+    pub utc_offset: String,
+    /// Billing-history sets to read.
+    #[arg(long, default_value_t = 1)]
+    pub billing_sets: u32,
+    /// Daily-history sets to read (A1140).
+    #[arg(long, default_value_t = 0)]
+    pub daily_sets: u32,
+    /// Read packet by packet (R1) even where the binary RD stream would work.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// A plain data readout (mode C) instead of the full programming-mode read.
+    #[arg(long)]
+    pub readout: bool,
+    /// Connections to try in all when the link drops or breaks mid-read.
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// Seconds to wait for a reply before repeating the request.
+    #[arg(long, default_value_t = 3.0)]
+    pub timeout: f64,
+    /// Print the Reading as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the Reading as JSON to this file.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+pub fn parse_offset(s: &str) -> Result<i32> {
+    let bad = || anyhow::anyhow!("--utc-offset {s:?} must look like +01:00 or -05:00");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+pub async fn run(a: ReadArgs) -> Result<()> {
+    if a.protocol != "flag" {
+        bail!("--protocol {:?}: only flag is supported so far (dlms comes next)", a.protocol);
+    }
+    let conn = Connection::parse(&a.connection)?;
+    let utc_offset_s = parse_offset(&a.utc_offset)?;
+    if !(a.timeout > 0.0 && a.timeout < 600.0) {
+        bail!("--timeout must be between 0 and 600 seconds");
+    }
+    let copts = ClientOptions {
+        response_timeout: Duration::from_secs_f64(a.timeout),
+        use_rd: !a.no_stream,
+        turnaround: if matches!(conn, Connection::Serial { .. }) {
+            Duration::from_millis(20)
+        } else {
+            Duration::ZERO
+        },
+        ..ClientOptions::default()
+    };
+    if a.readout {
+        let link = conn.open(Duration::from_secs(10)).await?;
+        let mut client = FlagClient::attach(link, copts);
+        let (ident, msg) = client
+            .data_readout(&a.address)
+            .await
+            .with_context(|| format!("data readout of {conn} address {:?}", a.address))?;
+        if a.json {
+            let (regs, _) = metermaster_flag::readout::to_registers(&msg);
+            let v = serde_json::json!({
+                "ident": ident.line(),
+                "registers": regs,
+                "lines": msg.lines.iter().map(|l| serde_json::json!({
+                    "address": l.address,
+                    "values": l.values.iter().map(|v| serde_json::json!({"value": v.value, "unit": v.unit})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!("identification  {}", ident.line());
+            for l in &msg.lines {
+                let vals: Vec<String> = l
+                    .values
+                    .iter()
+                    .map(|v| match &v.unit {
+                        Some(u) => format!("{} {u}", v.value),
+                        None => v.value.clone(),
+                    })
+                    .collect();
+                println!("{:<14}  {}", l.address, vals.join("  "));
+            }
+        }
+        return Ok(());
+    }
+    let since: Option<DateTime<Utc>> = match &a.since {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .with_context(|| format!("--since {s:?} is not an RFC 3339 time"))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let profile_days = match (a.days, since) {
+        (Some(d), _) => d,
+        (None, Some(s)) => {
+            let local_now = metermaster_flag::codec::utc_to_local(Utc::now(), utc_offset_s);
+            metermaster_flag::reader::days_since(s, local_now, utc_offset_s)
+        }
+        (None, None) => 1,
+    };
+    let opts = ReadOptions {
+        address: a.address.clone(),
+        password: a.password.clone(),
+        profile_days,
+        since,
+        utc_offset_s,
+        billing_sets: a.billing_sets,
+        daily_sets: a.daily_sets,
+        events: true,
+        instantaneous: true,
+    };
+    let (reading, stats) = read_connection(&conn, &copts, &opts, a.attempts)
+        .await
+        .with_context(|| format!("reading {conn} address {:?}", a.address))?;
+    if let Some(path) = &a.out {
+        let text = serde_json::to_string_pretty(&reading)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reading)?);
+    } else {
+        crate::print::reading(&reading, &stats);
+    }
+    Ok(())
+}

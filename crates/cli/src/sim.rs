@@ -1,0 +1,191 @@
+//! `metermaster sim`: simulated meters on a TCP port or a serial line.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use clap::{Args, ValueEnum};
+use metermaster_flag::ids::MeterModel;
+use metermaster_sim::{Faults, Fleet, MeterConfig, ServeOptions, SimMeter};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    A1140,
+    A1700,
+}
+
+impl From<ModelArg> for MeterModel {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::A1140 => MeterModel::A1140,
+            ModelArg::A1700 => MeterModel::A1700,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Number of meters.
+    #[arg(long, default_value_t = 1)]
+    pub meters: u32,
+    #[arg(long, value_enum, default_value = "a1140")]
+    pub model: ModelArg,
+    /// Serial number of the first meter; the others follow.
+    #[arg(long, default_value_t = 10_000_001)]
+    pub first_serial: u64,
+    /// Seed of the load and event model.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The meters' clock at start (RFC 3339; its wall-clock time is what the meters show).
+    /// Default: now, in UTC.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Meter seconds per real second (0 freezes the clocks; 60 runs an hour a minute).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Days of load profile and event history before the start.
+    #[arg(long, default_value_t = 35)]
+    pub history_days: u32,
+    /// Load-profile period in minutes.
+    #[arg(long, default_value_t = 15)]
+    pub period: u32,
+    /// Passwords: `PW` (level 3) or `1:PW,2:PW,3:PW`. Default: the factory passwords.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Announce a 20 ms reaction time (lower-case third manufacturer letter).
+    #[arg(long)]
+    pub fast_reaction: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Listen on this TCP address (e.g. 127.0.0.1:4001).
+    #[arg(long, conflicts_with = "serial")]
+    pub listen: Option<String>,
+    /// Serve on this serial device instead (e.g. one end of a socat pty pair).
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// Protocol; only `flag` for now.
+    #[arg(long, default_value = "flag")]
+    pub protocol: String,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Throttle each connection to the wire rate of 7E1 at this baud rate, with reaction times.
+    #[arg(long)]
+    pub baud: Option<u32>,
+    /// Inject faults: `drop=R,corrupt=R,slow=R,refuse=R` with rates 0..1.
+    #[arg(long)]
+    pub faults: Option<String>,
+}
+
+pub fn parse_start(s: Option<&str>) -> Result<NaiveDateTime> {
+    Ok(match s {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .with_context(|| format!("--start {s:?} is not an RFC 3339 time"))?
+            .naive_local(),
+        None => Utc::now().naive_utc(),
+    })
+}
+
+fn parse_passwords(s: &str) -> Result<Vec<(String, u8)>> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let (level, pw) = match part.split_once(':') {
+            Some((l, p)) => (
+                l.parse::<u8>()
+                    .ok()
+                    .filter(|l| (1..=3).contains(l))
+                    .with_context(|| format!("password level {l:?} must be 1, 2 or 3"))?,
+                p,
+            ),
+            None => (3, part),
+        };
+        if metermaster_flag::cipher::password_bytes(pw).is_none() {
+            bail!("password {pw:?} must be exactly 8 printable ASCII characters");
+        }
+        out.push((pw.to_string(), level));
+    }
+    Ok(out)
+}
+
+/// Builds the meters a fleet argument set describes.
+pub fn build_fleet(a: &FleetArgs) -> Result<Fleet> {
+    if a.meters == 0 || a.meters > 100_000 {
+        bail!("--meters must be between 1 and 100000");
+    }
+    if metermaster_flag::profile::period_code(a.period).is_none() {
+        bail!("--period {} is not a load-profile period (1 2 3 4 5 6 10 15 20 30 60)", a.period);
+    }
+    if !(a.speed >= 0.0 && a.speed.is_finite()) {
+        bail!("--speed must be 0 or more");
+    }
+    let start = parse_start(a.start.as_deref())?;
+    let passwords = match &a.password {
+        Some(p) => parse_passwords(p)?,
+        None => metermaster_sim::meter::default_passwords(),
+    };
+    let meters = (0..u64::from(a.meters))
+        .map(|i| {
+            let mut cfg = MeterConfig::new(
+                (a.first_serial + i).to_string(),
+                a.model.into(),
+                a.seed.wrapping_mul(1_000_003).wrapping_add(i),
+                start,
+            );
+            cfg.speed = a.speed;
+            cfg.history_days = a.history_days;
+            cfg.period_min = a.period;
+            cfg.passwords = passwords.clone();
+            cfg.fast_reaction = a.fast_reaction;
+            SimMeter::new(cfg)
+        })
+        .collect();
+    Ok(Fleet::new(meters))
+}
+
+pub async fn run(a: SimArgs) -> Result<()> {
+    if a.protocol != "flag" {
+        bail!("--protocol {:?}: only flag is simulated so far", a.protocol);
+    }
+    let fleet = Arc::new(build_fleet(&a.fleet)?);
+    let mut opts = ServeOptions {
+        baud: a.baud,
+        ..ServeOptions::default()
+    };
+    if let Some(f) = &a.faults {
+        opts.faults = Faults::parse(f).map_err(anyhow::Error::msg)?;
+        opts.fault_seed = a.fleet.seed;
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let last = a.fleet.first_serial + u64::from(a.fleet.meters) - 1;
+    if let Some(path) = &a.serial {
+        let link = metermaster_flag::transport::SerialLink::open(path, 300, false)
+            .with_context(|| format!("opening {path}"))?;
+        eprintln!(
+            "simulating {} {:?} meter(s) {}..{} on {path}",
+            a.fleet.meters, a.fleet.model, a.fleet.first_serial, last
+        );
+        tokio::select! {
+            r = metermaster_sim::serve_link(link, fleet, opts) => r?,
+            _ = shutdown => {}
+        }
+        return Ok(());
+    }
+    let addr = a.listen.as_deref().unwrap_or("127.0.0.1:4001");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    // Scripts wait for this line to know the port is open.
+    println!(
+        "listening on tcp://{} with {} {:?} meter(s) {}..{}",
+        listener.local_addr()?,
+        a.fleet.meters,
+        a.fleet.model,
+        a.fleet.first_serial,
+        last
+    );
+    metermaster_sim::serve_tcp(listener, fleet, opts, shutdown).await?;
+    Ok(())
+}

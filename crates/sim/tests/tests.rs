@@ -1,0 +1,424 @@
+//! End-to-end: the FLAG client against simulated meters over TCP, a serial pty pair and a
+//! scripted peer; faults; and the invariants that tie registers and load profile together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use metermaster_flag::client::{ClientOptions, FlagClient};
+use metermaster_flag::error::{Error, MeterError};
+use metermaster_flag::ids::MeterModel;
+use metermaster_flag::reader::{ReadOptions, read_connection, read_meter};
+use metermaster_flag::transport::Connection;
+use metermaster_model::{ObisCode, Reading};
+use metermaster_sim::{Faults, Fleet, MeterConfig, ServeOptions, SimMeter};
+
+fn start() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2024, 3, 5).unwrap().and_hms_opt(14, 0, 0).unwrap()
+}
+
+fn fleet(model: MeterModel, n: u64, seed: u64) -> Fleet {
+    Fleet::new(
+        (0..n)
+            .map(|i| SimMeter::new(MeterConfig::new((10_000_001 + i).to_string(), model, seed + i, start())))
+            .collect(),
+    )
+}
+
+async fn serve(fleet: Fleet, opts: ServeOptions) -> (std::net::SocketAddr, Arc<Fleet>) {
+    let fleet = Arc::new(fleet);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(metermaster_sim::serve_tcp(listener, fleet.clone(), opts, std::future::pending()));
+    (addr, fleet)
+}
+
+async fn client(addr: std::net::SocketAddr) -> FlagClient<tokio::net::TcpStream> {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    FlagClient::attach(s, ClientOptions::default())
+}
+
+fn opts(address: &str, days: u16) -> ReadOptions {
+    ReadOptions {
+        address: address.into(),
+        profile_days: days,
+        ..ReadOptions::default()
+    }
+}
+
+fn reg(r: &Reading, c: u8, e: u8) -> i64 {
+    r.register(ObisCode::elec(c, 8, e))
+        .unwrap_or_else(|| panic!("no register {c}.8.{e}"))
+        .value
+        .raw
+}
+
+#[tokio::test]
+async fn full_read_matches_the_meter_model() {
+    for model in [MeterModel::A1140, MeterModel::A1700] {
+        let (addr, fleet) = serve(fleet(model, 3, 11), ServeOptions::default()).await;
+        let mut c = client(addr).await;
+        let r = read_meter(&mut c, &opts("10000002", 3)).await.unwrap();
+        assert_eq!(r.meter.serial, "0000000010000002");
+        assert_eq!(r.meter.model.as_deref(), Some(model.name()));
+        let mut m = fleet.meters[1].lock().unwrap();
+        let now = m.model_now();
+        let tot = m.totals_at(now);
+        // Registers as the model has them, to the mWh.
+        assert_eq!(reg(&r, 1, 0) as u64, tot.energy[0]);
+        assert_eq!(reg(&r, 2, 0) as u64, tot.energy[1]);
+        // Invariant: the rate registers of a quantity sum to its total.
+        assert_eq!(reg(&r, 1, 1) + reg(&r, 1, 2), reg(&r, 1, 0));
+        // The clock is the meter's.
+        assert_eq!(r.clock.as_ref().unwrap().meter_local, m.now());
+        // Three days of 15-minute profile up to 14:00 today: 2 × 96 + 56, less any power cut.
+        let lp = r.load_profile.as_ref().unwrap();
+        assert_eq!(lp.interval_s, 900);
+        assert_eq!(lp.channels.len(), 4);
+        assert!(lp.intervals.len() <= 248 && lp.intervals.len() > 200, "{}", lp.intervals.len());
+        // Billing history: the reset on the 1st holds the registers at that moment.
+        let b = &r.billing_history[0];
+        assert_eq!(b.reset_time.unwrap().to_rfc3339(), "2024-03-01T00:00:00+00:00");
+        let at = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let imp = b.registers.iter().find(|x| x.obis == ObisCode::elec(1, 8, 0)).unwrap();
+        assert_eq!(imp.value.raw as u64, m.totals_at(at).energy[0]);
+        assert!(!r.event_counters.is_empty());
+        if model == MeterModel::A1700 {
+            assert!(r.instantaneous.len() >= 10, "{:?}", r.instantaneous);
+            assert!(r.vt_ratio.is_some());
+        }
+        // JSON carries registers by OBIS code with value and unit, intervals with start,
+        // values and status.
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["registers"][0]["obis"], "1-0:1.8.0*255");
+        assert_eq!(j["registers"][0]["value"]["unit"], "Wh");
+        assert!(j["load_profile"]["intervals"][0]["values"].is_array());
+        assert!(j["load_profile"]["intervals"][0]["status"].is_array());
+        let back: Reading = serde_json::from_value(j).unwrap();
+        assert_eq!(back, r);
+    }
+}
+
+#[tokio::test]
+async fn profile_integrates_to_the_register_advance() {
+    // Read over the protocol only: the billing snapshot at 1 March 00:00 plus every profile
+    // interval since then must give today's register, to the last mWh, on every channel the
+    // profile carries. Several meters so that power cuts and reverse runs are included.
+    let (addr, _fleet) = serve(fleet(MeterModel::A1140, 6, 100), ServeOptions::default()).await;
+    for k in 0..6u64 {
+        let mut c = client(addr).await;
+        let r = read_meter(&mut c, &opts(&(10_000_001 + k).to_string(), 5)).await.unwrap();
+        let lp = r.load_profile.as_ref().unwrap();
+        let since = r.billing_history[0].reset_time.unwrap();
+        for (ch, c_obis) in lp.channels.iter().enumerate() {
+            let c = c_obis.obis.c;
+            let advance: i64 = lp
+                .intervals
+                .iter()
+                .filter(|iv| iv.start >= since)
+                .map(|iv| lp.interval_energy(iv, ch).unwrap().rescaled(-3).unwrap())
+                .sum();
+            let then = r.billing_history[0]
+                .registers
+                .iter()
+                .find(|x| x.obis == ObisCode::elec(c, 8, 0))
+                .unwrap()
+                .value
+                .raw;
+            assert_eq!(then + advance, reg(&r, c, 0), "meter {k} channel {c}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn profile_packets_and_stream_agree() {
+    let (addr, _f) = serve(fleet(MeterModel::A1140, 1, 5), ServeOptions::default()).await;
+    let mut a = client(addr).await;
+    let r1 = read_meter(&mut a, &opts("10000001", 4)).await.unwrap();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut b = FlagClient::attach(s, ClientOptions { use_rd: false, ..ClientOptions::default() });
+    let r2 = read_meter(&mut b, &opts("10000001", 4)).await.unwrap();
+    assert_eq!(r1.load_profile, r2.load_profile);
+    assert!(a.stats.exchanges < b.stats.exchanges);
+}
+
+#[tokio::test]
+async fn wrong_password_and_silent_meter_are_clear_errors() {
+    let (addr, _f) = serve(fleet(MeterModel::A1140, 2, 1), ServeOptions::default()).await;
+    let mut c = client(addr).await;
+    let mut o = opts("10000001", 0);
+    o.password = Some("BADPASS1".into());
+    let e = read_meter(&mut c, &o).await.unwrap_err();
+    assert!(matches!(e, Error::Meter(MeterError::WrongPassword)), "{e}");
+    // The right one works.
+    let mut c = client(addr).await;
+    o.password = Some("FEDC0003".into());
+    read_meter(&mut c, &o).await.unwrap();
+    // A password of the wrong form never reaches the meter.
+    let mut c = client(addr).await;
+    o.password = Some("short".into());
+    assert!(matches!(read_meter(&mut c, &o).await.unwrap_err(), Error::Usage(_)));
+    // An address nobody answers to.
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut c = FlagClient::attach(
+        s,
+        ClientOptions {
+            response_timeout: Duration::from_millis(200),
+            retries: 1,
+            ..ClientOptions::default()
+        },
+    );
+    let e = read_meter(&mut c, &opts("99999999", 0)).await.unwrap_err();
+    assert!(e.to_string().contains("did not answer sign-on"), "{e}");
+}
+
+#[tokio::test]
+async fn access_levels_and_password_timeout() {
+    let (addr, fleet) = serve(
+        fleet(MeterModel::A1140, 1, 1),
+        ServeOptions {
+            password_timeout: Duration::from_millis(300),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let mut c = client(addr).await;
+    let id = c.sign_on("10000001").await.unwrap();
+    let seed = c.enter_programming(&id).await.unwrap();
+    // Without any P2 only the serial number is readable.
+    assert_eq!(c.read_id(798, 16).await.unwrap(), b"0000000010000001");
+    let e = c.read_id(507, 64).await.unwrap_err();
+    assert!(matches!(e, Error::Meter(MeterError::Err { code: 5, .. })), "{e}");
+    // Read-only P2 cannot write the operator name; level 1 can.
+    c.authenticate(&seed, None).await.unwrap();
+    assert!(matches!(
+        c.write_id(576, b"TESTER      ").await.unwrap_err(),
+        Error::Meter(MeterError::Err { code: 5, .. })
+    ));
+    c.authenticate(&seed, Some("0001ABCD")).await.unwrap();
+    c.write_id(576, b"TESTER      ").await.unwrap();
+    // After the meter's password timeout a write gets ERR5; the client sends P2 again by itself
+    // and the write goes through.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.write_id(576, b"AGAIN       ").await.unwrap();
+    assert_eq!(fleet.meters[0].lock().unwrap().operator, "AGAIN");
+    // A clock set beyond the trim limit needs level 2 and counts as programming.
+    let before = fleet.meters[0].lock().unwrap().programming_count();
+    assert!(c.write_id(861, &metermaster_flag::codec::encode_clock(start())).await.is_err());
+    c.authenticate(&seed, Some("FEDC0003")).await.unwrap();
+    let t = start() + chrono::Duration::hours(1);
+    c.write_id(861, &metermaster_flag::codec::encode_clock(t)).await.unwrap();
+    let prog = c.read_id(680, 53).await.unwrap();
+    let log = metermaster_flag::ids::decode_programming(MeterModel::A1140, &prog, 0).unwrap();
+    assert_eq!(log.count, before + 1);
+    assert_eq!(log.records[0].user, "AGAIN");
+    c.log_off().await.unwrap();
+}
+
+#[tokio::test]
+async fn proactive_reauthentication() {
+    let (addr, _f) = serve(
+        fleet(MeterModel::A1140, 1, 1),
+        ServeOptions {
+            password_timeout: Duration::from_millis(300),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut c = FlagClient::attach(
+        s,
+        ClientOptions {
+            reauth_after: Duration::from_millis(150),
+            ..ClientOptions::default()
+        },
+    );
+    let id = c.sign_on("10000001").await.unwrap();
+    let seed = c.enter_programming(&id).await.unwrap();
+    c.authenticate(&seed, Some("0001ABCD")).await.unwrap();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.write_id(576, b"TESTER      ").await.unwrap();
+    }
+    // Each write was preceded by a fresh P2, so none met ERR5.
+    assert_eq!(c.stats.exchanges, 3 + 4 * 2);
+}
+
+async fn read_with_faults(faults: Faults, seed: u64) -> Result<(Reading, metermaster_flag::client::LinkStats), Error> {
+    let (addr, _f) = serve(
+        fleet(MeterModel::A1140, 1, 3),
+        ServeOptions {
+            faults,
+            fault_seed: seed,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let conn = Connection::Tcp {
+        host: "127.0.0.1".into(),
+        port: addr.port(),
+    };
+    let copts = ClientOptions {
+        response_timeout: Duration::from_millis(400),
+        ..ClientOptions::default()
+    };
+    read_connection(&conn, &copts, &opts("10000001", 2), 6).await
+}
+
+#[tokio::test]
+async fn faults_are_survived_without_wrong_values() {
+    let (clean, _) = read_with_faults(Faults::default(), 1).await.unwrap();
+    let cases = [
+        Faults { corrupt: 0.15, ..Faults::default() },
+        Faults { slow: 0.05, ..Faults::default() },
+        Faults { drop: 0.02, ..Faults::default() },
+    ];
+    for (k, f) in cases.into_iter().enumerate() {
+        let (r, stats) = read_with_faults(f, 7 + k as u64)
+            .await
+            .unwrap_or_else(|e| panic!("{f:?}: {e}"));
+        assert!(stats.retransmissions > 0 || f.drop > 0.0, "{f:?}: no fault was hit");
+        // Same meter, same frozen clock: every value must be the same as without faults.
+        assert_eq!(r.registers, clean.registers, "{f:?}");
+        assert_eq!(r.load_profile, clean.load_profile, "{f:?}");
+        assert_eq!(r.max_demands, clean.max_demands, "{f:?}");
+        assert_eq!(r.events, clean.events, "{f:?}");
+    }
+}
+
+#[tokio::test]
+async fn refused_password_is_reported() {
+    let e = read_with_faults(Faults { refuse: 1.0, ..Faults::default() }, 1).await;
+    // The zero P2 is accepted even then; a real password would be refused, so read with one.
+    let (addr, _f) = serve(
+        fleet(MeterModel::A1140, 1, 3),
+        ServeOptions {
+            faults: Faults { refuse: 1.0, ..Faults::default() },
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    assert!(e.is_ok());
+    let mut c = client(addr).await;
+    let mut o = opts("10000001", 0);
+    o.password = Some("FEDC0003".into());
+    assert!(matches!(read_meter(&mut c, &o).await.unwrap_err(), Error::Meter(MeterError::WrongPassword)));
+}
+
+/// A scripted meter for the client's retransmission rules: NAK the first request, answer a
+/// garbled frame to the second, answer properly to the third.
+#[tokio::test]
+async fn nak_and_bad_bcc_are_retransmitted() {
+    use metermaster_flag::frame::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, mut b) = tokio::io::duplex(1024);
+    let peer = tokio::spawn(async move {
+        let mut buf = [0u8; 256];
+        let mut requests = Vec::new();
+        for step in 0..3 {
+            let n = b.read(&mut buf).await.unwrap();
+            requests.push(buf[..n].to_vec());
+            match step {
+                0 => b.write_all(&[0x15]).await.unwrap(),
+                1 => {
+                    let mut bad = Message::reply(b"3030").encode();
+                    let last = bad.len() - 1;
+                    bad[last] ^= 0x55;
+                    b.write_all(&bad).await.unwrap();
+                }
+                _ => b.write_all(&Message::reply(b"3132").encode()).await.unwrap(),
+            }
+        }
+        requests
+    });
+    let mut c = FlagClient::attach(
+        a,
+        ClientOptions {
+            response_timeout: Duration::from_millis(500),
+            ..ClientOptions::default()
+        },
+    );
+    assert_eq!(c.read_id(798, 2).await.unwrap(), b"12");
+    let reqs = peer.await.unwrap();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs.iter().all(|r| r == &reqs[0]), "the same request was repeated");
+    assert_eq!(c.stats.retransmissions, 2);
+}
+
+#[tokio::test]
+async fn data_readout_mode_c() {
+    let (addr, fleet) = serve(fleet(MeterModel::A1140, 2, 4), ServeOptions::default()).await;
+    let mut c = client(addr).await;
+    let (id, msg) = c.data_readout("10000002").await.unwrap();
+    assert_eq!(id.line(), "GEC5120510070213@000");
+    let (regs, rest) = metermaster_flag::readout::to_registers(&msg);
+    let import = regs.iter().find(|r| r.obis == ObisCode::elec(1, 8, 0)).unwrap();
+    let mut m = fleet.meters[1].lock().unwrap();
+    let now = m.model_now();
+    // The readout shows watt-hours.
+    assert_eq!(import.value.rescaled(0).unwrap() as u64, m.totals_at(now).energy[0] / 1000);
+    let rates: i64 = regs
+        .iter()
+        .filter(|r| r.obis.c == 1 && r.obis.d == 8 && r.obis.e > 0)
+        .map(|r| r.value.rescaled(0).unwrap())
+        .sum();
+    assert!((rates - import.value.rescaled(0).unwrap()).abs() <= 1);
+    assert!(rest.iter().any(|l| l.address == "0.0.0"));
+}
+
+/// The client and the simulator on the two ends of a socat pty pair: 7E1 serial ports with the
+/// baud switch of the optical port.
+#[tokio::test]
+async fn serial_pty_pair() {
+    if std::process::Command::new("socat").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: socat is not installed (scripts/test installs it)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mm-pty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (m, c) = (dir.join("meter"), dir.join("client"));
+    let mut socat = tokio::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", m.display()))
+        .arg(format!("pty,raw,echo=0,link={}", c.display()))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if m.exists() && c.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fleet = Arc::new(fleet(MeterModel::A1140, 1, 8));
+    let link = metermaster_flag::transport::SerialLink::open(m.to_str().unwrap(), 300, false).unwrap();
+    tokio::spawn(metermaster_sim::serve_link(link, fleet.clone(), ServeOptions::default()));
+    let conn = Connection::parse(&format!("serial://{}?baud=300", c.display())).unwrap();
+    let (r, _) = read_connection(&conn, &ClientOptions::default(), &opts("", 1), 1).await.unwrap();
+    let mut meter = fleet.meters[0].lock().unwrap();
+    let now = meter.model_now();
+    assert_eq!(reg(&r, 1, 0) as u64, meter.totals_at(now).energy[0]);
+    // Serial links are 7-bit: the profile came packet by packet, not as a binary stream.
+    assert!(r.load_profile.as_ref().is_some_and(|p| !p.intervals.is_empty()));
+    drop(meter);
+    let _ = socat.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn many_meters_concurrently() {
+    let (addr, _f) = serve(fleet(MeterModel::A1140, 50, 1), ServeOptions::default()).await;
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..50u64 {
+        set.spawn(async move {
+            let mut c = client(addr).await;
+            read_meter(&mut c, &opts(&(10_000_001 + k).to_string(), 1)).await.map(|r| r.meter.serial)
+        });
+    }
+    let mut serials = Vec::new();
+    while let Some(r) = set.join_next().await {
+        serials.push(r.unwrap().unwrap());
+    }
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 50);
+}
