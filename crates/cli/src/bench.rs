@@ -71,7 +71,12 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             let mut times = Vec::new();
             for run in 0..runs.max(1) {
                 let t = Instant::now();
-                let res = read_all(addr, (0..meters).map(|i| 10_000_001 + u64::from(i)).collect(), opts.clone()).await;
+                let res = read_all(
+                    addr,
+                    (0..meters).map(|i| 10_000_001 + u64::from(i)).collect(),
+                    opts.clone(),
+                )
+                .await;
                 let secs = t.elapsed().as_secs_f64();
                 let failed = res.iter().filter(|r| r.1.is_err()).count();
                 let intervals: usize = res
@@ -79,7 +84,10 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
                     .filter_map(|r| r.1.as_ref().ok())
                     .map(|(r, _)| r.load_profile.as_ref().map_or(0, |p| p.intervals.len()))
                     .sum();
-                println!("run {}: {meters} meters in {secs:.3} s ({failed} failed, {intervals} intervals)", run + 1);
+                println!(
+                    "run {}: {meters} meters in {secs:.3} s ({failed} failed, {intervals} intervals)",
+                    run + 1
+                );
                 if failed > 0 {
                     if let Some((s, Err(e))) = res.iter().find(|r| r.1.is_err()) {
                         bail!("meter {s} failed: {e}");
@@ -157,7 +165,11 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             println!(
                 "wire: {baud} Bd, reaction {:.0} ms, {}: median {:.3} s, median ratio to the physical limit {:.3}",
                 reaction * 1000.0,
-                if no_stream { "R1 packets" } else { "RD stream for the profile" },
+                if no_stream {
+                    "R1 packets"
+                } else {
+                    "RD stream for the profile"
+                },
                 median(totals),
                 median(ratios)
             );

@@ -30,7 +30,12 @@ pub async fn start_fleet(args: &FleetArgs, opts: ServeOptions) -> Result<std::ne
     let fleet = Arc::new(build_fleet(args)?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(metermaster_sim::serve_tcp(listener, fleet, opts, std::future::pending()));
+    tokio::spawn(metermaster_sim::serve_tcp(
+        listener,
+        fleet,
+        opts,
+        std::future::pending(),
+    ));
     Ok(addr)
 }
 
@@ -54,14 +59,19 @@ pub async fn read_all(
     addr: std::net::SocketAddr,
     serials: Vec<u64>,
     opts: ReadOptions,
-) -> Vec<(u64, Result<(Reading, metermaster_flag::client::LinkStats), String>)> {
+) -> Vec<(
+    u64,
+    Result<(Reading, metermaster_flag::client::LinkStats), String>,
+)> {
     let mut tasks = tokio::task::JoinSet::new();
     for s in serials {
         let mut o = opts.clone();
         o.address = s.to_string();
         tasks.spawn(async move {
             let r = async {
-                let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
                 let mut c = FlagClient::attach(stream, ClientOptions::default());
                 let reading = read_meter(&mut c, &o).await.map_err(|e| e.to_string())?;
@@ -96,11 +106,26 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         ..ReadOptions::default()
     };
     let t = Instant::now();
-    let mut results = read_all(addr1, (0..a.meters).map(|i| 10_000_001 + u64::from(i)).collect(), opts.clone()).await;
-    results.extend(read_all(addr2, (0..a.meters).map(|i| 20_000_001 + u64::from(i)).collect(), opts).await);
+    let mut results = read_all(
+        addr1,
+        (0..a.meters).map(|i| 10_000_001 + u64::from(i)).collect(),
+        opts.clone(),
+    )
+    .await;
+    results.extend(
+        read_all(
+            addr2,
+            (0..a.meters).map(|i| 20_000_001 + u64::from(i)).collect(),
+            opts,
+        )
+        .await,
+    );
     let took = t.elapsed();
     if a.json {
-        let ok: Vec<&Reading> = results.iter().filter_map(|r| r.1.as_ref().ok().map(|x| &x.0)).collect();
+        let ok: Vec<&Reading> = results
+            .iter()
+            .filter_map(|r| r.1.as_ref().ok().map(|x| &x.0))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&ok)?);
     } else {
         println!(
@@ -113,7 +138,9 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                     let kwh = |c: u8| {
                         reading
                             .register(ObisCode::elec(c, 8, 0))
-                            .map_or("-".to_string(), |r| format!("{:.3}", r.value.to_f64() / 1000.0))
+                            .map_or("-".to_string(), |r| {
+                                format!("{:.3}", r.value.to_f64() / 1000.0)
+                            })
                     };
                     let md = reading
                         .max_demands
@@ -127,7 +154,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                         kwh(1),
                         kwh(2),
                         md,
-                        reading.load_profile.as_ref().map_or(0, |p| p.intervals.len()),
+                        reading
+                            .load_profile
+                            .as_ref()
+                            .map_or(0, |p| p.intervals.len()),
                         reading.events.len(),
                         reading.clock.as_ref().map_or(0.0, |c| c.drift_s)
                     );

@@ -5,7 +5,11 @@ use metermaster_model::Reading;
 
 pub fn reading(r: &Reading, stats: &LinkStats) {
     let m = &r.meter;
-    println!("meter           {} ({})", m.serial, m.model.as_deref().unwrap_or("?"));
+    println!(
+        "meter           {} ({})",
+        m.serial,
+        m.model.as_deref().unwrap_or("?")
+    );
     if let Some(i) = &m.ident {
         println!("identification  {i}");
     }
@@ -18,7 +22,9 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
     if let Some(c) = &r.clock {
         println!(
             "clock           {} (meter local), {} UTC, drift {:+.1} s",
-            c.meter_local, c.meter_time.format("%Y-%m-%d %H:%M:%S"), c.drift_s
+            c.meter_local,
+            c.meter_time.format("%Y-%m-%d %H:%M:%S"),
+            c.drift_s
         );
     }
     if let Some(ct) = &r.ct_ratio {
@@ -33,18 +39,27 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
     println!();
     println!("{:<16} {:<48} {:>20}", "OBIS", "register", "value");
     for reg in &r.registers {
-        println!("{:<16} {:<48} {:>20}", reg.obis.reduced(), reg.name, reg.value.to_string());
+        println!(
+            "{:<16} {:<48} {:>20}",
+            reg.obis.reduced(),
+            reg.name,
+            reg.value.to_string()
+        );
     }
     if !r.max_demands.is_empty() {
         println!();
-        println!("{:<16} {:<40} {:>16}  {}", "OBIS", "maximum demand", "value", "time (UTC)");
+        println!(
+            "{:<16} {:<40} {:>16}  time (UTC)",
+            "OBIS", "maximum demand", "value"
+        );
         for md in &r.max_demands {
             println!(
                 "{:<16} {:<40} {:>16}  {}",
                 md.obis.reduced(),
                 md.name,
                 md.value.to_string(),
-                md.time.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                md.time
+                    .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
             );
         }
     }
@@ -53,11 +68,17 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
         println!(
             "billing period {} ended {} ({})",
             b.index,
-            b.reset_time.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+            b.reset_time
+                .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
             b.trigger.as_deref().unwrap_or("-")
         );
         for reg in b.registers.iter().filter(|r| r.obis.d == 8) {
-            println!("  {:<14} {:<48} {:>20}", reg.obis.reduced(), reg.name, reg.value.to_string());
+            println!(
+                "  {:<14} {:<48} {:>20}",
+                reg.obis.reduced(),
+                reg.name,
+                reg.value.to_string()
+            );
         }
     }
     if let Some(p) = &r.programming {
@@ -95,7 +116,12 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
         println!();
         println!("instantaneous values");
         for v in &r.instantaneous {
-            println!("  {:<16} {:<6} {:>14}", format!("{:?}", v.quantity), format!("{:?}", v.phase), v.value.to_string());
+            println!(
+                "  {:<16} {:<6} {:>14}",
+                format!("{:?}", v.quantity),
+                format!("{:?}", v.phase),
+                v.value.to_string()
+            );
         }
     }
     if let Some(lp) = &r.load_profile {
@@ -104,7 +130,11 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
             "load profile: {} intervals of {} min, channels: {}",
             lp.intervals.len(),
             lp.interval_s / 60,
-            lp.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            lp.channels
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         print!("  {:<17}", "start (UTC)");
         for c in &lp.channels {
@@ -114,7 +144,10 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
         for iv in &lp.intervals {
             print!("  {:<17}", iv.start.format("%Y-%m-%d %H:%M"));
             for (v, c) in iv.values.iter().zip(&lp.channels) {
-                print!(" {:>14}", metermaster_model::Quantity::new(*v, c.scale, c.unit).decimal_string());
+                print!(
+                    " {:>14}",
+                    metermaster_model::Quantity::new(*v, c.scale, c.unit).decimal_string()
+                );
             }
             println!("  {}", iv.status);
         }

@@ -77,7 +77,10 @@ pub fn parse_offset(s: &str) -> Result<i32> {
 
 pub async fn run(a: ReadArgs) -> Result<()> {
     if a.protocol != "flag" {
-        bail!("--protocol {:?}: only flag is supported so far (dlms comes next)", a.protocol);
+        bail!(
+            "--protocol {:?}: only flag is supported so far (dlms comes next)",
+            a.protocol
+        );
     }
     let conn = Connection::parse(&a.connection)?;
     let utc_offset_s = parse_offset(&a.utc_offset)?;

@@ -114,7 +114,10 @@ pub fn build_fleet(a: &FleetArgs) -> Result<Fleet> {
         bail!("--meters must be between 1 and 100000");
     }
     if metermaster_flag::profile::period_code(a.period).is_none() {
-        bail!("--period {} is not a load-profile period (1 2 3 4 5 6 10 15 20 30 60)", a.period);
+        bail!(
+            "--period {} is not a load-profile period (1 2 3 4 5 6 10 15 20 30 60)",
+            a.period
+        );
     }
     if !(a.speed >= 0.0 && a.speed.is_finite()) {
         bail!("--speed must be 0 or more");

@@ -56,13 +56,23 @@ pub struct Identification {
 impl Identification {
     /// The full identification line without `/` and CR LF.
     pub fn line(&self) -> String {
-        format!("{}{}{}", self.manufacturer, char::from(self.baud), self.ident)
+        format!(
+            "{}{}{}",
+            self.manufacturer,
+            char::from(self.baud),
+            self.ident
+        )
     }
 
     /// The meter's minimum reaction time: 20 ms when the third manufacturer letter is lower
     /// case, else 200 ms.
     pub fn reaction_time(&self) -> Duration {
-        if self.manufacturer.as_bytes().get(2).is_some_and(u8::is_ascii_lowercase) {
+        if self
+            .manufacturer
+            .as_bytes()
+            .get(2)
+            .is_some_and(u8::is_ascii_lowercase)
+        {
             Duration::from_millis(20)
         } else {
             Duration::from_millis(200)
@@ -236,7 +246,11 @@ impl<L: Link> FlagClient<L> {
 
     /// Sends `/?address!` and reads the identification.
     pub async fn sign_on(&mut self, address: &str) -> Result<Identification> {
-        if address.len() > 32 || !address.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
+        if address.len() > 32
+            || !address
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        {
             return Err(Error::Usage(format!(
                 "device address {address:?} must be up to 32 letters and digits"
             )));
@@ -255,14 +269,21 @@ impl<L: Link> FlagClient<L> {
                 baud,
                 ident,
             }),
-            other => Err(Error::protocol(during, format!("expected an identification, got {other:?}"))),
+            other => Err(Error::protocol(
+                during,
+                format!("expected an identification, got {other:?}"),
+            )),
         }
     }
 
     /// Sends the option select for `mode` at the meter's proposed rate and switches the link's
     /// speed once it has left the wire.
     async fn option_select(&mut self, ident: &Identification, mode: u8) -> Result<()> {
-        let baud = if baud_of(ident.baud).is_some() { ident.baud } else { b'0' };
+        let baud = if baud_of(ident.baud).is_some() {
+            ident.baud
+        } else {
+            b'0'
+        };
         let msg = Message::OptionSelect {
             protocol: b'0',
             baud,
@@ -298,7 +319,10 @@ impl<L: Link> FlagClient<L> {
                     .ok_or_else(|| Error::protocol(during, "P0 seed is not 16 hex digits"))?;
                 Ok(seed)
             }
-            other => Err(Error::protocol(during, format!("expected the P0 password prompt, got {other:?}"))),
+            other => Err(Error::protocol(
+                during,
+                format!("expected the P0 password prompt, got {other:?}"),
+            )),
         }
     }
 
@@ -309,7 +333,9 @@ impl<L: Link> FlagClient<L> {
             None => "0000000000000000".to_string(),
             Some(p) => {
                 let pw = password_bytes(p).ok_or_else(|| {
-                    Error::Usage("an Elster password is exactly 8 printable ASCII characters".into())
+                    Error::Usage(
+                        "an Elster password is exactly 8 printable ASCII characters".into(),
+                    )
                 })?;
                 to_hex(&elster_p2(&pw, seed))
             }
@@ -383,10 +409,12 @@ impl<L: Link> FlagClient<L> {
         loop {
             let reply = self.exchange(req, during).await?;
             let payload = match reply {
-                Message::Data { data, .. } => parse_reply_payload(&data).map_err(|e| Error::Frame {
-                    during: during.to_string(),
-                    source: e,
-                })?,
+                Message::Data { data, .. } => {
+                    parse_reply_payload(&data).map_err(|e| Error::Frame {
+                        during: during.to_string(),
+                        source: e,
+                    })?
+                }
                 Message::Ack => return Ok(ReplyPayload::Bytes(Vec::new())),
                 Message::Command { cmd, .. } if &cmd == b"B0" => {
                     return Err(Error::protocol(during, "the meter ended the session (B0)"));
@@ -407,7 +435,12 @@ impl<L: Link> FlagClient<L> {
     /// Reads `len` bytes of an identity from packet `first_packet` (1-based) on, in 64-byte
     /// packets. A reply of the wrong length is taken for a late answer to an earlier request:
     /// it is dropped and the request repeated.
-    pub async fn read_packets(&mut self, id: u16, first_packet: u32, len: usize) -> Result<Vec<u8>> {
+    pub async fn read_packets(
+        &mut self,
+        id: u16,
+        first_packet: u32,
+        len: usize,
+    ) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(len);
         let mut packet = first_packet;
         while out.len() < len {
@@ -425,10 +458,14 @@ impl<L: Link> FlagClient<L> {
                     ReplyPayload::Bytes(b) => {
                         tries += 1;
                         if tries > self.opts.retries {
-                            return Err(Error::protocol(during, format!("asked for {want} bytes, got {}", b.len())));
+                            return Err(Error::protocol(
+                                during,
+                                format!("asked for {want} bytes, got {}", b.len()),
+                            ));
                         }
                         self.stats.retransmissions += 1;
-                        let quiet = (self.opts.response_timeout / 2).max(Duration::from_millis(100));
+                        let quiet =
+                            (self.opts.response_timeout / 2).max(Duration::from_millis(100));
                         self.flush_input_for(quiet).await;
                     }
                     ReplyPayload::Error(code) => {
@@ -511,7 +548,9 @@ impl<L: Link> FlagClient<L> {
         loop {
             // An ERRn reply is a normal frame, not a stream.
             if self.buf.len() >= 4 && self.buf[1] == b'(' && self.buf[2] == b'E' {
-                if let Decoded::Message(Message::Data { data, .. }, n) = decode(&self.buf, Side::Client) {
+                if let Decoded::Message(Message::Data { data, .. }, n) =
+                    decode(&self.buf, Side::Client)
+                {
                     self.buf.drain(..n);
                     if let Ok(ReplyPayload::Error(code)) = parse_reply_payload(&data) {
                         return Err(MeterError::Err {
@@ -557,10 +596,14 @@ impl<L: Link> FlagClient<L> {
             Message::Data { data, .. } => {
                 let text = std::str::from_utf8(&data)
                     .map_err(|_| Error::protocol(during, "data message is not ASCII"))?;
-                let msg = parse_data_block(text).map_err(|e| Error::protocol(during, e.to_string()))?;
+                let msg =
+                    parse_data_block(text).map_err(|e| Error::protocol(during, e.to_string()))?;
                 Ok((ident, msg))
             }
-            other => Err(Error::protocol(during, format!("expected the data message, got {other:?}"))),
+            other => Err(Error::protocol(
+                during,
+                format!("expected the data message, got {other:?}"),
+            )),
         }
     }
 }

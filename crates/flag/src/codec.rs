@@ -187,9 +187,15 @@ mod tests {
             bcd_le(&[0x00, 0x44, 0x51, 0x03, 0, 0, 0, 0]),
             Some(3_514_400)
         );
-        assert_eq!(bcd_le(&[0x90, 0x78, 0x56, 0x34, 0x12, 0, 0, 0]), Some(1_234_567_890));
+        assert_eq!(
+            bcd_le(&[0x90, 0x78, 0x56, 0x34, 0x12, 0, 0, 0]),
+            Some(1_234_567_890)
+        );
         assert_eq!(bcd_le(&[0x0A]), None);
-        assert_eq!(to_bcd_le(1_234_567_890, 8), vec![0x90, 0x78, 0x56, 0x34, 0x12, 0, 0, 0]);
+        assert_eq!(
+            to_bcd_le(1_234_567_890, 8),
+            vec![0x90, 0x78, 0x56, 0x34, 0x12, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -222,7 +228,10 @@ mod tests {
             "0000000005074494"
         );
         assert_eq!(ascii(&from_hex(b"505F323238303532").unwrap()), "P_228052");
-        assert_eq!(to_hex(&padded_ascii("Elster", 12)), "456C73746572202020202020");
+        assert_eq!(
+            to_hex(&padded_ascii("Elster", 12)),
+            "456C73746572202020202020"
+        );
     }
 
     proptest! {

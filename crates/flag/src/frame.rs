@@ -27,7 +27,9 @@ pub fn bcc(bytes: &[u8]) -> u8 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// `/?address!CR LF` from the client.
-    SignOn { address: String },
+    SignOn {
+        address: String,
+    },
     /// `/XXXZident CR LF` from the meter.
     Identification {
         manufacturer: String,
@@ -35,11 +37,21 @@ pub enum Message {
         ident: String,
     },
     /// `ACK V Z Y CR LF` from the client: protocol control V, baud character Z, mode Y.
-    OptionSelect { protocol: u8, baud: u8, mode: u8 },
+    OptionSelect {
+        protocol: u8,
+        baud: u8,
+        mode: u8,
+    },
     /// `SOH C D [STX data] ETX BCC`: a command (`P0`, `P2`, `R1`, `W1`, `RD`, `B0` ...).
-    Command { cmd: [u8; 2], data: Option<Vec<u8>> },
+    Command {
+        cmd: [u8; 2],
+        data: Option<Vec<u8>>,
+    },
     /// `STX data ETX|EOT BCC`: a data reply; `more` when it ended with EOT (a partial block).
-    Data { data: Vec<u8>, more: bool },
+    Data {
+        data: Vec<u8>,
+        more: bool,
+    },
     Ack,
     Nak,
 }
@@ -143,10 +155,7 @@ pub enum FrameError {
     #[error("no end of message within {0} bytes")]
     TooLong(usize),
     #[error("malformed {what}: {detail}")]
-    Malformed {
-        what: &'static str,
-        detail: String,
-    },
+    Malformed { what: &'static str, detail: String },
     #[error("unexpected byte {0:#04x} where a message should start")]
     Unexpected(u8),
 }
@@ -417,9 +426,7 @@ mod tests {
                 5
             )
         );
-        let p0 = hex(
-            "01 50 30 02 28 46 44 30 34 42 45 36 35 44 36 31 35 37 46 41 39 29 03 1D",
-        );
+        let p0 = hex("01 50 30 02 28 46 44 30 34 42 45 36 35 44 36 31 35 37 46 41 39 29 03 1D");
         assert_eq!(
             Message::command(b"P0", b"(FD04BE65D6157FA9)".to_vec()).encode(),
             p0
@@ -455,10 +462,15 @@ mod tests {
         );
         assert_eq!(
             Message::command(b"W1", b"576001(456C73746572202020202020)".to_vec()).encode(),
-            hex("01 57 31 02 35 37 36 30 30 31 28 34 35 36 43 37 33 37 34 36 35 37 32 32 30 32 30 32 30 32 30 32 30 32 30 29 03 16")
+            hex(
+                "01 57 31 02 35 37 36 30 30 31 28 34 35 36 43 37 33 37 34 36 35 37 32 32 30 32 30 32 30 32 30 32 30 32 30 29 03 16"
+            )
         );
         assert_eq!(Message::log_off().encode(), hex("01 42 30 03 71"));
-        assert_eq!(decode(&[ACK], Side::Client), Decoded::Message(Message::Ack, 1));
+        assert_eq!(
+            decode(&[ACK], Side::Client),
+            Decoded::Message(Message::Ack, 1)
+        );
     }
 
     #[test]
@@ -471,7 +483,10 @@ mod tests {
         let p0 = Message::command(b"P0", b"(2EB5C6B798856013)".to_vec()).encode();
         assert_eq!(*p0.last().unwrap(), b'h');
         // Error reply framing of §8.3.
-        assert_eq!(Message::reply(b"ERR5").encode(), hex("02 28 45 52 52 35 29 03 72"));
+        assert_eq!(
+            Message::reply(b"ERR5").encode(),
+            hex("02 28 45 52 52 35 29 03 72")
+        );
         assert_eq!(
             parse_reply_payload(b"(ERR5)").unwrap(),
             ReplyPayload::Error(5)
@@ -482,7 +497,11 @@ mod tests {
     fn partial_and_corrupt_frames() {
         let enc = Message::command(b"R1", b"798001(10)".to_vec()).encode();
         for cut in 0..enc.len() {
-            assert_eq!(decode(&enc[..cut], Side::Meter), Decoded::Incomplete, "cut {cut}");
+            assert_eq!(
+                decode(&enc[..cut], Side::Meter),
+                Decoded::Incomplete,
+                "cut {cut}"
+            );
         }
         let mut bad = enc.clone();
         bad[5] ^= 0x01;
@@ -506,8 +525,14 @@ mod tests {
                 baud: z,
                 mode: y
             }),
-            ((0x41u8..0x5B, 0x30u8..0x3A), proptest::option::of(data.clone()))
-                .prop_map(|((a, b), d)| Message::Command { cmd: [a, b], data: d }),
+            (
+                (0x41u8..0x5B, 0x30u8..0x3A),
+                proptest::option::of(data.clone())
+            )
+                .prop_map(|((a, b), d)| Message::Command {
+                    cmd: [a, b],
+                    data: d
+                }),
             (data, any::<bool>()).prop_map(|(d, more)| Message::Data { data: d, more }),
             Just(Message::Nak),
         ]

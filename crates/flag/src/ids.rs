@@ -290,7 +290,11 @@ pub fn encode_cumulative(model: MeterModel, value_of: impl Fn(u8) -> u64) -> Vec
 
 /// Decodes 508 with its sources 667: the TOU registers, as `C.8.r` with r the rate number
 /// counted per source.
-pub fn decode_tou(model: MeterModel, regs: &[u8], sources: &[u8]) -> Result<Vec<Register>, IdError> {
+pub fn decode_tou(
+    model: MeterModel,
+    regs: &[u8],
+    sources: &[u8],
+) -> Result<Vec<Register>, IdError> {
     let n = model.tou_count();
     check_len(TOU, regs, n * 8)?;
     check_len(TOU_SOURCES, sources, n)?;
@@ -356,7 +360,11 @@ pub fn encode_cmd(model: MeterModel, entries: &[(u8, u64)]) -> Vec<u8> {
 /// Decodes 510: maximum demands with their times. Entries come in groups of three per source
 /// (the three highest peaks); the highest is `C.6.0`, the second and third `C.6.128` and
 /// `C.6.129` (manufacturer-specific E values, as OBIS has no rank group).
-pub fn decode_md(model: MeterModel, b: &[u8], utc_offset_s: i32) -> Result<Vec<MaxDemand>, IdError> {
+pub fn decode_md(
+    model: MeterModel,
+    b: &[u8],
+    utc_offset_s: i32,
+) -> Result<Vec<MaxDemand>, IdError> {
     let n = model.md_count();
     check_len(MD, b, n * 12)?;
     let mut out = Vec::new();
@@ -367,7 +375,14 @@ pub fn decode_md(model: MeterModel, b: &[u8], utc_offset_s: i32) -> Result<Vec<M
         };
         let v = bcd(MD, &e[5..12], i * 12 + 5)?;
         let rank = i % 3;
-        let obis = ObisCode::new(1, 0, c, 6, if rank == 0 { 0 } else { 127 + rank as u8 }, 255);
+        let obis = ObisCode::new(
+            1,
+            0,
+            c,
+            6,
+            if rank == 0 { 0 } else { 127 + rank as u8 },
+            255,
+        );
         if out.iter().any(|m: &MaxDemand| m.obis == obis) {
             continue;
         }
@@ -482,10 +497,10 @@ pub fn decode_status(model: MeterModel, b: &[u8]) -> Result<Vec<String>, IdError
         "backup register set corrupt",
     ];
     let mut out = Vec::new();
-    for bit in 0..32 {
+    for (bit, name) in names.iter().enumerate() {
         if word & (1 << bit) != 0 {
             match model {
-                MeterModel::A1700 if !names[bit].is_empty() => out.push(names[bit].to_string()),
+                MeterModel::A1700 if !name.is_empty() => out.push(name.to_string()),
                 _ => out.push(format!("status bit {bit}")),
             }
         }
@@ -614,7 +629,11 @@ impl EventLog {
 
 /// Decodes the programming log 680 (A1140: count, three times, ports, names; A1700: count and
 /// three times).
-pub fn decode_programming(model: MeterModel, b: &[u8], utc_offset_s: i32) -> Result<ProgrammingLog, IdError> {
+pub fn decode_programming(
+    model: MeterModel,
+    b: &[u8],
+    utc_offset_s: i32,
+) -> Result<ProgrammingLog, IdError> {
     let len = model.id_len(PROGRAMMING_LOG).unwrap_or(14);
     check_len(PROGRAMMING_LOG, b, len)?;
     let count = u32::from(u16::from_le_bytes([b[0], b[1]]));
@@ -644,7 +663,11 @@ pub fn decode_programming(model: MeterModel, b: &[u8], utc_offset_s: i32) -> Res
 }
 
 /// Encodes 680 from the count and up to three (time, port, user) records, newest first.
-pub fn encode_programming(model: MeterModel, count: u32, recs: &[(NaiveDateTime, u8, String)]) -> Vec<u8> {
+pub fn encode_programming(
+    model: MeterModel,
+    count: u32,
+    recs: &[(NaiveDateTime, u8, String)],
+) -> Vec<u8> {
     let mut out = (count.min(0xFFFF) as u16).to_le_bytes().to_vec();
     for k in 0..3 {
         out.extend(to_local_epoch(recs.get(k).map(|r| r.0)));
@@ -654,7 +677,10 @@ pub fn encode_programming(model: MeterModel, count: u32, recs: &[(NaiveDateTime,
             out.push(recs.get(k).map_or(0, |r| r.1));
         }
         for k in 0..3 {
-            out.extend(crate::codec::padded_ascii(recs.get(k).map_or("", |r| r.2.as_str()), 12));
+            out.extend(crate::codec::padded_ascii(
+                recs.get(k).map_or("", |r| r.2.as_str()),
+                12,
+            ));
         }
     }
     out
@@ -726,7 +752,10 @@ pub fn decode_instant(code: u8, b: &[u8]) -> Result<Option<InstantValue>, IdErro
         return Ok(None);
     }
     let Some((q, phase)) = instant_from_code(code) else {
-        return Err(id_err(INSTANT_VALUES, format!("unknown request code {code:#04x}")));
+        return Err(id_err(
+            INSTANT_VALUES,
+            format!("unknown request code {code:#04x}"),
+        ));
     };
     let d = b[0] & 0x07;
     if d >= 5 {
@@ -740,7 +769,9 @@ pub fn decode_instant(code: u8, b: &[u8]) -> Result<Option<InstantValue>, IdErro
     let mut scale = -(4 - d as i8);
     if matches!(
         q,
-        InstantQuantity::ActivePower | InstantQuantity::ReactivePower | InstantQuantity::ApparentPower
+        InstantQuantity::ActivePower
+            | InstantQuantity::ReactivePower
+            | InstantQuantity::ApparentPower
     ) {
         scale += 3;
     }
@@ -760,13 +791,24 @@ pub fn encode_instant(value_e4: i64) -> [u8; 7] {
     out
 }
 
-/// A decoded A1140 billing or daily history set: cumulative registers, TOU, CMD, MD, reset.
+/// One billing (or daily) history set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistorySet {
+    pub reset: Option<NaiveDateTime>,
+    pub registers: Vec<Register>,
+    pub max_demands: Vec<MaxDemand>,
+    /// Billing trigger bits (§7.1).
+    pub trigger: u8,
+}
+
+/// Decodes a billing or daily history set: cumulative registers, TOU, CMD, MD, reset time;
+/// `None` for a set never filled.
 pub fn decode_history_set(
     model: MeterModel,
     id: u16,
     b: &[u8],
     utc_offset_s: i32,
-) -> Result<Option<(Option<NaiveDateTime>, Vec<Register>, Vec<MaxDemand>, u8)>, IdError> {
+) -> Result<Option<HistorySet>, IdError> {
     let len = model.history_set_len();
     check_len(id, b, len)?;
     let wrap = |e: IdError| id_err(id, format!("history set: {}", e));
@@ -780,7 +822,12 @@ pub fn decode_history_set(
             regs.extend(decode_tou(model, &b[128..192], &b[256..264]).map_err(wrap)?);
             regs.extend(decode_cmd(model, &b[272..308]).map_err(wrap)?);
             let md = decode_md(model, &b[308..452], utc_offset_s).map_err(wrap)?;
-            Ok(Some((reset, regs, md, b[452])))
+            Ok(Some(HistorySet {
+                reset,
+                registers: regs,
+                max_demands: md,
+                trigger: b[452],
+            }))
         }
         MeterModel::A1700 => {
             let info = &b[600..615];
@@ -790,7 +837,12 @@ pub fn decode_history_set(
             }
             let regs = decode_cumulative(model, &b[..80]).map_err(wrap)?;
             let md = decode_md(model, &b[312..600], utc_offset_s).map_err(wrap)?;
-            Ok(Some((reset, regs, md, info[10])))
+            Ok(Some(HistorySet {
+                reset,
+                registers: regs,
+                max_demands: md,
+                trigger: info[10],
+            }))
         }
     }
 }
@@ -802,8 +854,14 @@ mod tests {
 
     #[test]
     fn models_from_recorded_idents() {
-        assert_eq!(MeterModel::from_ident("120510070213@000"), Some(MeterModel::A1140));
-        assert_eq!(MeterModel::from_ident("090100010300@000"), Some(MeterModel::A1700));
+        assert_eq!(
+            MeterModel::from_ident("120510070213@000"),
+            Some(MeterModel::A1140)
+        );
+        assert_eq!(
+            MeterModel::from_ident("090100010300@000"),
+            Some(MeterModel::A1700)
+        );
         assert_eq!(MeterModel::from_ident("XYZ"), None);
     }
 
@@ -813,11 +871,19 @@ mod tests {
         let mut b = from_hex(b"90785634120000000000000000000000009078560400000000000000000000000000000000000000005076980000000000000000130000000000000000000000").unwrap();
         b.extend([0u8; 64]);
         let regs = decode_cumulative(MeterModel::A1140, &b).unwrap();
-        let get = |c| regs.iter().find(|r| r.obis == ObisCode::elec(c, 8, 0)).unwrap().value;
+        let get = |c| {
+            regs.iter()
+                .find(|r| r.obis == ObisCode::elec(c, 8, 0))
+                .unwrap()
+                .value
+        };
         assert_eq!(get(1), Quantity::new(1_234_567_890, -3, Unit::WattHour));
         assert_eq!(get(5), Quantity::new(456_789_000, -3, Unit::VarHour));
         assert_eq!(get(8), Quantity::new(98_765_000, -3, Unit::VarHour));
-        assert_eq!(get(9), Quantity::new(1_300_000_000, -3, Unit::VoltAmpereHour));
+        assert_eq!(
+            get(9),
+            Quantity::new(1_300_000_000, -3, Unit::VoltAmpereHour)
+        );
         assert_eq!(regs.len(), 10);
     }
 
@@ -829,21 +895,52 @@ mod tests {
         full.extend([0u8; 16]);
         let regs = decode_cumulative(MeterModel::A1700, &full).unwrap();
         let vals: Vec<i64> = regs.iter().map(|r| r.value.raw).collect();
-        assert_eq!(&vals[..8], &[3_514_400, 198_800, 1_086_800, 106_400, 4_400, 1_408_400, 5_147_200, 2_495_200]);
+        assert_eq!(
+            &vals[..8],
+            &[
+                3_514_400, 198_800, 1_086_800, 106_400, 4_400, 1_408_400, 5_147_200, 2_495_200
+            ]
+        );
     }
 
     #[test]
     fn connexo_counter_vectors() {
         // Guide §7.7 (A1700).
-        let log = decode_programming(MeterModel::A1700, &from_hex(b"0B006C70C44D0D75A84DF3A74D4C").unwrap(), 0).unwrap();
+        let log = decode_programming(
+            MeterModel::A1700,
+            &from_hex(b"0B006C70C44D0D75A84DF3A74D4C").unwrap(),
+            0,
+        )
+        .unwrap();
         assert_eq!(log.count, 11);
-        let t: Vec<String> = log.records.iter().map(|r| r.time.format("%F %T").to_string()).collect();
-        assert_eq!(t, ["2011-05-06 22:04:28", "2011-04-15 16:40:45", "2010-07-26 15:21:23"]);
-        let pf = decode_event_log(693, EventKind::PhaseFailure, &from_hex(b"300093227F4D30227F4DC6217F4D030201").unwrap()).unwrap();
+        let t: Vec<String> = log
+            .records
+            .iter()
+            .map(|r| r.time.format("%F %T").to_string())
+            .collect();
+        assert_eq!(
+            t,
+            [
+                "2011-05-06 22:04:28",
+                "2011-04-15 16:40:45",
+                "2010-07-26 15:21:23"
+            ]
+        );
+        let pf = decode_event_log(
+            693,
+            EventKind::PhaseFailure,
+            &from_hex(b"300093227F4D30227F4DC6217F4D030201").unwrap(),
+        )
+        .unwrap();
         assert_eq!(pf.count, 48);
         assert_eq!(pf.times[0].0.to_string(), "2011-03-15 08:25:55");
         assert_eq!(pf.times[2].1, Some(1));
-        let rr = decode_event_log(695, EventKind::PowerFailure, &from_hex(b"6D00FABBC24DDF77C24D53A9B64D").unwrap()).unwrap();
+        let rr = decode_event_log(
+            695,
+            EventKind::PowerFailure,
+            &from_hex(b"6D00FABBC24DDF77C24D53A9B64D").unwrap(),
+        )
+        .unwrap();
         assert_eq!(rr.count, 109);
         assert_eq!(rr.times[1].0.to_string(), "2011-05-05 10:11:43");
     }
@@ -862,10 +959,14 @@ mod tests {
 
     #[test]
     fn instantaneous_values() {
-        let v = decode_instant(0x1B, &encode_instant(2_301_234)).unwrap().unwrap();
+        let v = decode_instant(0x1B, &encode_instant(2_301_234))
+            .unwrap()
+            .unwrap();
         assert_eq!(v.value, Quantity::new(2_301_234, -4, Unit::Volt));
         assert_eq!(v.phase, Phase::L1);
-        let p = decode_instant(0x0C, &encode_instant(-15_000)).unwrap().unwrap();
+        let p = decode_instant(0x0C, &encode_instant(-15_000))
+            .unwrap()
+            .unwrap();
         assert_eq!(p.value.decimal_string(), "-1500.0");
         assert_eq!(decode_instant(0x0C, &[0xFF; 7]).unwrap(), None);
     }

@@ -202,7 +202,10 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                 }
                 let n = channel_count(model, mask);
                 if n == 0 {
-                    return Err(at(pos + 5, format!("channel mask {mask:#06x} selects no channel")));
+                    return Err(at(
+                        pos + 5,
+                        format!("channel mask {mask:#06x} selects no channel"),
+                    ));
                 }
                 channels = Some(n);
                 out.push(if b == 0xE4 {
@@ -213,11 +216,15 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                 pos += 8;
             }
             0xE2 => {
-                let c = channels.ok_or_else(|| at(pos, "external data before the first new-day marker"))?;
+                let c = channels
+                    .ok_or_else(|| at(pos, "external data before the first new-day marker"))?;
                 need(bytes, pos, 3, "external data entry")?;
                 let len = usize::from(u16::from_le_bytes([bytes[pos + 1], bytes[pos + 2]]));
                 if len < 4 || (len - 4) % (3 * c) != 0 {
-                    return Err(at(pos, format!("external data length {len} does not fit {c} channels")));
+                    return Err(at(
+                        pos,
+                        format!("external data length {len} does not fit {c} channels"),
+                    ));
                 }
                 need(bytes, pos, len, "external data entry")?;
                 let values = bytes[pos + 3..pos + len - 1]
@@ -231,7 +238,8 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                 pos += len;
             }
             0xE3 => {
-                let c = channels.ok_or_else(|| at(pos, "data record before the first new-day marker"))?;
+                let c = channels
+                    .ok_or_else(|| at(pos, "data record before the first new-day marker"))?;
                 need(bytes, pos, 3 + 3 * c, "extended data record")?;
                 let values = decode_values(&bytes[pos + 3..pos + 3 + 3 * c]);
                 out.push(Record::Data {
@@ -258,7 +266,8 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
             }
             0x80..=0xDF => return Err(at(pos, format!("unknown record type {b:#04x}"))),
             status => {
-                let c = channels.ok_or_else(|| at(pos, "data record before the first new-day marker"))?;
+                let c = channels
+                    .ok_or_else(|| at(pos, "data record before the first new-day marker"))?;
                 need(bytes, pos, 1 + 3 * c, "data record")?;
                 let values = decode_values(&bytes[pos + 1..pos + 1 + 3 * c]);
                 out.push(Record::Data {
@@ -285,7 +294,11 @@ pub fn encode_records(records: &[Record], pad: usize) -> Vec<u8> {
     for r in records {
         match r {
             Record::NewDay { time, mask, period } | Record::ConfigChange { time, mask, period } => {
-                out.push(if matches!(r, Record::NewDay { .. }) { 0xE4 } else { 0xE8 });
+                out.push(if matches!(r, Record::NewDay { .. }) {
+                    0xE4
+                } else {
+                    0xE8
+                });
                 out.extend_from_slice(&to_local_epoch(Some(*time)));
                 out.extend_from_slice(&mask.to_be_bytes());
                 out.push(*period);
@@ -423,7 +436,12 @@ pub fn to_load_profile(
                     Marker::Unknown(_) => IntervalStatus::EMPTY,
                 };
                 markers.push((*time, flag));
-                if minutes > 0 && !matches!(kind, Marker::PowerDown | Marker::DstChange | Marker::Unknown(_)) {
+                if minutes > 0
+                    && !matches!(
+                        kind,
+                        Marker::PowerDown | Marker::DstChange | Marker::Unknown(_)
+                    )
+                {
                     next = Some(floor_to(*time, minutes));
                 }
             }
@@ -433,7 +451,8 @@ pub fn to_load_profile(
                 ext_status,
                 values,
             } => {
-                let start = next.ok_or_else(|| at(i, "data record before the first new-day marker"))?;
+                let start =
+                    next.ok_or_else(|| at(i, "data record before the first new-day marker"))?;
                 let flags = status_flags(*status, *ext_status);
                 match intervals.last_mut() {
                     Some((t, st, v)) if *t == start => {
@@ -496,7 +515,10 @@ mod tests {
         assert_eq!(lp.channels.len(), 2);
         let imports: Vec<i64> = lp.intervals.iter().map(|i| i.values[0]).collect();
         assert_eq!(imports, vec![1_234_000, 2_500_000, 875_000, 12_345_000]);
-        assert_eq!(lp.intervals[1].start.to_rfc3339(), "2024-03-05T00:30:00+00:00");
+        assert_eq!(
+            lp.intervals[1].start.to_rfc3339(),
+            "2024-03-05T00:30:00+00:00"
+        );
         // 1.234 kW over 30 minutes is 0.617 kWh.
         let e = lp.interval_energy(&lp.intervals[0], 0).unwrap();
         assert_eq!(e.decimal_string(), "617.000");
@@ -518,21 +540,52 @@ mod tests {
 
     #[test]
     fn power_cut_markers_place_intervals() {
-        let day = NaiveDateTime::parse_from_str("2024-03-05 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let day =
+            NaiveDateTime::parse_from_str("2024-03-05 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
         let recs = vec![
-            Record::NewDay { time: day, mask: 1, period: 7 },
-            Record::Data { status: 0, ext_status: None, values: vec![1000] },
-            Record::Marker { kind: Marker::PowerDown, time: day + Duration::minutes(20) },
-            Record::Data { status: 0, ext_status: None, values: vec![500] },
-            Record::Marker { kind: Marker::PowerUp, time: day + Duration::minutes(70) },
-            Record::Data { status: 0, ext_status: None, values: vec![200] },
-            Record::Data { status: 0x20, ext_status: None, values: vec![300] },
+            Record::NewDay {
+                time: day,
+                mask: 1,
+                period: 7,
+            },
+            Record::Data {
+                status: 0,
+                ext_status: None,
+                values: vec![1000],
+            },
+            Record::Marker {
+                kind: Marker::PowerDown,
+                time: day + Duration::minutes(20),
+            },
+            Record::Data {
+                status: 0,
+                ext_status: None,
+                values: vec![500],
+            },
+            Record::Marker {
+                kind: Marker::PowerUp,
+                time: day + Duration::minutes(70),
+            },
+            Record::Data {
+                status: 0,
+                ext_status: None,
+                values: vec![200],
+            },
+            Record::Data {
+                status: 0x20,
+                ext_status: None,
+                values: vec![300],
+            },
         ];
         let bytes = encode_records(&recs, 64);
         let back = decode_records(&bytes, MeterModel::A1140).unwrap();
         assert_eq!(back, recs);
         let lp = to_load_profile(&back, MeterModel::A1140, 3600).unwrap();
-        let starts: Vec<String> = lp.intervals.iter().map(|i| i.start.format("%H:%M").to_string()).collect();
+        let starts: Vec<String> = lp
+            .intervals
+            .iter()
+            .map(|i| i.start.format("%H:%M").to_string())
+            .collect();
         // Local 00:00 at UTC+1 is 23:00 UTC the day before.
         assert_eq!(starts, ["23:00", "23:15", "00:00", "00:15"]);
         assert!(lp.intervals[1].status.contains(IntervalStatus::POWER_DOWN));
@@ -543,9 +596,19 @@ mod tests {
     #[test]
     fn errors_name_the_byte() {
         let err = decode_records(&[0x00, 0x01, 0x02, 0x03], MeterModel::A1140).unwrap_err();
-        assert_eq!(err.to_string(), "load profile byte 0: data record before the first new-day marker");
-        let err = decode_records(&from_hex(b"E48060E665000309000123").unwrap(), MeterModel::A1140).unwrap_err();
-        assert_eq!(err.to_string(), "load profile byte 8: data record needs 7 bytes, only 3 left");
+        assert_eq!(
+            err.to_string(),
+            "load profile byte 0: data record before the first new-day marker"
+        );
+        let err = decode_records(
+            &from_hex(b"E48060E665000309000123").unwrap(),
+            MeterModel::A1140,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "load profile byte 8: data record needs 7 bytes, only 3 left"
+        );
     }
 
     proptest! {

@@ -67,7 +67,9 @@ pub fn decode_stream(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, RdError> {
         }
         let term = buf[end];
         if term != ETX && term != EOT {
-            return Err(bad(format!("expected ETX or EOT after {n} data bytes, got {term:#04x}")));
+            return Err(bad(format!(
+                "expected ETX or EOT after {n} data bytes, got {term:#04x}"
+            )));
         }
         if crc16_arc(&buf[pos..end + 3]) != 0 {
             return Err(bad("CRC mismatch".into()));
@@ -89,7 +91,9 @@ mod tests {
     fn guide_example() {
         assert_eq!(
             encode_stream(&[0xDE, 0xAD, 0xBE, 0xEF]),
-            vec![0x02, 0x01, 0x00, 0x03, 0xDE, 0xAD, 0xBE, 0xEF, 0x04, 0x7D, 0xF7]
+            vec![
+                0x02, 0x01, 0x00, 0x03, 0xDE, 0xAD, 0xBE, 0xEF, 0x04, 0x7D, 0xF7
+            ]
         );
     }
 
@@ -97,7 +101,10 @@ mod tests {
     fn corrupt_byte_is_caught() {
         let mut s = encode_stream(&[7u8; 600]);
         s[300] ^= 0x40;
-        assert!(matches!(decode_stream(&s), Err(RdError::Bad { packet: 2, .. })));
+        assert!(matches!(
+            decode_stream(&s),
+            Err(RdError::Bad { packet: 2, .. })
+        ));
     }
 
     proptest! {

@@ -2,9 +2,7 @@
 //! history, load profile, events, programming log and instantaneous values, as one `Reading`.
 
 use chrono::{NaiveDateTime, Utc};
-use metermaster_model::{
-    BillingPeriod, ClockInfo, InstantQuantity, MeterIdentity, Phase, Reading,
-};
+use metermaster_model::{BillingPeriod, ClockInfo, InstantQuantity, MeterIdentity, Phase, Reading};
 
 use crate::client::{FlagClient, Identification};
 use crate::codec::{ascii, decode_clock, local_to_utc, utc_to_local};
@@ -76,7 +74,11 @@ pub async fn open_session<L: Link>(
 pub fn is_transient(e: &Error) -> bool {
     matches!(
         e,
-        Error::Io(_) | Error::Closed { .. } | Error::Timeout { .. } | Error::RetriesExhausted { .. } | Error::Frame { .. }
+        Error::Io(_)
+            | Error::Closed { .. }
+            | Error::Timeout { .. }
+            | Error::RetriesExhausted { .. }
+            | Error::Frame { .. }
     )
 }
 
@@ -120,7 +122,10 @@ pub async fn read_connection(
 }
 
 /// Reads one meter. The session is logged off whatever happens after sign-on.
-pub async fn read_meter<L: Link>(client: &mut FlagClient<L>, opts: &ReadOptions) -> Result<Reading> {
+pub async fn read_meter<L: Link>(
+    client: &mut FlagClient<L>,
+    opts: &ReadOptions,
+) -> Result<Reading> {
     let started = Utc::now();
     let (ident, model) = open_session(client, &opts.address, opts.password.as_deref()).await?;
     let result = read_body(client, opts, &ident, model, started).await;
@@ -132,10 +137,17 @@ fn id_error(e: ids::IdError) -> Error {
     Error::protocol(format!("decoding data id {}", e.id), e.what)
 }
 
-async fn read_len<L: Link>(client: &mut FlagClient<L>, model: MeterModel, id: u16) -> Result<Vec<u8>> {
-    let len = model
-        .id_len(id)
-        .ok_or_else(|| Error::Usage(format!("data id {id} is not known for the {}", model.name())))?;
+async fn read_len<L: Link>(
+    client: &mut FlagClient<L>,
+    model: MeterModel,
+    id: u16,
+) -> Result<Vec<u8>> {
+    let len = model.id_len(id).ok_or_else(|| {
+        Error::Usage(format!(
+            "data id {id} is not known for the {}",
+            model.name()
+        ))
+    })?;
     client.read_id(id, len).await
 }
 
@@ -205,7 +217,10 @@ async fn read_body<L: Link>(
     let status = read_len(client, model, ids::STATUS).await?;
     reading.status = ids::decode_status(model, &status).map_err(id_error)?;
 
-    for k in 0..opts.billing_sets.min(model.history_sets(ids::BILLING_HISTORY) as u32) {
+    for k in 0..opts
+        .billing_sets
+        .min(model.history_sets(ids::BILLING_HISTORY) as u32)
+    {
         let b = client
             .read_set(ids::BILLING_HISTORY, k, model.history_set_len())
             .await?;
@@ -276,17 +291,19 @@ fn history_period(
     b: &[u8],
     off: i32,
 ) -> Result<Option<BillingPeriod>> {
-    let Some((reset, registers, max_demands, trigger)) =
-        ids::decode_history_set(model, id, b, off).map_err(id_error)?
-    else {
+    let Some(set) = ids::decode_history_set(model, id, b, off).map_err(id_error)? else {
         return Ok(None);
     };
     Ok(Some(BillingPeriod {
         index,
-        reset_time: reset.map(|t| local_to_utc(t, off)),
-        trigger: ids::event_detail(metermaster_model::EventKind::BillingReset, model, trigger),
-        registers,
-        max_demands,
+        reset_time: set.reset.map(|t| local_to_utc(t, off)),
+        trigger: ids::event_detail(
+            metermaster_model::EventKind::BillingReset,
+            model,
+            set.trigger,
+        ),
+        registers: set.registers,
+        max_demands: set.max_demands,
     }))
 }
 
@@ -336,13 +353,31 @@ pub async fn read_instantaneous<L: Link>(
 ) -> Result<Vec<metermaster_model::InstantValue>> {
     use InstantQuantity::*;
     let rounds: [[(InstantQuantity, Phase); 4]; 3] = [
-        [(Voltage, Phase::L1), (Voltage, Phase::L2), (Voltage, Phase::L3), (Frequency, Phase::Total)],
-        [(Current, Phase::L1), (Current, Phase::L2), (Current, Phase::L3), (ActivePower, Phase::Total)],
-        [(PowerFactor, Phase::Total), (ReactivePower, Phase::Total), (ApparentPower, Phase::Total), (PowerFactor, Phase::L1)],
+        [
+            (Voltage, Phase::L1),
+            (Voltage, Phase::L2),
+            (Voltage, Phase::L3),
+            (Frequency, Phase::Total),
+        ],
+        [
+            (Current, Phase::L1),
+            (Current, Phase::L2),
+            (Current, Phase::L3),
+            (ActivePower, Phase::Total),
+        ],
+        [
+            (PowerFactor, Phase::Total),
+            (ReactivePower, Phase::Total),
+            (ApparentPower, Phase::Total),
+            (PowerFactor, Phase::L1),
+        ],
     ];
     let mut out = Vec::new();
     for round in rounds {
-        let codes: Vec<u8> = round.iter().map(|(q, p)| ids::instant_code(*q, *p)).collect();
+        let codes: Vec<u8> = round
+            .iter()
+            .map(|(q, p)| ids::instant_code(*q, *p))
+            .collect();
         client.write_id(ids::INSTANT_REQUEST, &codes).await?;
         let mut ready = false;
         for _ in 0..20 {
@@ -354,11 +389,16 @@ pub async fn read_instantaneous<L: Link>(
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         if !ready {
-            return Err(Error::protocol("instantaneous values (605)", "meter never marked the values ready"));
+            return Err(Error::protocol(
+                "instantaneous values (605)",
+                "meter never marked the values ready",
+            ));
         }
         let vals = client.read_id(ids::INSTANT_VALUES, 28).await?;
         for (k, code) in codes.iter().enumerate() {
-            if let Some(v) = ids::decode_instant(*code, &vals[k * 7..k * 7 + 7]).map_err(id_error)? {
+            if let Some(v) =
+                ids::decode_instant(*code, &vals[k * 7..k * 7 + 7]).map_err(id_error)?
+            {
                 out.push(v);
             }
         }
@@ -367,7 +407,11 @@ pub async fn read_instantaneous<L: Link>(
 }
 
 /// Local day count for a profile selection that reaches back to `since` from `now`.
-pub fn days_since(since: chrono::DateTime<Utc>, now_meter_local: NaiveDateTime, utc_offset_s: i32) -> u16 {
+pub fn days_since(
+    since: chrono::DateTime<Utc>,
+    now_meter_local: NaiveDateTime,
+    utc_offset_s: i32,
+) -> u16 {
     let since_local = utc_to_local(since, utc_offset_s).date();
     let days = (now_meter_local.date() - since_local).num_days() + 1;
     days.clamp(1, i64::from(u16::MAX - 1)) as u16

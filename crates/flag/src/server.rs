@@ -32,7 +32,13 @@ pub trait MeterFace {
     fn read_id(&mut self, id: u16, access: Access) -> Result<Vec<u8>, u8>;
     /// `len` bytes of an identity from `offset`; ERR3 beyond its end. Meters with large
     /// multi-set identities override this to build only the set asked for.
-    fn read_range(&mut self, id: u16, offset: usize, len: usize, access: Access) -> Result<Vec<u8>, u8> {
+    fn read_range(
+        &mut self,
+        id: u16,
+        offset: usize,
+        len: usize,
+        access: Access,
+    ) -> Result<Vec<u8>, u8> {
         let image = self.read_id(id, access)?;
         image.get(offset..offset + len).map(<[u8]>::to_vec).ok_or(3)
     }
@@ -163,8 +169,11 @@ impl MeterSession {
                         vec![
                             Action::SwitchBaud(rate),
                             Action::Send(
-                                Message::command(b"P0", format!("({})", to_hex(&self.seed)).into_bytes())
-                                    .encode(),
+                                Message::command(
+                                    b"P0",
+                                    format!("({})", to_hex(&self.seed)).into_bytes(),
+                                )
+                                .encode(),
                             ),
                         ]
                     }
@@ -172,12 +181,19 @@ impl MeterSession {
                         let lines = meter.readout();
                         let reply = format_data_message(&lines);
                         let idle = self.reset(meter);
-                        vec![Action::SwitchBaud(rate), Action::Send(reply), Action::SwitchBaud(300), idle]
+                        vec![
+                            Action::SwitchBaud(rate),
+                            Action::Send(reply),
+                            Action::SwitchBaud(300),
+                            idle,
+                        ]
                     }
                     _ => vec![self.reset(meter)],
                 }
             }
-            (State::Programming, Message::Command { cmd, data }) => self.command(cmd, data, now, meter),
+            (State::Programming, Message::Command { cmd, data }) => {
+                self.command(cmd, data, now, meter)
+            }
             // A stray ACK or NAK in programming mode is ignored.
             (State::Programming, Message::Ack | Message::Nak) => Vec::new(),
             (State::Programming, _) => vec![err_reply(1)],
@@ -185,7 +201,13 @@ impl MeterSession {
         }
     }
 
-    fn command(&mut self, cmd: [u8; 2], data: Option<Vec<u8>>, now: Instant, meter: &mut dyn MeterFace) -> Vec<Action> {
+    fn command(
+        &mut self,
+        cmd: [u8; 2],
+        data: Option<Vec<u8>>,
+        now: Instant,
+        meter: &mut dyn MeterFace,
+    ) -> Vec<Action> {
         let data = data.unwrap_or_default();
         match &cmd {
             b"B0" => vec![Action::SwitchBaud(300), self.reset(meter)],
@@ -217,7 +239,9 @@ impl MeterSession {
                 Some((id, packet, len)) => {
                     let access = self.current_access(now);
                     match meter.read_range(id, (packet as usize - 1) * 64, len, access) {
-                        Ok(bytes) => vec![Action::Send(Message::reply(to_hex(&bytes).as_bytes()).encode())],
+                        Ok(bytes) => vec![Action::Send(
+                            Message::reply(to_hex(&bytes).as_bytes()).encode(),
+                        )],
                         Err(code) => vec![err_reply(code)],
                     }
                 }

@@ -114,8 +114,15 @@ impl Link for SerialLink {
 /// Where a meter is: `tcp://HOST:PORT` or `serial:///dev/ttyUSB0?baud=300&fixed=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
-    Tcp { host: String, port: u16 },
-    Serial { path: String, baud: u32, fixed: bool },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Serial {
+        path: String,
+        baud: u32,
+        fixed: bool,
+    },
 }
 
 impl fmt::Display for Connection {
@@ -143,11 +150,16 @@ impl Connection {
         if let Some(rest) = s.strip_prefix("tcp://") {
             let rest = rest.trim_end_matches('/');
             let (host, port) = rest.rsplit_once(':').ok_or_else(|| usage("no port"))?;
-            let port: u16 = port.parse().map_err(|_| usage("port is not a number 1-65535"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| usage("port is not a number 1-65535"))?;
             if host.is_empty() || port == 0 {
                 return Err(usage("empty host or port 0"));
             }
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
             return Ok(Connection::Tcp { host, port });
         }
         if let Some(rest) = s.strip_prefix("serial://") {
@@ -193,7 +205,10 @@ impl Connection {
                         timeout_ms: timeout.as_millis() as u64,
                     })?
                     .map_err(|e| {
-                        Error::Io(io::Error::new(e.kind(), format!("connecting to {self}: {e}")))
+                        Error::Io(io::Error::new(
+                            e.kind(),
+                            format!("connecting to {self}: {e}"),
+                        ))
                     })?;
                 s.set_nodelay(true)?;
                 Ok(Box::new(s))
@@ -247,7 +262,14 @@ mod tests {
                 fixed: true
             }
         );
-        for bad in ["tcp://host", "tcp://:1", "udp://x:1", "serial://", "serial:///dev/x?baud=fast", "serial:///dev/x?parity=odd"] {
+        for bad in [
+            "tcp://host",
+            "tcp://:1",
+            "udp://x:1",
+            "serial://",
+            "serial:///dev/x?baud=fast",
+            "serial:///dev/x?parity=odd",
+        ] {
             assert!(Connection::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(baud_of(b'5'), Some(9600));

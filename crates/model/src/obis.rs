@@ -89,18 +89,21 @@ impl ObisCode {
                 "F" => Ok(97),
                 "L" => Ok(98),
                 "P" => Ok(99),
-                _ if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
-                    p.parse::<u16>()
-                        .ok()
-                        .and_then(|v| u8::try_from(v).ok())
-                        .ok_or_else(|| err("group value above 255"))
-                }
+                _ if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => p
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|v| u8::try_from(v).ok())
+                    .ok_or_else(|| err("group value above 255")),
                 _ => Err(err("group is not a number 0-255")),
             }
         };
         let c = group(parts[0])?;
         let d = group(parts[1])?;
-        let e = if parts.len() >= 3 { group(parts[2])? } else { 0 };
+        let e = if parts.len() >= 3 {
+            group(parts[2])?
+        } else {
+            0
+        };
         let mut fv = match f {
             Some(f) => group(f)?,
             None => 255,
@@ -178,8 +181,14 @@ mod tests {
             ObisCode::parse("C.1.0").unwrap(),
             ObisCode::abstract_(96, 1, 0)
         );
-        assert_eq!(ObisCode::parse("F.F").unwrap(), ObisCode::abstract_(97, 97, 0));
-        assert_eq!(ObisCode::parse("0.9.1").unwrap(), ObisCode::abstract_(0, 9, 1));
+        assert_eq!(
+            ObisCode::parse("F.F").unwrap(),
+            ObisCode::abstract_(97, 97, 0)
+        );
+        assert_eq!(
+            ObisCode::parse("0.9.1").unwrap(),
+            ObisCode::abstract_(0, 9, 1)
+        );
         assert_eq!(
             ObisCode::parse("1.0.99.1.0.255").unwrap_err().reason,
             "expected C.D, C.D.E or C.D.E.F after the medium"
@@ -192,7 +201,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "1", "1.x.0", "1-0:1.8.300", "1:1.8.0", "1.8.0*2*3", "1..0"] {
+        for bad in [
+            "",
+            "1",
+            "1.x.0",
+            "1-0:1.8.300",
+            "1:1.8.0",
+            "1.8.0*2*3",
+            "1..0",
+        ] {
             assert!(ObisCode::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

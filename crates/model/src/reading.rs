@@ -191,8 +191,9 @@ impl<'de> Deserialize<'de> for LoadProfile {
                     r.channels.len()
                 )));
             }
-            let seconds = u32::try_from((iv.end - iv.start).num_seconds())
-                .map_err(|_| D::Error::custom(format!("interval at {} ends before it starts", iv.start)))?;
+            let seconds = u32::try_from((iv.end - iv.start).num_seconds()).map_err(|_| {
+                D::Error::custom(format!("interval at {} ends before it starts", iv.start))
+            })?;
             let values = iv
                 .values
                 .iter()

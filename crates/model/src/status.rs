@@ -94,7 +94,10 @@ impl IntervalStatus {
     }
 
     pub fn from_name(name: &str) -> Option<IntervalStatus> {
-        Self::NAMES.iter().find(|(_, n)| *n == name).map(|(f, _)| *f)
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| *f)
     }
 }
 

@@ -3,7 +3,9 @@
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use metermaster_flag::cipher::{elster_p2, password_bytes};
-use metermaster_flag::codec::{decode_clock, encode_clock, padded_ascii, to_bcd_le, to_local_epoch};
+use metermaster_flag::codec::{
+    decode_clock, encode_clock, padded_ascii, to_bcd_le, to_local_epoch,
+};
 use metermaster_flag::ids::{self, MeterModel};
 use metermaster_flag::readout::{DataLine, DataValue};
 use metermaster_flag::server::{Access, MeterFace};
@@ -28,12 +30,19 @@ impl SimMeter {
         let model = self.model();
         let chan: Vec<Option<usize>> = (0u8..=15).map(|s| self.channel_of_source(s)).collect();
         ids::encode_cumulative(model, |src| {
-            chan.get(usize::from(src)).copied().flatten().map_or(0, |c| tot.energy[c])
+            chan.get(usize::from(src))
+                .copied()
+                .flatten()
+                .map_or(0, |c| tot.energy[c])
         })
     }
 
     fn tou_image(&mut self, t: NaiveDateTime) -> Vec<u8> {
-        let mut v: Vec<u8> = self.tou_at(t).into_iter().flat_map(|x| to_bcd_le(x, 8)).collect();
+        let mut v: Vec<u8> = self
+            .tou_at(t)
+            .into_iter()
+            .flat_map(|x| to_bcd_le(x, 8))
+            .collect();
         v.resize(self.model().tou_count() * 8, 0);
         v
     }
@@ -61,7 +70,8 @@ impl SimMeter {
         let len = model.history_set_len();
         let now = self.model_now();
         let (at, trigger) = if id == ids::DAILY_HISTORY {
-            let midnight = now.date().and_hms_opt(0, 0, 0).unwrap_or(now) - chrono::Duration::days(k as i64);
+            let midnight =
+                now.date().and_hms_opt(0, 0, 0).unwrap_or(now) - chrono::Duration::days(k as i64);
             (Some(midnight), 0u8)
         } else {
             (self.billing_reset_times(now).get(k).copied(), 0x01)
@@ -92,7 +102,10 @@ impl SimMeter {
                 out.extend(self.md_image(at - chrono::Duration::seconds(1)));
                 let count = self.billing_reset_times(at).len() as u16;
                 out.extend(count.to_le_bytes());
-                let prev = self.billing_reset_times(at - chrono::Duration::seconds(1)).first().copied();
+                let prev = self
+                    .billing_reset_times(at - chrono::Duration::seconds(1))
+                    .first()
+                    .copied();
                 out.extend(to_local_epoch(prev));
                 out.extend(to_local_epoch(Some(at)));
                 out.push(trigger);
@@ -128,23 +141,35 @@ impl SimMeter {
             }
         }
         if kind == K::BillingReset {
-            times.extend(self.billing_reset_times(now).into_iter().rev().map(|t| (t, 0x01)));
+            times.extend(
+                self.billing_reset_times(now)
+                    .into_iter()
+                    .rev()
+                    .map(|t| (t, 0x01)),
+            );
         }
         let base = match kind {
-            K::PowerFailure | K::PhaseFailure | K::ReverseRun | K::TerminalCoverOpened | K::MainCoverOpened => {
-                self.event_base_count(id as u64)
-            }
+            K::PowerFailure
+            | K::PhaseFailure
+            | K::ReverseRun
+            | K::TerminalCoverOpened
+            | K::MainCoverOpened => self.event_base_count(id as u64),
             _ => 0,
         };
         let count = base + times.len() as u32;
         times.reverse();
-        Some(ids::encode_event_log(count, &times, model.id_len(id) == Some(17)))
+        Some(ids::encode_event_log(
+            count,
+            &times,
+            model.id_len(id) == Some(17),
+        ))
     }
 
     fn instant_values(&self) -> Vec<u8> {
         let now = self.model_now();
         let p = i64::from(self.period_min());
-        let start = now - chrono::Duration::minutes((i64::from(now.hour()) * 60 + i64::from(now.minute())) % p)
+        let start = now
+            - chrono::Duration::minutes((i64::from(now.hour()) * 60 + i64::from(now.minute())) % p)
             - chrono::Duration::seconds(i64::from(now.second()));
         let (_, sum) = self.day(now.date(), start + chrono::Duration::minutes(p));
         let _ = sum;
@@ -158,22 +183,40 @@ impl SimMeter {
                 continue;
             };
             use metermaster_model::InstantQuantity as Q;
-            let volts = 2_300_000 + ((crate::load::mix(self.cfg.seed ^ u64::from(code) ^ sec) % 60_000) as i64) - 30_000;
+            let volts = 2_300_000
+                + ((crate::load::mix(self.cfg.seed ^ u64::from(code) ^ sec) % 60_000) as i64)
+                - 30_000;
             let p_kw_e4 = (d[0] as i64 - d[1] as i64) * 10 / 1000; // mW → kW × 10^4
-            let per_phase = |v: i64| if phase == metermaster_model::Phase::Total { v } else { v / 3 };
-            let pf_e4 = if d[6] > 0 { (d[0] as i64 * 10_000) / d[6] as i64 } else { 10_000 };
+            let per_phase = |v: i64| {
+                if phase == metermaster_model::Phase::Total {
+                    v
+                } else {
+                    v / 3
+                }
+            };
+            let pf_e4 = if d[6] > 0 {
+                (d[0] as i64 * 10_000) / d[6] as i64
+            } else {
+                10_000
+            };
             let value = match q {
                 Q::Voltage => volts,
                 Q::Current => {
                     // I = P / (V × pf) per phase, in A × 10^4.
                     let p_w = per_phase(d[0] as i64 / 3 * 3) / 1000;
-                    if pf_e4 == 0 { 0 } else { p_w * 10_000 * 10_000 / (230 * pf_e4) }
+                    if pf_e4 == 0 {
+                        0
+                    } else {
+                        p_w * 10_000 * 10_000 / (230 * pf_e4)
+                    }
                 }
                 Q::ActivePower => per_phase(p_kw_e4),
                 Q::ReactivePower => per_phase((d[2] as i64 - d[5] as i64) * 10 / 1000),
                 Q::ApparentPower => per_phase((d[6] + d[7]) as i64 * 10 / 1000),
                 Q::PowerFactor => pf_e4,
-                Q::Frequency => 500_000 + (crate::load::mix(self.cfg.seed ^ sec) % 200) as i64 - 100,
+                Q::Frequency => {
+                    500_000 + (crate::load::mix(self.cfg.seed ^ sec) % 200) as i64 - 100
+                }
                 Q::PhaseAngle => 0,
                 Q::PhaseRotation => 1,
             };
@@ -211,10 +254,18 @@ impl SimMeter {
             ids::PROFILE_MASK => PROFILE_MASK.to_be_bytes().to_vec(),
             ids::PROFILE_DST if model == MeterModel::A1140 => vec![0],
             ids::INTEGRATION => match model {
-                MeterModel::A1140 => vec![metermaster_flag::profile::period_code(self.period_min()).unwrap_or(7), 0, 0],
+                MeterModel::A1140 => vec![
+                    metermaster_flag::profile::period_code(self.period_min()).unwrap_or(7),
+                    0,
+                    0,
+                ],
                 MeterModel::A1700 => {
                     let m = self.period_min() as u8;
-                    vec![metermaster_flag::codec::to_bcd_byte(m), metermaster_flag::codec::to_bcd_byte(m), 1]
+                    vec![
+                        metermaster_flag::codec::to_bcd_byte(m),
+                        metermaster_flag::codec::to_bcd_byte(m),
+                        1,
+                    ]
                 }
             },
             ids::PROFILE_SELECT => {
@@ -283,7 +334,13 @@ impl MeterFace for SimMeter {
         self.image(id)
     }
 
-    fn read_range(&mut self, id: u16, offset: usize, len: usize, access: Access) -> Result<Vec<u8>, u8> {
+    fn read_range(
+        &mut self,
+        id: u16,
+        offset: usize,
+        len: usize,
+        access: Access,
+    ) -> Result<Vec<u8>, u8> {
         if matches!(id, ids::BILLING_HISTORY | ids::DAILY_HISTORY) {
             if access == Access::None {
                 return Err(ERR_LOCKED);
@@ -303,11 +360,19 @@ impl MeterFace for SimMeter {
             return Ok(set[within..within + len].to_vec());
         }
         let img = self.read_id(id, access)?;
-        img.get(offset..offset + len).map(<[u8]>::to_vec).ok_or(ERR_PACKET)
+        img.get(offset..offset + len)
+            .map(<[u8]>::to_vec)
+            .ok_or(ERR_PACKET)
     }
 
     fn write_id(&mut self, id: u16, data: &[u8], access: Access) -> Result<(), u8> {
-        let need = |min: Access| if access >= min { Ok(()) } else { Err(ERR_LOCKED) };
+        let need = |min: Access| {
+            if access >= min {
+                Ok(())
+            } else {
+                Err(ERR_LOCKED)
+            }
+        };
         match id {
             ids::PROFILE_SELECT => {
                 need(Access::ReadOnly)?;
@@ -369,8 +434,26 @@ impl MeterFace for SimMeter {
         let mut lines = vec![
             line("0.0.0", self.cfg.serial.clone(), None),
             line("C.1.0", self.serial16(), None),
-            line("0.9.1", format!("{:02}:{:02}:{:02}", clock.hour(), clock.minute(), clock.second()), None),
-            line("0.9.2", format!("{:02}-{:02}-{:02}", clock.year() % 100, clock.month(), clock.day()), None),
+            line(
+                "0.9.1",
+                format!(
+                    "{:02}:{:02}:{:02}",
+                    clock.hour(),
+                    clock.minute(),
+                    clock.second()
+                ),
+                None,
+            ),
+            line(
+                "0.9.2",
+                format!(
+                    "{:02}-{:02}-{:02}",
+                    clock.year() % 100,
+                    clock.month(),
+                    clock.day()
+                ),
+                None,
+            ),
             line("1.8.0", kwh(tot.energy[0]), Some("kWh")),
             line("1.8.1", kwh(tot.rate[0]), Some("kWh")),
             line("1.8.2", kwh(tot.rate[1]), Some("kWh")),
@@ -379,7 +462,11 @@ impl MeterFace for SimMeter {
             line("8.8.0", kwh(tot.energy[5]), Some("kvarh")),
         ];
         let (peak, at) = md[0][0];
-        let mut md_line = line("1.6.0", format!("{:02}.{:03}", peak / 1_000_000, (peak / 1000) % 1000), Some("kW"));
+        let mut md_line = line(
+            "1.6.0",
+            format!("{:02}.{:03}", peak / 1_000_000, (peak / 1000) % 1000),
+            Some("kW"),
+        );
         if let Some(t) = at {
             md_line.values.push(DataValue {
                 value: t.format("%y-%m-%d %H:%M").to_string(),
@@ -404,15 +491,29 @@ mod tests {
 
     #[test]
     fn history_sets_decode() {
-        let start = NaiveDate::from_ymd_opt(2024, 3, 5).unwrap().and_hms_opt(12, 0, 0).unwrap();
+        let start = NaiveDate::from_ymd_opt(2024, 3, 5)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
         for model in [MeterModel::A1140, MeterModel::A1700] {
             let mut m = SimMeter::new(MeterConfig::new("10000001", model, 9, start));
             let len = model.history_set_len();
-            let set = m.read_range(ids::BILLING_HISTORY, 0, len, Access::ReadOnly).unwrap();
-            let (reset, regs, _md, _) = ids::decode_history_set(model, ids::BILLING_HISTORY, &set, 0).unwrap().unwrap();
-            assert_eq!(reset.unwrap().to_string(), "2024-03-01 00:00:00");
-            let import = regs.iter().find(|r| r.obis == metermaster_model::ObisCode::elec(1, 8, 0)).unwrap();
-            let at = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+            let set = m
+                .read_range(ids::BILLING_HISTORY, 0, len, Access::ReadOnly)
+                .unwrap();
+            let h = ids::decode_history_set(model, ids::BILLING_HISTORY, &set, 0)
+                .unwrap()
+                .unwrap();
+            assert_eq!(h.reset.unwrap().to_string(), "2024-03-01 00:00:00");
+            let import = h
+                .registers
+                .iter()
+                .find(|r| r.obis == metermaster_model::ObisCode::elec(1, 8, 0))
+                .unwrap();
+            let at = NaiveDate::from_ymd_opt(2024, 3, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap();
             assert_eq!(import.value.raw as u64, m.totals_at(at).energy[0]);
         }
     }

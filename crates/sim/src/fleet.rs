@@ -101,7 +101,10 @@ pub struct Fleet {
 impl Fleet {
     pub fn new(meters: Vec<SimMeter>) -> Self {
         Fleet {
-            meters: meters.into_iter().map(|m| Arc::new(Mutex::new(m))).collect(),
+            meters: meters
+                .into_iter()
+                .map(|m| Arc::new(Mutex::new(m)))
+                .collect(),
             connections: AtomicU64::new(0),
         }
     }
@@ -149,7 +152,11 @@ pub fn wire_time(n: usize, baud: u32) -> Duration {
 }
 
 /// Serves one link (a TCP connection or a serial line) until it closes.
-pub async fn serve_link<L: Link>(mut link: L, fleet: Arc<Fleet>, opts: ServeOptions) -> std::io::Result<()> {
+pub async fn serve_link<L: Link>(
+    mut link: L,
+    fleet: Arc<Fleet>,
+    opts: ServeOptions,
+) -> std::io::Result<()> {
     let conn_no = fleet.connections.fetch_add(1, Ordering::Relaxed);
     let mut rng_counter = 0u64;
     let mut roll = |salt: u64| {
@@ -298,14 +305,19 @@ pub async fn serve_link<L: Link>(mut link: L, fleet: Arc<Fleet>, opts: ServeOpti
 
 async fn discard_pending<L: Link>(link: &mut L) {
     let mut junk = [0u8; 1024];
-    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), link.read(&mut junk)).await {
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), link.read(&mut junk)).await
+    {
         if n == 0 {
             break;
         }
     }
 }
 
-async fn write_paced<L: Link>(link: &mut L, bytes: &[u8], baud: Option<u32>) -> std::io::Result<()> {
+async fn write_paced<L: Link>(
+    link: &mut L,
+    bytes: &[u8],
+    baud: Option<u32>,
+) -> std::io::Result<()> {
     match baud {
         None => {
             link.write_all(bytes).await?;

@@ -51,9 +51,17 @@ impl LoadModel {
             seed,
             base_w: (150.0 + 450.0 * r(2)) * scale,
             peak_w: (1500.0 + 3500.0 * r(3)) * scale,
-            pv_w: if r(4) < 0.35 { 2000.0 + 4000.0 * r(5) } else { 0.0 },
+            pv_w: if r(4) < 0.35 {
+                2000.0 + 4000.0 * r(5)
+            } else {
+                0.0
+            },
             commercial,
-            step_mw: if 1000 * u64::from(period_min) % 60 == 0 { 1000 } else { 3000 },
+            step_mw: if 1000 * u64::from(period_min) % 60 == 0 {
+                1000
+            } else {
+                3000
+            },
             period_min,
         }
     }
@@ -74,7 +82,11 @@ impl LoadModel {
             }
         } else {
             let morning = bump(7.5, 1.2) * if weekend { 0.5 } else { 0.7 };
-            let midday = if weekend { 0.4 * bump(13.0, 2.0) } else { 0.1 * bump(13.0, 2.0) };
+            let midday = if weekend {
+                0.4 * bump(13.0, 2.0)
+            } else {
+                0.1 * bump(13.0, 2.0)
+            };
             let evening = bump(19.0, 1.8);
             morning + midday + evening
         }
@@ -113,8 +125,13 @@ impl LoadModel {
     pub fn demand(&self, t: NaiveDateTime) -> [u64; CHANNELS] {
         let idx = t.and_utc().timestamp() as u64 / 60;
         let noise = 0.8 + 0.4 * unit(self.seed, 0x401, idx);
-        let spike = if unit(self.seed, 0x402, idx) < 0.03 { 2500.0 } else { 0.0 };
-        let consumption = (self.base_w + self.peak_w * self.shape(t)) * self.seasonal(t.date()) * noise + spike;
+        let spike = if unit(self.seed, 0x402, idx) < 0.03 {
+            2500.0
+        } else {
+            0.0
+        };
+        let consumption =
+            (self.base_w + self.peak_w * self.shape(t)) * self.seasonal(t.date()) * noise + spike;
         let pv = self.pv(t);
         let (import, export) = if pv > consumption {
             (0.0, pv - consumption)
@@ -145,11 +162,18 @@ mod tests {
     #[test]
     fn deterministic_and_exact() {
         let m = LoadModel::new(42, 15);
-        let t = NaiveDate::from_ymd_opt(2024, 3, 5).unwrap().and_hms_opt(19, 0, 0).unwrap();
+        let t = NaiveDate::from_ymd_opt(2024, 3, 5)
+            .unwrap()
+            .and_hms_opt(19, 0, 0)
+            .unwrap();
         assert_eq!(m.demand(t), LoadModel::new(42, 15).demand(t));
         for d in m.demand(t) {
             assert_eq!(d % 1000, 0);
-            assert_eq!(d * 15 % 60, 0, "energy of {d} mW over 15 min is not whole mWh");
+            assert_eq!(
+                d * 15 % 60,
+                0,
+                "energy of {d} mW over 15 min is not whole mWh"
+            );
         }
         let m10 = LoadModel::new(42, 10);
         for d in m10.demand(t) {

@@ -38,7 +38,12 @@ pub struct MeterConfig {
 }
 
 impl MeterConfig {
-    pub fn new(serial: impl Into<String>, model: MeterModel, seed: u64, start: NaiveDateTime) -> Self {
+    pub fn new(
+        serial: impl Into<String>,
+        model: MeterModel,
+        seed: u64,
+        start: NaiveDateTime,
+    ) -> Self {
         MeterConfig {
             serial: serial.into(),
             model,
@@ -87,7 +92,10 @@ const MD_CHANNELS: [usize; 4] = [0, 1, 2, 6];
 /// An event drawn from the seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimEvent {
-    PowerFail { down: NaiveDateTime, up: NaiveDateTime },
+    PowerFail {
+        down: NaiveDateTime,
+        up: NaiveDateTime,
+    },
     ReverseRun(NaiveDateTime),
     PhaseFailure(NaiveDateTime, u8),
     TerminalCover(NaiveDateTime),
@@ -259,7 +267,8 @@ impl SimMeter {
 
     pub fn new_seed(&mut self) -> [u8; 8] {
         self.seed_counter += 1;
-        mix(self.cfg.seed ^ mix(self.seed_counter ^ self.t0.elapsed().as_nanos() as u64)).to_be_bytes()
+        mix(self.cfg.seed ^ mix(self.seed_counter ^ self.t0.elapsed().as_nanos() as u64))
+            .to_be_bytes()
     }
 
     pub fn period_min(&self) -> u32 {
@@ -276,7 +285,9 @@ impl SimMeter {
         let s = self.cfg.seed;
         let at = |k: u64, lo_h: f64, hi_h: f64| {
             let mins = ((lo_h + (hi_h - lo_h) * unit(s, d, k)) * 60.0) as i64;
-            day.and_hms_opt(0, 0, 0).map(|m| m + Duration::minutes(mins) + Duration::seconds((unit(s, d, k + 100) * 59.0) as i64))
+            day.and_hms_opt(0, 0, 0).map(|m| {
+                m + Duration::minutes(mins) + Duration::seconds((unit(s, d, k + 100) * 59.0) as i64)
+            })
         };
         let mut ev = Vec::new();
         if unit(s, d, 1) < 0.04 {
@@ -350,14 +361,24 @@ impl SimMeter {
                 if overlap > 0 {
                     let powered = period_s - overlap;
                     for d in demand.iter_mut() {
-                        let step = if 1000 * u64::from(pm) % 60 == 0 { 1000 } else { 3000 };
+                        let step = if 1000 * u64::from(pm) % 60 == 0 {
+                            1000
+                        } else {
+                            3000
+                        };
                         *d = (*d * powered as u64 / period_s as u64) / step * step;
                     }
                     let has_down = down >= t && down < end;
                     let has_up = up >= t && up < end;
                     let markers = [
-                        Record::Marker { kind: Marker::PowerDown, time: down },
-                        Record::Marker { kind: Marker::PowerUp, time: up },
+                        Record::Marker {
+                            kind: Marker::PowerDown,
+                            time: down,
+                        },
+                        Record::Marker {
+                            kind: Marker::PowerUp,
+                            time: up,
+                        },
                     ];
                     match (has_down, has_up) {
                         (true, true) => emit_before.extend(markers),
@@ -375,7 +396,10 @@ impl SimMeter {
             recs.extend(emit_before);
             for ct in &self.clock_changes {
                 if *ct >= t && *ct < end {
-                    recs.push(Record::Marker { kind: Marker::TimeChange, time: *ct });
+                    recs.push(Record::Marker {
+                        kind: Marker::TimeChange,
+                        time: *ct,
+                    });
                     status |= 0x02;
                 }
             }
@@ -385,8 +409,8 @@ impl SimMeter {
                 values: PROFILE_CHANNELS.iter().map(|&c| demand[c]).collect(),
             });
             pending_markers.extend(emit_after);
-            for c in 0..CHANNELS {
-                sum.energy[c] += self.load.energy(demand[c], pm);
+            for (e, d) in sum.energy.iter_mut().zip(demand) {
+                *e += self.load.energy(d, pm);
             }
             let minute = t.hour() * 60 + t.minute();
             let night = (30..450).contains(&minute);
@@ -402,12 +426,16 @@ impl SimMeter {
     }
 
     fn day_summary(&mut self, day: NaiveDate, now: NaiveDateTime) -> DaySummary {
-        let complete = day.and_hms_opt(0, 0, 0).is_some_and(|m| m + Duration::days(1) <= now);
+        let complete = day
+            .and_hms_opt(0, 0, 0)
+            .is_some_and(|m| m + Duration::days(1) <= now);
         if complete {
             if let Some(s) = self.day_cache.get(&day) {
                 return s.clone();
             }
-            let end = day.and_hms_opt(0, 0, 0).map_or(now, |m| m + Duration::days(1));
+            let end = day
+                .and_hms_opt(0, 0, 0)
+                .map_or(now, |m| m + Duration::days(1));
             let (_, s) = self.day(day, end);
             self.day_cache.insert(day, s.clone());
             s
@@ -472,12 +500,20 @@ impl SimMeter {
     }
 
     pub fn md_sources(&self) -> Vec<u8> {
-        MD_CHANNELS.iter().map(|&c| self.source_of_channel(c)).collect()
+        MD_CHANNELS
+            .iter()
+            .map(|&c| self.source_of_channel(c))
+            .collect()
     }
 
     /// Billing resets (1st of the month, 00:00) within the history, newest first, up to `t`.
     pub fn billing_reset_times(&self, t: NaiveDateTime) -> Vec<NaiveDateTime> {
-        let mut out: Vec<NaiveDateTime> = self.billing_resets.iter().copied().filter(|r| *r <= t).collect();
+        let mut out: Vec<NaiveDateTime> = self
+            .billing_resets
+            .iter()
+            .copied()
+            .filter(|r| *r <= t)
+            .collect();
         let mut d = NaiveDate::from_ymd_opt(t.year(), t.month(), 1);
         while let Some(day) = d {
             let m = day.and_hms_opt(0, 0, 0).unwrap_or(t);
@@ -521,7 +557,11 @@ impl SimMeter {
             }
         }
         let _ = before;
-        let next = from.date().succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or(to);
+        let next = from
+            .date()
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or(to);
         if next < to {
             acc.add(&self.summary_between(next, to));
         }
@@ -618,7 +658,10 @@ mod tests {
     use super::*;
 
     fn meter(seed: u64) -> SimMeter {
-        let start = NaiveDate::from_ymd_opt(2024, 3, 5).unwrap().and_hms_opt(12, 0, 0).unwrap();
+        let start = NaiveDate::from_ymd_opt(2024, 3, 5)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
         SimMeter::new(MeterConfig::new("10000001", MeterModel::A1140, seed, start))
     }
 
@@ -635,7 +678,8 @@ mod tests {
             let b = a + Duration::days(1);
             let adv = m.totals_at(b).energy[0] - m.totals_at(a).energy[0];
             let (recs, _) = m.day(day, b);
-            let lp = metermaster_flag::profile::to_load_profile(&recs, MeterModel::A1140, 0).unwrap();
+            let lp =
+                metermaster_flag::profile::to_load_profile(&recs, MeterModel::A1140, 0).unwrap();
             let sum: i64 = lp
                 .intervals
                 .iter()
@@ -653,10 +697,25 @@ mod tests {
             let m = meter(seed);
             let mut d = m.history_start().date();
             while d < m.model_now().date() {
-                if m.day_events(d).iter().any(|e| matches!(e, SimEvent::PowerFail { .. })) {
+                if m.day_events(d)
+                    .iter()
+                    .any(|e| matches!(e, SimEvent::PowerFail { .. }))
+                {
                     let (recs, _) = m.day(d, d.and_hms_opt(0, 0, 0).unwrap() + Duration::days(1));
-                    assert!(recs.iter().any(|r| matches!(r, Record::Marker { kind: Marker::PowerDown, .. })));
-                    assert!(recs.iter().any(|r| matches!(r, Record::Marker { kind: Marker::PowerUp, .. })));
+                    assert!(recs.iter().any(|r| matches!(
+                        r,
+                        Record::Marker {
+                            kind: Marker::PowerDown,
+                            ..
+                        }
+                    )));
+                    assert!(recs.iter().any(|r| matches!(
+                        r,
+                        Record::Marker {
+                            kind: Marker::PowerUp,
+                            ..
+                        }
+                    )));
                     found += 1;
                 }
                 d += Duration::days(1);

@@ -14,13 +14,23 @@ use metermaster_model::{ObisCode, Reading};
 use metermaster_sim::{Faults, Fleet, MeterConfig, ServeOptions, SimMeter};
 
 fn start() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2024, 3, 5).unwrap().and_hms_opt(14, 0, 0).unwrap()
+    NaiveDate::from_ymd_opt(2024, 3, 5)
+        .unwrap()
+        .and_hms_opt(14, 0, 0)
+        .unwrap()
 }
 
 fn fleet(model: MeterModel, n: u64, seed: u64) -> Fleet {
     Fleet::new(
         (0..n)
-            .map(|i| SimMeter::new(MeterConfig::new((10_000_001 + i).to_string(), model, seed + i, start())))
+            .map(|i| {
+                SimMeter::new(MeterConfig::new(
+                    (10_000_001 + i).to_string(),
+                    model,
+                    seed + i,
+                    start(),
+                ))
+            })
             .collect(),
     )
 }
@@ -29,7 +39,12 @@ async fn serve(fleet: Fleet, opts: ServeOptions) -> (std::net::SocketAddr, Arc<F
     let fleet = Arc::new(fleet);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(metermaster_sim::serve_tcp(listener, fleet.clone(), opts, std::future::pending()));
+    tokio::spawn(metermaster_sim::serve_tcp(
+        listener,
+        fleet.clone(),
+        opts,
+        std::future::pending(),
+    ));
     (addr, fleet)
 }
 
@@ -75,12 +90,26 @@ async fn full_read_matches_the_meter_model() {
         let lp = r.load_profile.as_ref().unwrap();
         assert_eq!(lp.interval_s, 900);
         assert_eq!(lp.channels.len(), 4);
-        assert!(lp.intervals.len() <= 248 && lp.intervals.len() > 200, "{}", lp.intervals.len());
+        assert!(
+            lp.intervals.len() <= 248 && lp.intervals.len() > 200,
+            "{}",
+            lp.intervals.len()
+        );
         // Billing history: the reset on the 1st holds the registers at that moment.
         let b = &r.billing_history[0];
-        assert_eq!(b.reset_time.unwrap().to_rfc3339(), "2024-03-01T00:00:00+00:00");
-        let at = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
-        let imp = b.registers.iter().find(|x| x.obis == ObisCode::elec(1, 8, 0)).unwrap();
+        assert_eq!(
+            b.reset_time.unwrap().to_rfc3339(),
+            "2024-03-01T00:00:00+00:00"
+        );
+        let at = NaiveDate::from_ymd_opt(2024, 3, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let imp = b
+            .registers
+            .iter()
+            .find(|x| x.obis == ObisCode::elec(1, 8, 0))
+            .unwrap();
         assert_eq!(imp.value.raw as u64, m.totals_at(at).energy[0]);
         assert!(!r.event_counters.is_empty());
         if model == MeterModel::A1700 {
@@ -107,7 +136,9 @@ async fn profile_integrates_to_the_register_advance() {
     let (addr, _fleet) = serve(fleet(MeterModel::A1140, 6, 100), ServeOptions::default()).await;
     for k in 0..6u64 {
         let mut c = client(addr).await;
-        let r = read_meter(&mut c, &opts(&(10_000_001 + k).to_string(), 5)).await.unwrap();
+        let r = read_meter(&mut c, &opts(&(10_000_001 + k).to_string(), 5))
+            .await
+            .unwrap();
         let lp = r.load_profile.as_ref().unwrap();
         let since = r.billing_history[0].reset_time.unwrap();
         for (ch, c_obis) in lp.channels.iter().enumerate() {
@@ -136,7 +167,13 @@ async fn profile_packets_and_stream_agree() {
     let mut a = client(addr).await;
     let r1 = read_meter(&mut a, &opts("10000001", 4)).await.unwrap();
     let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut b = FlagClient::attach(s, ClientOptions { use_rd: false, ..ClientOptions::default() });
+    let mut b = FlagClient::attach(
+        s,
+        ClientOptions {
+            use_rd: false,
+            ..ClientOptions::default()
+        },
+    );
     let r2 = read_meter(&mut b, &opts("10000001", 4)).await.unwrap();
     assert_eq!(r1.load_profile, r2.load_profile);
     assert!(a.stats.exchanges < b.stats.exchanges);
@@ -157,7 +194,10 @@ async fn wrong_password_and_silent_meter_are_clear_errors() {
     // A password of the wrong form never reaches the meter.
     let mut c = client(addr).await;
     o.password = Some("short".into());
-    assert!(matches!(read_meter(&mut c, &o).await.unwrap_err(), Error::Usage(_)));
+    assert!(matches!(
+        read_meter(&mut c, &o).await.unwrap_err(),
+        Error::Usage(_)
+    ));
     // An address nobody answers to.
     let s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut c = FlagClient::attach(
@@ -188,7 +228,10 @@ async fn access_levels_and_password_timeout() {
     // Without any P2 only the serial number is readable.
     assert_eq!(c.read_id(798, 16).await.unwrap(), b"0000000010000001");
     let e = c.read_id(507, 64).await.unwrap_err();
-    assert!(matches!(e, Error::Meter(MeterError::Err { code: 5, .. })), "{e}");
+    assert!(
+        matches!(e, Error::Meter(MeterError::Err { code: 5, .. })),
+        "{e}"
+    );
     // Read-only P2 cannot write the operator name; level 1 can.
     c.authenticate(&seed, None).await.unwrap();
     assert!(matches!(
@@ -204,10 +247,16 @@ async fn access_levels_and_password_timeout() {
     assert_eq!(fleet.meters[0].lock().unwrap().operator, "AGAIN");
     // A clock set beyond the trim limit needs level 2 and counts as programming.
     let before = fleet.meters[0].lock().unwrap().programming_count();
-    assert!(c.write_id(861, &metermaster_flag::codec::encode_clock(start())).await.is_err());
+    assert!(
+        c.write_id(861, &metermaster_flag::codec::encode_clock(start()))
+            .await
+            .is_err()
+    );
     c.authenticate(&seed, Some("FEDC0003")).await.unwrap();
     let t = start() + chrono::Duration::hours(1);
-    c.write_id(861, &metermaster_flag::codec::encode_clock(t)).await.unwrap();
+    c.write_id(861, &metermaster_flag::codec::encode_clock(t))
+        .await
+        .unwrap();
     let prog = c.read_id(680, 53).await.unwrap();
     let log = metermaster_flag::ids::decode_programming(MeterModel::A1140, &prog, 0).unwrap();
     assert_eq!(log.count, before + 1);
@@ -244,7 +293,10 @@ async fn proactive_reauthentication() {
     assert_eq!(c.stats.exchanges, 3 + 4 * 2);
 }
 
-async fn read_with_faults(faults: Faults, seed: u64) -> Result<(Reading, metermaster_flag::client::LinkStats), Error> {
+async fn read_with_faults(
+    faults: Faults,
+    seed: u64,
+) -> Result<(Reading, metermaster_flag::client::LinkStats), Error> {
     let (addr, _f) = serve(
         fleet(MeterModel::A1140, 1, 3),
         ServeOptions {
@@ -269,15 +321,27 @@ async fn read_with_faults(faults: Faults, seed: u64) -> Result<(Reading, meterma
 async fn faults_are_survived_without_wrong_values() {
     let (clean, _) = read_with_faults(Faults::default(), 1).await.unwrap();
     let cases = [
-        Faults { corrupt: 0.15, ..Faults::default() },
-        Faults { slow: 0.05, ..Faults::default() },
-        Faults { drop: 0.02, ..Faults::default() },
+        Faults {
+            corrupt: 0.15,
+            ..Faults::default()
+        },
+        Faults {
+            slow: 0.05,
+            ..Faults::default()
+        },
+        Faults {
+            drop: 0.02,
+            ..Faults::default()
+        },
     ];
     for (k, f) in cases.into_iter().enumerate() {
         let (r, stats) = read_with_faults(f, 7 + k as u64)
             .await
             .unwrap_or_else(|e| panic!("{f:?}: {e}"));
-        assert!(stats.retransmissions > 0 || f.drop > 0.0, "{f:?}: no fault was hit");
+        assert!(
+            stats.retransmissions > 0 || f.drop > 0.0,
+            "{f:?}: no fault was hit"
+        );
         // Same meter, same frozen clock: every value must be the same as without faults.
         assert_eq!(r.registers, clean.registers, "{f:?}");
         assert_eq!(r.load_profile, clean.load_profile, "{f:?}");
@@ -288,12 +352,22 @@ async fn faults_are_survived_without_wrong_values() {
 
 #[tokio::test]
 async fn refused_password_is_reported() {
-    let e = read_with_faults(Faults { refuse: 1.0, ..Faults::default() }, 1).await;
+    let e = read_with_faults(
+        Faults {
+            refuse: 1.0,
+            ..Faults::default()
+        },
+        1,
+    )
+    .await;
     // The zero P2 is accepted even then; a real password would be refused, so read with one.
     let (addr, _f) = serve(
         fleet(MeterModel::A1140, 1, 3),
         ServeOptions {
-            faults: Faults { refuse: 1.0, ..Faults::default() },
+            faults: Faults {
+                refuse: 1.0,
+                ..Faults::default()
+            },
             ..ServeOptions::default()
         },
     )
@@ -302,7 +376,10 @@ async fn refused_password_is_reported() {
     let mut c = client(addr).await;
     let mut o = opts("10000001", 0);
     o.password = Some("FEDC0003".into());
-    assert!(matches!(read_meter(&mut c, &o).await.unwrap_err(), Error::Meter(MeterError::WrongPassword)));
+    assert!(matches!(
+        read_meter(&mut c, &o).await.unwrap_err(),
+        Error::Meter(MeterError::WrongPassword)
+    ));
 }
 
 /// A scripted meter for the client's retransmission rules: NAK the first request, answer a
@@ -326,7 +403,10 @@ async fn nak_and_bad_bcc_are_retransmitted() {
                     bad[last] ^= 0x55;
                     b.write_all(&bad).await.unwrap();
                 }
-                _ => b.write_all(&Message::reply(b"3132").encode()).await.unwrap(),
+                _ => b
+                    .write_all(&Message::reply(b"3132").encode())
+                    .await
+                    .unwrap(),
             }
         }
         requests
@@ -341,7 +421,10 @@ async fn nak_and_bad_bcc_are_retransmitted() {
     assert_eq!(c.read_id(798, 2).await.unwrap(), b"12");
     let reqs = peer.await.unwrap();
     assert_eq!(reqs.len(), 3);
-    assert!(reqs.iter().all(|r| r == &reqs[0]), "the same request was repeated");
+    assert!(
+        reqs.iter().all(|r| r == &reqs[0]),
+        "the same request was repeated"
+    );
     assert_eq!(c.stats.retransmissions, 2);
 }
 
@@ -352,11 +435,17 @@ async fn data_readout_mode_c() {
     let (id, msg) = c.data_readout("10000002").await.unwrap();
     assert_eq!(id.line(), "GEC5120510070213@000");
     let (regs, rest) = metermaster_flag::readout::to_registers(&msg);
-    let import = regs.iter().find(|r| r.obis == ObisCode::elec(1, 8, 0)).unwrap();
+    let import = regs
+        .iter()
+        .find(|r| r.obis == ObisCode::elec(1, 8, 0))
+        .unwrap();
     let mut m = fleet.meters[1].lock().unwrap();
     let now = m.model_now();
     // The readout shows watt-hours.
-    assert_eq!(import.value.rescaled(0).unwrap() as u64, m.totals_at(now).energy[0] / 1000);
+    assert_eq!(
+        import.value.rescaled(0).unwrap() as u64,
+        m.totals_at(now).energy[0] / 1000
+    );
     let rates: i64 = regs
         .iter()
         .filter(|r| r.obis.c == 1 && r.obis.d == 8 && r.obis.e > 0)
@@ -370,7 +459,11 @@ async fn data_readout_mode_c() {
 /// baud switch of the optical port.
 #[tokio::test]
 async fn serial_pty_pair() {
-    if std::process::Command::new("socat").arg("-V").output().is_err() {
+    if std::process::Command::new("socat")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: socat is not installed (scripts/test installs it)");
         return;
     }
@@ -390,16 +483,29 @@ async fn serial_pty_pair() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let fleet = Arc::new(fleet(MeterModel::A1140, 1, 8));
-    let link = metermaster_flag::transport::SerialLink::open(m.to_str().unwrap(), 300, false).unwrap();
-    tokio::spawn(metermaster_sim::serve_link(link, fleet.clone(), ServeOptions::default()));
+    let link =
+        metermaster_flag::transport::SerialLink::open(m.to_str().unwrap(), 300, false).unwrap();
+    tokio::spawn(metermaster_sim::serve_link(
+        link,
+        fleet.clone(),
+        ServeOptions::default(),
+    ));
     let conn = Connection::parse(&format!("serial://{}?baud=300", c.display())).unwrap();
-    let (r, _) = read_connection(&conn, &ClientOptions::default(), &opts("", 1), 1).await.unwrap();
-    let mut meter = fleet.meters[0].lock().unwrap();
-    let now = meter.model_now();
-    assert_eq!(reg(&r, 1, 0) as u64, meter.totals_at(now).energy[0]);
+    let (r, _) = read_connection(&conn, &ClientOptions::default(), &opts("", 1), 1)
+        .await
+        .unwrap();
+    let expected = {
+        let mut meter = fleet.meters[0].lock().unwrap();
+        let now = meter.model_now();
+        meter.totals_at(now).energy[0]
+    };
+    assert_eq!(reg(&r, 1, 0) as u64, expected);
     // Serial links are 7-bit: the profile came packet by packet, not as a binary stream.
-    assert!(r.load_profile.as_ref().is_some_and(|p| !p.intervals.is_empty()));
-    drop(meter);
+    assert!(
+        r.load_profile
+            .as_ref()
+            .is_some_and(|p| !p.intervals.is_empty())
+    );
     let _ = socat.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -411,7 +517,9 @@ async fn many_meters_concurrently() {
     for k in 0..50u64 {
         set.spawn(async move {
             let mut c = client(addr).await;
-            read_meter(&mut c, &opts(&(10_000_001 + k).to_string(), 1)).await.map(|r| r.meter.serial)
+            read_meter(&mut c, &opts(&(10_000_001 + k).to_string(), 1))
+                .await
+                .map(|r| r.meter.serial)
         });
     }
     let mut serials = Vec::new();
