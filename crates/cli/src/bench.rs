@@ -121,10 +121,14 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             )
             .await?;
             let reaction = if fast_reaction { 0.020 } else { 0.200 };
+            // Identity, clock, cumulative and TOU registers, one day of profile.
             let opts = ReadOptions {
                 address: "10000001".into(),
                 profile_days: 1,
                 billing_sets: 0,
+                demand: false,
+                details: false,
+                programming: false,
                 events: false,
                 instantaneous: false,
                 ..ReadOptions::default()
@@ -181,7 +185,7 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
 
 fn parse_bench(runs: u32) -> Result<()> {
     use metermaster_flag::ids::MeterModel;
-    use metermaster_flag::profile::{Record, decode_records, encode_records, to_load_profile};
+    use metermaster_flag::profile::{Record, decode_load_profile, encode_records};
     use metermaster_flag::readout::{DataLine, DataValue, format_data_message, parse_data_message};
     // A profile stream: 365 days of 4-channel 15-minute records.
     let day0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
@@ -221,8 +225,7 @@ fn parse_bench(runs: u32) -> Result<()> {
         let mut n = 0;
         let mut bytes = 0usize;
         while t.elapsed() < Duration::from_millis(300) {
-            let r = decode_records(&stream, MeterModel::A1140)?;
-            let lp = to_load_profile(&r, MeterModel::A1140, 0)?;
+            let lp = decode_load_profile(&stream, MeterModel::A1140, 0)?;
             n += lp.intervals.len();
             bytes += stream.len();
         }

@@ -33,6 +33,10 @@ pub struct ReadArgs {
     /// The meter clock's offset from UTC, e.g. +01:00 (meters keep local standard time).
     #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
     pub utc_offset: String,
+    /// Read only these parts (comma-separated): registers, demand, details, history,
+    /// programming, events, profile, instantaneous. Identity and clock are always read.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
     /// Billing-history sets to read.
     #[arg(long, default_value_t = 1)]
     pub billing_sets: u32,
@@ -147,7 +151,7 @@ pub async fn run(a: ReadArgs) -> Result<()> {
         }
         (None, None) => 1,
     };
-    let opts = ReadOptions {
+    let mut opts = ReadOptions {
         address: a.address.clone(),
         password: a.password.clone(),
         profile_days,
@@ -155,9 +159,37 @@ pub async fn run(a: ReadArgs) -> Result<()> {
         utc_offset_s,
         billing_sets: a.billing_sets,
         daily_sets: a.daily_sets,
-        events: true,
-        instantaneous: true,
+        ..ReadOptions::default()
     };
+    if let Some(parts) = &a.only {
+        const KNOWN: [&str; 8] = [
+            "registers",
+            "demand",
+            "details",
+            "history",
+            "programming",
+            "events",
+            "profile",
+            "instantaneous",
+        ];
+        if let Some(bad) = parts.iter().find(|p| !KNOWN.contains(&p.as_str())) {
+            bail!("--only {bad:?}: known parts are {}", KNOWN.join(", "));
+        }
+        let has = |p: &str| parts.iter().any(|x| x == p);
+        opts.registers = has("registers");
+        opts.demand = has("demand");
+        opts.details = has("details");
+        opts.programming = has("programming");
+        opts.events = has("events");
+        opts.instantaneous = has("instantaneous");
+        if !has("history") {
+            opts.billing_sets = 0;
+            opts.daily_sets = 0;
+        }
+        if !has("profile") {
+            opts.profile_days = 0;
+        }
+    }
     let (reading, stats) = read_connection(&conn, &copts, &opts, a.attempts)
         .await
         .with_context(|| format!("reading {conn} address {:?}", a.address))?;

@@ -75,6 +75,8 @@ impl Marker {
 pub enum ProfileError {
     #[error("load profile byte {offset}: {what}")]
     At { offset: usize, what: String },
+    #[error("load profile record {index}: {what}")]
+    Record { index: usize, what: String },
 }
 
 fn at(offset: usize, what: impl Into<String>) -> ProfileError {
@@ -133,14 +135,26 @@ pub fn channel_info(model: MeterModel, bit: u8) -> Channel {
 /// Decodes one 3-byte channel value: BCD mantissa of five digits and a decimal exponent; falls
 /// back to the binary reading when a nibble is not a decimal digit (§6.8).
 pub fn decode_value(b: [u8; 3]) -> u64 {
+    const POW10: [u64; 10] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+    ];
     match (bcd_byte(b[0]), bcd_byte(b[1]), bcd_byte(b[2])) {
         (Some(d12), Some(d34), Some(d5e)) => {
             let mantissa = u64::from(d12) * 1000 + u64::from(d34) * 10 + u64::from(d5e / 10);
-            mantissa * 10u64.pow(u32::from(d5e % 10))
+            mantissa * POW10[usize::from(d5e % 10)]
         }
         _ => {
             let v = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-            u64::from(v / 10) * 10u64.pow(v % 10)
+            u64::from(v / 10) * POW10[(v % 10) as usize]
         }
     }
 }
@@ -183,9 +197,38 @@ fn time_at(bytes: &[u8], pos: usize) -> Result<NaiveDateTime, ProfileError> {
     local_epoch(&bytes[pos..pos + 4]).ok_or_else(|| at(pos, "zero or invalid timestamp"))
 }
 
-/// Decodes the record stream up to the `FF` end marker (or the end of the bytes).
-pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, ProfileError> {
-    let mut out = Vec::new();
+/// A record as it lies in the stream, borrowing its values (no allocation while decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRef<'a> {
+    NewDay {
+        time: NaiveDateTime,
+        mask: u16,
+        period: u8,
+        config_change: bool,
+    },
+    Marker {
+        kind: Marker,
+        time: NaiveDateTime,
+    },
+    /// Raw 3-byte values of an external data entry.
+    External {
+        raw: &'a [u8],
+    },
+    /// Status, extended status and the raw 3-byte channel values.
+    Data {
+        status: u8,
+        ext_status: Option<u8>,
+        raw: &'a [u8],
+    },
+}
+
+/// Walks the record stream up to the `FF` end marker (or the end of the bytes), handing each
+/// record to `f`. Every length is checked before it is used; errors name the byte.
+pub fn walk_records<'a>(
+    bytes: &'a [u8],
+    model: MeterModel,
+    mut f: impl FnMut(usize, RecordRef<'a>) -> Result<(), ProfileError>,
+) -> Result<(), ProfileError> {
     let mut pos = 0;
     let mut channels: Option<usize> = None;
     while pos < bytes.len() {
@@ -198,7 +241,7 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                 let mask = u16::from_be_bytes([bytes[pos + 5], bytes[pos + 6]]);
                 let period = bytes[pos + 7];
                 if usize::from(period & 0x0F) >= PERIOD_MINUTES.len() {
-                    return Err(at(pos + 7, format!("unknown period code {:#04x}", period)));
+                    return Err(at(pos + 7, format!("unknown period code {period:#04x}")));
                 }
                 let n = channel_count(model, mask);
                 if n == 0 {
@@ -208,11 +251,15 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                     ));
                 }
                 channels = Some(n);
-                out.push(if b == 0xE4 {
-                    Record::NewDay { time, mask, period }
-                } else {
-                    Record::ConfigChange { time, mask, period }
-                });
+                f(
+                    pos,
+                    RecordRef::NewDay {
+                        time,
+                        mask,
+                        period,
+                        config_change: b == 0xE8,
+                    },
+                )?;
                 pos += 8;
             }
             0xE2 => {
@@ -227,26 +274,29 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                     ));
                 }
                 need(bytes, pos, len, "external data entry")?;
-                let values = bytes[pos + 3..pos + len - 1]
-                    .chunks_exact(3)
-                    .map(|v| decode_value([v[0], v[1], v[2]]))
-                    .collect();
                 if bytes[pos + len - 1] != 0xE2 {
                     return Err(at(pos + len - 1, "external data entry not closed by E2"));
                 }
-                out.push(Record::External { values });
+                f(
+                    pos,
+                    RecordRef::External {
+                        raw: &bytes[pos + 3..pos + len - 1],
+                    },
+                )?;
                 pos += len;
             }
             0xE3 => {
                 let c = channels
                     .ok_or_else(|| at(pos, "data record before the first new-day marker"))?;
                 need(bytes, pos, 3 + 3 * c, "extended data record")?;
-                let values = decode_values(&bytes[pos + 3..pos + 3 + 3 * c]);
-                out.push(Record::Data {
-                    status: bytes[pos + 2],
-                    ext_status: Some(bytes[pos + 1]),
-                    values,
-                });
+                f(
+                    pos,
+                    RecordRef::Data {
+                        status: bytes[pos + 2],
+                        ext_status: Some(bytes[pos + 1]),
+                        raw: &bytes[pos + 3..pos + 3 + 3 * c],
+                    },
+                )?;
                 pos += 3 + 3 * c;
             }
             0xE0..=0xFE => {
@@ -261,7 +311,7 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                     0xED => Marker::DstChange,
                     other => Marker::Unknown(other),
                 };
-                out.push(Record::Marker { kind, time });
+                f(pos, RecordRef::Marker { kind, time })?;
                 pos += 5;
             }
             0x80..=0xDF => return Err(at(pos, format!("unknown record type {b:#04x}"))),
@@ -269,23 +319,57 @@ pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, Pr
                 let c = channels
                     .ok_or_else(|| at(pos, "data record before the first new-day marker"))?;
                 need(bytes, pos, 1 + 3 * c, "data record")?;
-                let values = decode_values(&bytes[pos + 1..pos + 1 + 3 * c]);
-                out.push(Record::Data {
-                    status,
-                    ext_status: None,
-                    values,
-                });
+                f(
+                    pos,
+                    RecordRef::Data {
+                        status,
+                        ext_status: None,
+                        raw: &bytes[pos + 1..pos + 1 + 3 * c],
+                    },
+                )?;
                 pos += 1 + 3 * c;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-fn decode_values(b: &[u8]) -> Vec<u64> {
-    b.chunks_exact(3)
+fn raw_values(raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    raw.chunks_exact(3)
         .map(|v| decode_value([v[0], v[1], v[2]]))
-        .collect()
+}
+
+/// Decodes the record stream into owned records.
+pub fn decode_records(bytes: &[u8], model: MeterModel) -> Result<Vec<Record>, ProfileError> {
+    let mut out = Vec::new();
+    walk_records(bytes, model, |_, r| {
+        out.push(match r {
+            RecordRef::NewDay {
+                time,
+                mask,
+                period,
+                config_change: false,
+            } => Record::NewDay { time, mask, period },
+            RecordRef::NewDay {
+                time, mask, period, ..
+            } => Record::ConfigChange { time, mask, period },
+            RecordRef::Marker { kind, time } => Record::Marker { kind, time },
+            RecordRef::External { raw } => Record::External {
+                values: raw_values(raw).collect(),
+            },
+            RecordRef::Data {
+                status,
+                ext_status,
+                raw,
+            } => Record::Data {
+                status,
+                ext_status,
+                values: raw_values(raw).collect(),
+            },
+        });
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Encodes records, ends the stream with `FF` and pads it with `FF` to a multiple of `pad`.
@@ -385,112 +469,207 @@ fn floor_to(t: NaiveDateTime, minutes: u32) -> NaiveDateTime {
     t - Duration::seconds(secs % p) - Duration::nanoseconds(i64::from(t.nanosecond()))
 }
 
-/// Rebuilds timed intervals from records (§6.9): each data record advances one period from
-/// the day's start; after a power-up, clock change, clear or forced end the next record belongs
-/// to the interval holding that marker's time. Records that land on the same interval (after a
+/// Builds timed intervals from records (§6.9): each data record advances one period from the
+/// day's start; after a power-up, clock change, clear or forced end the next record belongs to
+/// the interval holding that marker's time. Records that land on the same interval (after a
 /// clock change) are summed. Times are converted to UTC with the meter's offset.
+struct ProfileBuilder {
+    model: MeterModel,
+    utc_offset_s: i32,
+    bits: Option<Vec<u8>>,
+    minutes: u32,
+    /// Start of the next interval, local-epoch seconds.
+    next: Option<i64>,
+    last_start: Option<i64>,
+    intervals: Vec<Interval>,
+    markers: Vec<(NaiveDateTime, IntervalStatus)>,
+}
+
+impl ProfileBuilder {
+    fn new(model: MeterModel, utc_offset_s: i32, capacity: usize) -> Self {
+        ProfileBuilder {
+            model,
+            utc_offset_s,
+            bits: None,
+            minutes: 0,
+            next: None,
+            last_start: None,
+            intervals: Vec::with_capacity(capacity),
+            markers: Vec::new(),
+        }
+    }
+
+    fn new_day(
+        &mut self,
+        index: usize,
+        time: NaiveDateTime,
+        mask: u16,
+        period: u8,
+        config_change: bool,
+    ) -> Result<(), ProfileError> {
+        let b = channel_bits(self.model, mask);
+        if let Some(prev) = &self.bits {
+            if *prev != b {
+                // The profile model keeps one channel set: report a change rather than mix
+                // values of different quantities.
+                return Err(at(
+                    index,
+                    format!("channel set changes inside the selection (mask {mask:#06x})"),
+                ));
+            }
+        } else {
+            self.bits = Some(b);
+        }
+        self.minutes = PERIOD_MINUTES[usize::from(period & 0x0F)];
+        if config_change {
+            self.markers.push((time, IntervalStatus::CONFIG_CHANGE));
+            self.next = Some(floor_to(time, self.minutes).and_utc().timestamp());
+        } else {
+            self.next = Some(time.and_utc().timestamp());
+        }
+        Ok(())
+    }
+
+    fn marker(&mut self, kind: Marker, time: NaiveDateTime) {
+        let flag = match kind {
+            Marker::PowerUp => IntervalStatus::POWER_UP,
+            Marker::PowerDown => IntervalStatus::POWER_DOWN,
+            Marker::ForcedEnd => IntervalStatus::FORCED_END,
+            Marker::TimeChange | Marker::DstChange => IntervalStatus::CLOCK_ADJUSTED,
+            Marker::Cleared => IntervalStatus::PROFILE_CLEARED,
+            Marker::Unknown(_) => IntervalStatus::EMPTY,
+        };
+        if !flag.is_empty() {
+            self.markers.push((time, flag));
+        }
+        if self.minutes > 0
+            && !matches!(
+                kind,
+                Marker::PowerDown | Marker::DstChange | Marker::Unknown(_)
+            )
+        {
+            self.next = Some(floor_to(time, self.minutes).and_utc().timestamp());
+        }
+    }
+
+    fn data(
+        &mut self,
+        index: usize,
+        status: u8,
+        ext: Option<u8>,
+        values: impl Iterator<Item = u64>,
+    ) -> Result<(), ProfileError> {
+        let start = self
+            .next
+            .ok_or_else(|| at(index, "data record before the first new-day marker"))?;
+        let flags = status_flags(status, ext);
+        let seconds = self.minutes * 60;
+        if self.last_start == Some(start) {
+            if let Some(last) = self.intervals.last_mut() {
+                for (a, b) in last.values.iter_mut().zip(values) {
+                    *a += b as i64;
+                }
+                last.status |= flags | IntervalStatus::CLOCK_ADJUSTED;
+            }
+        } else {
+            let utc = chrono::DateTime::from_timestamp(start - i64::from(self.utc_offset_s), 0)
+                .ok_or_else(|| at(index, "interval time out of range"))?;
+            let mut v = Vec::with_capacity(self.bits.as_ref().map_or(4, Vec::len));
+            v.extend(values.map(|x| x as i64));
+            self.intervals.push(Interval {
+                start: utc,
+                seconds,
+                status: flags,
+                values: v,
+            });
+            self.last_start = Some(start);
+        }
+        self.next = Some(start + i64::from(seconds));
+        Ok(())
+    }
+
+    fn finish(mut self) -> LoadProfile {
+        let minutes = self.minutes.max(1);
+        for (t, flag) in std::mem::take(&mut self.markers) {
+            let start = local_to_utc(floor_to(t, minutes), self.utc_offset_s);
+            if let Ok(k) = self.intervals.binary_search_by(|iv| iv.start.cmp(&start)) {
+                self.intervals[k].status |= flag;
+            }
+        }
+        let channels = self
+            .bits
+            .unwrap_or_default()
+            .iter()
+            .map(|&b| channel_info(self.model, b))
+            .collect();
+        LoadProfile {
+            interval_s: self.minutes * 60,
+            channels,
+            intervals: self.intervals,
+        }
+    }
+}
+
+/// Rebuilds a load profile from decoded records (see [`ProfileBuilder`] for the rules).
 pub fn to_load_profile(
     records: &[Record],
     model: MeterModel,
     utc_offset_s: i32,
 ) -> Result<LoadProfile, ProfileError> {
-    let mut bits: Vec<u8> = Vec::new();
-    let mut minutes = 0u32;
-    let mut next: Option<NaiveDateTime> = None;
-    let mut intervals: Vec<(NaiveDateTime, IntervalStatus, Vec<u64>)> = Vec::new();
-    let mut markers: Vec<(NaiveDateTime, IntervalStatus)> = Vec::new();
-    let mut channels_set: Option<Vec<u8>> = None;
+    let mut b = ProfileBuilder::new(model, utc_offset_s, records.len());
     for (i, r) in records.iter().enumerate() {
+        let in_record = |e: ProfileError| match e {
+            ProfileError::At { what, .. } => ProfileError::Record { index: i, what },
+            other => other,
+        };
         match r {
-            Record::NewDay { time, mask, period } | Record::ConfigChange { time, mask, period } => {
-                let b = channel_bits(model, *mask);
-                if let Some(prev) = &channels_set {
-                    if *prev != b {
-                        // A channel change mid-stream: the profile model keeps one channel set,
-                        // so report it rather than mixing values of different quantities.
-                        return Err(at(
-                            i,
-                            format!("channel set changes inside the selection (mask {mask:#06x})"),
-                        ));
-                    }
-                }
-                channels_set = Some(b.clone());
-                bits = b;
-                minutes = PERIOD_MINUTES[usize::from(period & 0x0F)];
-                next = Some(match r {
-                    Record::NewDay { .. } => *time,
-                    _ => floor_to(*time, minutes),
-                });
-                if matches!(r, Record::ConfigChange { .. }) {
-                    markers.push((*time, IntervalStatus::CONFIG_CHANGE));
-                }
-            }
-            Record::Marker { kind, time } => {
-                let flag = match kind {
-                    Marker::PowerUp => IntervalStatus::POWER_UP,
-                    Marker::PowerDown => IntervalStatus::POWER_DOWN,
-                    Marker::ForcedEnd => IntervalStatus::FORCED_END,
-                    Marker::TimeChange => IntervalStatus::CLOCK_ADJUSTED,
-                    Marker::Cleared => IntervalStatus::PROFILE_CLEARED,
-                    Marker::DstChange => IntervalStatus::CLOCK_ADJUSTED,
-                    Marker::Unknown(_) => IntervalStatus::EMPTY,
-                };
-                markers.push((*time, flag));
-                if minutes > 0
-                    && !matches!(
-                        kind,
-                        Marker::PowerDown | Marker::DstChange | Marker::Unknown(_)
-                    )
-                {
-                    next = Some(floor_to(*time, minutes));
-                }
-            }
+            Record::NewDay { time, mask, period } => b
+                .new_day(i, *time, *mask, *period, false)
+                .map_err(in_record)?,
+            Record::ConfigChange { time, mask, period } => b
+                .new_day(i, *time, *mask, *period, true)
+                .map_err(in_record)?,
+            Record::Marker { kind, time } => b.marker(*kind, *time),
             Record::External { .. } => {}
             Record::Data {
                 status,
                 ext_status,
                 values,
-            } => {
-                let start =
-                    next.ok_or_else(|| at(i, "data record before the first new-day marker"))?;
-                let flags = status_flags(*status, *ext_status);
-                match intervals.last_mut() {
-                    Some((t, st, v)) if *t == start => {
-                        for (a, b) in v.iter_mut().zip(values) {
-                            *a += b;
-                        }
-                        *st |= flags | IntervalStatus::CLOCK_ADJUSTED;
-                    }
-                    _ => intervals.push((start, flags, values.clone())),
-                }
-                next = Some(start + Duration::minutes(i64::from(minutes)));
-            }
+            } => b
+                .data(i, *status, *ext_status, values.iter().copied())
+                .map_err(in_record)?,
         }
     }
-    let period_s = minutes * 60;
-    for (t, flag) in markers {
-        if flag.is_empty() {
-            continue;
-        }
-        let start = floor_to(t, minutes.max(1));
-        if let Ok(k) = intervals.binary_search_by(|(s, _, _)| s.cmp(&start)) {
-            intervals[k].1 |= flag;
-        }
-    }
-    let channels = bits.iter().map(|&b| channel_info(model, b)).collect();
-    Ok(LoadProfile {
-        interval_s: period_s,
-        channels,
-        intervals: intervals
-            .into_iter()
-            .map(|(t, status, values)| Interval {
-                start: local_to_utc(t, utc_offset_s),
-                seconds: period_s,
+    Ok(b.finish())
+}
+
+/// Decodes a load-profile stream straight into a load profile, without building records
+/// first; errors give the byte offset.
+pub fn decode_load_profile(
+    bytes: &[u8],
+    model: MeterModel,
+    utc_offset_s: i32,
+) -> Result<LoadProfile, ProfileError> {
+    let mut b = ProfileBuilder::new(model, utc_offset_s, bytes.len() / 8);
+    walk_records(bytes, model, |pos, r| {
+        match r {
+            RecordRef::NewDay {
+                time,
+                mask,
+                period,
+                config_change,
+            } => b.new_day(pos, time, mask, period, config_change)?,
+            RecordRef::Marker { kind, time } => b.marker(kind, time),
+            RecordRef::External { .. } => {}
+            RecordRef::Data {
                 status,
-                values: values.into_iter().map(|v| v as i64).collect(),
-            })
-            .collect(),
-    })
+                ext_status,
+                raw,
+            } => b.data(pos, status, ext_status, raw_values(raw))?,
+        }
+        Ok(())
+    })?;
+    Ok(b.finish())
 }
 
 #[cfg(test)]

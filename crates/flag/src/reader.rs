@@ -28,6 +28,14 @@ pub struct ReadOptions {
     pub billing_sets: u32,
     /// Daily-history sets to read (A1140).
     pub daily_sets: u32,
+    /// Cumulative and TOU registers (507, 508, 667).
+    pub registers: bool,
+    /// Cumulative and maximum demands (509, 510).
+    pub demand: bool,
+    /// Firmware, CT/VT ratios and status words (998, 616, 614, 724).
+    pub details: bool,
+    /// The programming counter and log (680).
+    pub programming: bool,
     pub events: bool,
     pub instantaneous: bool,
 }
@@ -42,6 +50,10 @@ impl Default for ReadOptions {
             utc_offset_s: 0,
             billing_sets: 1,
             daily_sets: 0,
+            registers: true,
+            demand: true,
+            details: true,
+            programming: true,
             events: true,
             instantaneous: true,
         }
@@ -161,10 +173,14 @@ async fn read_body<L: Link>(
     let off = opts.utc_offset_s;
     let serial = ascii(&read_len(client, model, ids::SERIAL).await?);
     let scheme = ascii(&read_len(client, model, ids::SCHEME).await?);
-    let firmware = match read_len(client, model, ids::FIRMWARE).await {
-        Ok(b) => Some(ascii(&b)),
-        Err(Error::Meter(MeterError::Err { code: 2, .. })) => None,
-        Err(e) => return Err(e),
+    let firmware = if opts.details {
+        match read_len(client, model, ids::FIRMWARE).await {
+            Ok(b) => Some(ascii(&b)),
+            Err(Error::Meter(MeterError::Err { code: 2, .. })) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
     };
     let mut reading = Reading::new(
         MeterIdentity {
@@ -195,27 +211,33 @@ async fn read_body<L: Link>(
         drift_s: (meter_time - master_time).num_milliseconds() as f64 / 1000.0,
     });
 
-    let cumulative = read_len(client, model, ids::CUMULATIVE).await?;
-    reading.registers = ids::decode_cumulative(model, &cumulative).map_err(id_error)?;
-    let tou = read_len(client, model, ids::TOU).await?;
-    let sources = read_len(client, model, ids::TOU_SOURCES).await?;
-    reading
-        .registers
-        .extend(ids::decode_tou(model, &tou, &sources).map_err(id_error)?);
-    let cmd = read_len(client, model, ids::CMD).await?;
-    reading
-        .registers
-        .extend(ids::decode_cmd(model, &cmd).map_err(id_error)?);
-    let md = read_len(client, model, ids::MD).await?;
-    reading.max_demands = ids::decode_md(model, &md, off).map_err(id_error)?;
-    let ct = read_len(client, model, ids::CT_RATIO).await?;
-    reading.ct_ratio = Some(ids::decode_ct(model, &ct).map_err(id_error)?);
-    if model == MeterModel::A1700 {
-        let vt = read_len(client, model, ids::VT_RATIO).await?;
-        reading.vt_ratio = Some(ids::decode_vt(&vt).map_err(id_error)?);
+    if opts.registers {
+        let cumulative = read_len(client, model, ids::CUMULATIVE).await?;
+        reading.registers = ids::decode_cumulative(model, &cumulative).map_err(id_error)?;
+        let tou = read_len(client, model, ids::TOU).await?;
+        let sources = read_len(client, model, ids::TOU_SOURCES).await?;
+        reading
+            .registers
+            .extend(ids::decode_tou(model, &tou, &sources).map_err(id_error)?);
     }
-    let status = read_len(client, model, ids::STATUS).await?;
-    reading.status = ids::decode_status(model, &status).map_err(id_error)?;
+    if opts.demand {
+        let cmd = read_len(client, model, ids::CMD).await?;
+        reading
+            .registers
+            .extend(ids::decode_cmd(model, &cmd).map_err(id_error)?);
+        let md = read_len(client, model, ids::MD).await?;
+        reading.max_demands = ids::decode_md(model, &md, off).map_err(id_error)?;
+    }
+    if opts.details {
+        let ct = read_len(client, model, ids::CT_RATIO).await?;
+        reading.ct_ratio = Some(ids::decode_ct(model, &ct).map_err(id_error)?);
+        if model == MeterModel::A1700 {
+            let vt = read_len(client, model, ids::VT_RATIO).await?;
+            reading.vt_ratio = Some(ids::decode_vt(&vt).map_err(id_error)?);
+        }
+        let status = read_len(client, model, ids::STATUS).await?;
+        reading.status = ids::decode_status(model, &status).map_err(id_error)?;
+    }
 
     for k in 0..opts
         .billing_sets
@@ -239,8 +261,10 @@ async fn read_body<L: Link>(
         }
     }
 
-    let prog = read_len(client, model, ids::PROGRAMMING_LOG).await?;
-    reading.programming = Some(ids::decode_programming(model, &prog, off).map_err(id_error)?);
+    if opts.programming {
+        let prog = read_len(client, model, ids::PROGRAMMING_LOG).await?;
+        reading.programming = Some(ids::decode_programming(model, &prog, off).map_err(id_error)?);
+    }
 
     if opts.events {
         for &(id, kind) in ids::event_log_ids(model) {
@@ -330,16 +354,7 @@ pub async fn read_profile<L: Link>(
             .read_packets(ids::PROFILE_DATA, 1, packets as usize * 64)
             .await?
     };
-    let records = profile::decode_records(&bytes, model)
-        .map_err(|e| Error::protocol("decoding the load profile (data id 550)", e.to_string()))?;
-    if records.is_empty() {
-        return Ok(metermaster_model::LoadProfile {
-            interval_s: 0,
-            channels: Vec::new(),
-            intervals: Vec::new(),
-        });
-    }
-    profile::to_load_profile(&records, model, utc_offset_s)
+    profile::decode_load_profile(&bytes, model, utc_offset_s)
         .map_err(|e| Error::protocol("decoding the load profile (data id 550)", e.to_string()))
 }
 

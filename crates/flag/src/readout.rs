@@ -393,6 +393,111 @@ fn parse_line(
     mode: Mode,
     out: &mut Vec<DataLine>,
 ) -> Result<LineEnd, ReadoutError> {
+    // Nearly every line is plain printable ASCII: take it by slices rather than by characters.
+    if content.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return parse_plain_line(content, line, mode, out);
+    }
+    parse_line_bytewise(content, base, line, mode, out)
+}
+
+fn text_of(b: &[u8]) -> String {
+    // Only called on printable ASCII.
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// [`parse_line`] for a line known to hold only printable ASCII; same rules, by slices.
+fn parse_plain_line(
+    content: &[u8],
+    line: usize,
+    mode: Mode,
+    out: &mut Vec<DataLine>,
+) -> Result<LineEnd, ReadoutError> {
+    if content.first() == Some(&b'/') {
+        if mode == Mode::Lenient && out.is_empty() {
+            return Ok(LineEnd::Next);
+        }
+        return Err(ReadoutError::IdentInBlock { line });
+    }
+    let mut current: Option<DataLine> = None;
+    let mut i = 0;
+    loop {
+        let Some(j) = content[i..]
+            .iter()
+            .position(|&b| matches!(b, b'(' | b')' | b'!'))
+            .map(|p| p + i)
+        else {
+            let mut address = text_of(&content[i..]);
+            flush(&mut current, &mut address, line, mode, out)?;
+            return Ok(LineEnd::Next);
+        };
+        let address = &content[i..j];
+        match content[j] {
+            b')' => {
+                return Err(ReadoutError::UnexpectedChar {
+                    ch: ')',
+                    line,
+                    column: j + 1,
+                });
+            }
+            b'!' => {
+                let mut address = text_of(address);
+                flush(&mut current, &mut address, line, mode, out)?;
+                return Ok(LineEnd::Bang(j + 1));
+            }
+            _ => {
+                if current.is_none() && address.is_empty() {
+                    current = Some(out.pop().unwrap_or_else(|| DataLine::new("", Vec::new())));
+                } else if !address.is_empty() {
+                    if let Some(done) = current.take() {
+                        out.push(done);
+                    }
+                    current = Some(DataLine::new(text_of(address), Vec::new()));
+                }
+                let Some(k) = content[j + 1..]
+                    .iter()
+                    .position(|&b| b == b'(' || b == b')')
+                    .map(|p| p + j + 1)
+                else {
+                    return Err(ReadoutError::UnterminatedParen {
+                        line,
+                        column: j + 1,
+                    });
+                };
+                if content[k] == b'(' {
+                    return Err(ReadoutError::UnexpectedChar {
+                        ch: '(',
+                        line,
+                        column: k + 1,
+                    });
+                }
+                let text = &content[j + 1..k];
+                let v = match text.iter().position(|&b| b == b'*') {
+                    Some(star) => DataValue {
+                        value: text_of(&text[..star]),
+                        unit: Some(text_of(&text[star + 1..])),
+                    },
+                    None => DataValue {
+                        value: text_of(text),
+                        unit: None,
+                    },
+                };
+                if let Some(cur) = current.as_mut() {
+                    cur.values.push(v);
+                }
+                i = k + 1;
+            }
+        }
+    }
+}
+
+/// [`parse_line`] character by character, for lines with control or non-ASCII bytes.
+fn parse_line_bytewise(
+    content: &[u8],
+    base: usize,
+    line: usize,
+    mode: Mode,
+    out: &mut Vec<DataLine>,
+) -> Result<LineEnd, ReadoutError> {
     // The data set being read: its address is known once its first '(' is seen.
     let mut current: Option<DataLine> = None;
     // Address text read since the last ')' (or the line start).
