@@ -516,6 +516,34 @@ pub fn decode_status(model: MeterModel, b: &[u8]) -> Result<Vec<String>, IdError
     Ok(out)
 }
 
+/// Decodes the load-profile configuration: the channel mask (777, high byte first) and the
+/// integration period (878: the A1140 code table in byte 0, BCD minutes on the A1700). Returns
+/// the channels and the period in minutes.
+pub fn decode_profile_config(
+    model: MeterModel,
+    mask: &[u8],
+    integration: &[u8],
+) -> Result<(Vec<metermaster_model::Channel>, u32), IdError> {
+    check_len(PROFILE_MASK, mask, 2)?;
+    check_len(INTEGRATION, integration, 3)?;
+    let m = u16::from_be_bytes([mask[0], mask[1]]);
+    let channels = crate::profile::channel_bits(model, m)
+        .into_iter()
+        .map(|b| crate::profile::channel_info(model, b))
+        .collect();
+    let minutes = match model {
+        MeterModel::A1140 => crate::profile::PERIOD_MINUTES
+            .get(usize::from(integration[0] & 0x0F))
+            .copied()
+            .ok_or_else(|| id_err(INTEGRATION, format!("unknown period code {:#04x}", integration[0])))?,
+        MeterModel::A1700 => crate::codec::bcd_byte(integration[0])
+            .map(u32::from)
+            .filter(|m| *m > 0)
+            .ok_or_else(|| id_err(INTEGRATION, "period is not BCD minutes"))?,
+    };
+    Ok((channels, minutes))
+}
+
 /// A decoded single-event log: count and the (up to three) latest times, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLog {
@@ -969,6 +997,17 @@ mod tests {
             .unwrap();
         assert_eq!(p.value.decimal_string(), "-1500.0");
         assert_eq!(decode_instant(0x0C, &[0xFF; 7]).unwrap(), None);
+    }
+
+    #[test]
+    fn profile_configuration() {
+        let (ch, min) = decode_profile_config(MeterModel::A1140, &[0x00, 0x27], &[0x07, 0, 0]).unwrap();
+        assert_eq!(min, 15);
+        let names: Vec<&str> = ch.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["active import", "active export", "reactive Q1", "reactive Q4"]);
+        let (ch, min) = decode_profile_config(MeterModel::A1700, &[0x00, 0x03], &[0x30, 0x30, 1]).unwrap();
+        assert_eq!((ch.len(), min), (2, 30));
+        assert!(decode_profile_config(MeterModel::A1140, &[0, 1], &[0x0F, 0, 0]).is_err());
     }
 
     #[test]

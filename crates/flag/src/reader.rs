@@ -275,6 +275,18 @@ async fn read_body<L: Link>(
         }
     }
 
+    if opts.profile_days == 0 && opts.details {
+        // No intervals asked for: still say how the profile is configured.
+        let mask = read_len(client, model, ids::PROFILE_MASK).await?;
+        let integration = read_len(client, model, ids::INTEGRATION).await?;
+        let (channels, minutes) =
+            ids::decode_profile_config(model, &mask, &integration).map_err(id_error)?;
+        reading.load_profile = Some(metermaster_model::LoadProfile {
+            interval_s: minutes * 60,
+            channels,
+            intervals: Vec::new(),
+        });
+    }
     if opts.profile_days > 0 {
         let lp = read_profile(client, model, opts.profile_days, off).await?;
         let mut lp = lp;

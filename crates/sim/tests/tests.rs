@@ -530,3 +530,16 @@ async fn many_meters_concurrently() {
     serials.dedup();
     assert_eq!(serials.len(), 50);
 }
+
+#[tokio::test]
+async fn profile_configuration_without_intervals() {
+    for model in [MeterModel::A1140, MeterModel::A1700] {
+        let (addr, _f) = serve(fleet(model, 1, 2), ServeOptions::default()).await;
+        let mut c = client(addr).await;
+        let r = read_meter(&mut c, &opts("10000001", 0)).await.unwrap();
+        let lp = r.load_profile.unwrap();
+        assert_eq!(lp.interval_s, 900, "{model:?}");
+        assert_eq!(lp.channels.len(), 4, "{model:?}");
+        assert!(lp.intervals.is_empty());
+    }
+}
