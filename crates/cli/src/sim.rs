@@ -73,6 +73,10 @@ pub struct SimArgs {
     /// Throttle each connection to the wire rate of 7E1 at this baud rate, with reaction times.
     #[arg(long)]
     pub baud: Option<u32>,
+    /// Put 7E1 parity into bit 7 of every byte on TCP, as a meter behind a gateway that passes
+    /// 8N1 characters appears (read it with tcp://HOST:PORT?parity=soft).
+    #[arg(long)]
+    pub soft_parity: bool,
     /// Inject faults: `drop=R,corrupt=R,slow=R,refuse=R` with rates 0..1.
     #[arg(long)]
     pub faults: Option<String>,
@@ -153,6 +157,7 @@ pub async fn run(a: SimArgs) -> Result<()> {
     let fleet = Arc::new(build_fleet(&a.fleet)?);
     let mut opts = ServeOptions {
         baud: a.baud,
+        soft_parity: a.soft_parity,
         ..ServeOptions::default()
     };
     if let Some(f) = &a.faults {

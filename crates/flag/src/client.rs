@@ -172,6 +172,18 @@ impl<L: Link> FlagClient<L> {
                     return Ok(m);
                 }
                 Decoded::Incomplete => {}
+                Decoded::Invalid(FrameError::Unexpected(b), _) if b >= 0x80 => {
+                    // Noise, or a gateway passing 7E1 parity as data: retried like a broken
+                    // frame, with a hint in case it persists.
+                    self.buf.clear();
+                    return Err(Error::Frame {
+                        during: during.to_string(),
+                        source: FrameError::Malformed {
+                            what: "reply",
+                            detail: "bytes with bit 7 set: the link may deliver 7E1 parity as data (a gateway in 8N1: use tcp://HOST:PORT?parity=soft)".into(),
+                        },
+                    });
+                }
                 Decoded::Invalid(FrameError::Unexpected(_), n) => {
                     self.buf.drain(..n);
                     continue;
@@ -218,6 +230,17 @@ impl<L: Link> FlagClient<L> {
     /// Sends a request and receives its reply, repeating the request after a timeout, a NAK
     /// or a broken reply, up to the retry count.
     async fn exchange(&mut self, req: &Message, during: &str) -> Result<Message> {
+        self.exchange_with(req, during, false).await
+    }
+
+    /// [`Self::exchange`]; with `nak_is_answer` a NAK is returned rather than repeated (to P2 it
+    /// means "wrong password").
+    async fn exchange_with(
+        &mut self,
+        req: &Message,
+        during: &str,
+        nak_is_answer: bool,
+    ) -> Result<Message> {
         let mut last = String::new();
         let attempts = self.opts.retries + 1;
         for attempt in 0..attempts {
@@ -228,7 +251,7 @@ impl<L: Link> FlagClient<L> {
             self.send(req).await?;
             self.stats.exchanges += 1;
             match self.recv(during).await {
-                Ok(Message::Nak) => last = "meter answered NAK".into(),
+                Ok(Message::Nak) if !nak_is_answer => last = "meter answered NAK".into(),
                 Ok(m) => {
                     self.settle_after_retry(attempt).await;
                     return Ok(m);
@@ -347,7 +370,7 @@ impl<L: Link> FlagClient<L> {
 
     async fn send_p2(&mut self, msg: &Message) -> Result<()> {
         let during = "password (P2)";
-        match self.exchange_no_nak_retry(msg, during).await? {
+        match self.exchange_with(msg, during, true).await? {
             Message::Ack => {
                 self.authed_at = Some(Instant::now());
                 Ok(())
@@ -364,33 +387,6 @@ impl<L: Link> FlagClient<L> {
             Message::Command { cmd, .. } if &cmd == b"B0" => Err(MeterError::WrongPassword.into()),
             other => Err(Error::protocol(during, format!("unexpected {other:?}"))),
         }
-    }
-
-    /// Like [`exchange`], but a NAK is an answer (to P2 it means "wrong password").
-    async fn exchange_no_nak_retry(&mut self, req: &Message, during: &str) -> Result<Message> {
-        let mut last = String::new();
-        let attempts = self.opts.retries + 1;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                self.stats.retransmissions += 1;
-                self.flush_input().await;
-            }
-            self.send(req).await?;
-            self.stats.exchanges += 1;
-            match self.recv(during).await {
-                Ok(m) => {
-                    self.settle_after_retry(attempt).await;
-                    return Ok(m);
-                }
-                Err(e @ (Error::Timeout { .. } | Error::Frame { .. })) => last = e.to_string(),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::RetriesExhausted {
-            during: during.to_string(),
-            attempts,
-            last,
-        })
     }
 
     async fn keep_authenticated(&mut self) -> Result<()> {

@@ -228,6 +228,9 @@ fn decode_line(buf: &[u8], side: Side) -> Decoded {
             len,
         )
     };
+    if line.iter().any(|b| *b >= 0x80) {
+        return bad("bytes with bit 7 set: the link may deliver 7E1 parity as data (a gateway in 8N1: use ?parity=soft)".into());
+    }
     if !line.iter().all(|b| (0x20..0x7F).contains(b)) {
         return bad("non-printable character".into());
     }

@@ -277,6 +277,11 @@ impl MeterSession {
     }
 }
 
+/// `len` bytes of an identity's image from `offset`, or ERR3 when that runs past its end.
+pub fn slice_image(image: &[u8], offset: usize, len: usize) -> Result<Vec<u8>, u8> {
+    image.get(offset..offset + len).map(<[u8]>::to_vec).ok_or(3)
+}
+
 fn err_reply(code: u8) -> Action {
     Action::Send(Message::reply(format!("ERR{code}").as_bytes()).encode())
 }

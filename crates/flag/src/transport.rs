@@ -111,12 +111,79 @@ impl Link for SerialLink {
     }
 }
 
-/// Where a meter is: `tcp://HOST:PORT` or `serial:///dev/ttyUSB0?baud=300&fixed=1`.
+/// "Software 7E1" over a byte stream: a gateway that passes the serial line's 8N1 characters
+/// delivers the meter's parity bit as bit 7. Outgoing bytes get even parity in bit 7; incoming
+/// bytes have bit 7 masked off. 8-bit data (the RD stream) cannot pass.
+#[derive(Debug)]
+pub struct SoftParity<L> {
+    inner: L,
+}
+
+impl<L> SoftParity<L> {
+    pub fn new(inner: L) -> Self {
+        SoftParity { inner }
+    }
+}
+
+/// A 7-bit character with even parity in bit 7.
+pub fn with_even_parity(b: u8) -> u8 {
+    let b = b & 0x7F;
+    if b.count_ones() % 2 == 1 { b | 0x80 } else { b }
+}
+
+impl<L: AsyncRead + Unpin> AsyncRead for SoftParity<L> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        for b in &mut buf.filled_mut()[before..] {
+            *b &= 0x7F;
+        }
+        r
+    }
+}
+
+impl<L: AsyncWrite + Unpin> AsyncWrite for SoftParity<L> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let enc: Vec<u8> = buf.iter().map(|&b| with_even_parity(b)).collect();
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, &enc)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<L: AsyncRead + AsyncWrite + Unpin + Send> Link for SoftParity<L> {
+    fn eight_bit(&self) -> bool {
+        false
+    }
+}
+
+/// Where a meter is: `tcp://HOST:PORT[?parity=soft]` or
+/// `serial:///dev/ttyUSB0?baud=300&fixed=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
     Tcp {
         host: String,
         port: u16,
+        /// Software 7E1: the gateway passes 8N1 characters (see [`SoftParity`]).
+        soft_parity: bool,
     },
     Serial {
         path: String,
@@ -128,7 +195,17 @@ pub enum Connection {
 impl fmt::Display for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Connection::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Connection::Tcp {
+                host,
+                port,
+                soft_parity,
+            } => {
+                write!(f, "tcp://{host}:{port}")?;
+                if *soft_parity {
+                    f.write_str("?parity=soft")?;
+                }
+                Ok(())
+            }
             Connection::Serial { path, baud, fixed } => {
                 write!(f, "serial://{path}?baud={baud}")?;
                 if *fixed {
@@ -148,6 +225,22 @@ impl Connection {
             ))
         };
         if let Some(rest) = s.strip_prefix("tcp://") {
+            let (rest, query) = match rest.split_once('?') {
+                Some((r, q)) => (r, q),
+                None => (rest, ""),
+            };
+            let mut soft_parity = false;
+            for kv in query.split('&').filter(|k| !k.is_empty()) {
+                match kv {
+                    "parity=soft" => soft_parity = true,
+                    "parity=none" => soft_parity = false,
+                    _ => {
+                        return Err(usage(&format!(
+                            "unknown option {kv:?} (known: parity=soft)"
+                        )));
+                    }
+                }
+            }
             let rest = rest.trim_end_matches('/');
             let (host, port) = rest.rsplit_once(':').ok_or_else(|| usage("no port"))?;
             let port: u16 = port
@@ -160,7 +253,11 @@ impl Connection {
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string();
-            return Ok(Connection::Tcp { host, port });
+            return Ok(Connection::Tcp {
+                host,
+                port,
+                soft_parity,
+            });
         }
         if let Some(rest) = s.strip_prefix("serial://") {
             let (path, query) = match rest.split_once('?') {
@@ -197,7 +294,11 @@ impl Connection {
     /// Opens the link.
     pub async fn open(&self, timeout: Duration) -> Result<Box<dyn Link>, Error> {
         match self {
-            Connection::Tcp { host, port } => {
+            Connection::Tcp {
+                host,
+                port,
+                soft_parity,
+            } => {
                 let s = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), *port)))
                     .await
                     .map_err(|_| Error::Timeout {
@@ -211,7 +312,11 @@ impl Connection {
                         ))
                     })?;
                 s.set_nodelay(true)?;
-                Ok(Box::new(s))
+                if *soft_parity {
+                    Ok(Box::new(SoftParity::new(s)))
+                } else {
+                    Ok(Box::new(s))
+                }
             }
             Connection::Serial { path, baud, fixed } => {
                 let l = SerialLink::open(path, *baud, *fixed).map_err(|e| {
@@ -251,9 +356,20 @@ mod tests {
             Connection::parse("tcp://127.0.0.1:4001").unwrap(),
             Connection::Tcp {
                 host: "127.0.0.1".into(),
-                port: 4001
+                port: 4001,
+                soft_parity: false
             }
         );
+        assert_eq!(
+            Connection::parse("tcp://gw.example:4001?parity=soft")
+                .unwrap()
+                .to_string(),
+            "tcp://gw.example:4001?parity=soft"
+        );
+        assert!(Connection::parse("tcp://gw:1?parity=odd").is_err());
+        // '/' 0x2F has five bits set: it gets the parity bit; '0' 0x30 has two: it does not.
+        assert_eq!(with_even_parity(b'/'), 0xAF);
+        assert_eq!(with_even_parity(b'0'), b'0');
         assert_eq!(
             Connection::parse("serial:///dev/ttyUSB0?baud=9600&fixed=1").unwrap(),
             Connection::Serial {

@@ -359,10 +359,7 @@ impl MeterFace for SimMeter {
             let set = self.history_set(id, k);
             return Ok(set[within..within + len].to_vec());
         }
-        let img = self.read_id(id, access)?;
-        img.get(offset..offset + len)
-            .map(<[u8]>::to_vec)
-            .ok_or(ERR_PACKET)
+        metermaster_flag::server::slice_image(&self.read_id(id, access)?, offset, len)
     }
 
     fn write_id(&mut self, id: u16, data: &[u8], access: Access) -> Result<(), u8> {

@@ -76,6 +76,9 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// Drop a half-received message after this much silence.
     pub inter_char_timeout: Duration,
+    /// Send and expect 7E1 parity in bit 7 of each byte, as a meter behind an 8N1 gateway
+    /// appears ("software 7E1").
+    pub soft_parity: bool,
 }
 
 impl Default for ServeOptions {
@@ -87,6 +90,7 @@ impl Default for ServeOptions {
             password_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(120),
             inter_char_timeout: Duration::from_millis(1500),
+            soft_parity: false,
         }
     }
 }
@@ -139,7 +143,11 @@ pub async fn serve_tcp(
                 let fleet = fleet.clone();
                 let opts = opts.clone();
                 tokio::spawn(async move {
-                    let _ = serve_link(stream, fleet, opts).await;
+                    let _ = if opts.soft_parity {
+                        serve_link(metermaster_flag::transport::SoftParity::new(stream), fleet, opts).await
+                    } else {
+                        serve_link(stream, fleet, opts).await
+                    };
                 });
             }
         }

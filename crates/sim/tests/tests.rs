@@ -309,6 +309,7 @@ async fn read_with_faults(
     let conn = Connection::Tcp {
         host: "127.0.0.1".into(),
         port: addr.port(),
+        soft_parity: false,
     };
     let copts = ClientOptions {
         response_timeout: Duration::from_millis(400),
@@ -542,4 +543,27 @@ async fn profile_configuration_without_intervals() {
         assert_eq!(lp.channels.len(), 4, "{model:?}");
         assert!(lp.intervals.is_empty());
     }
+}
+
+/// A meter behind a gateway that passes 8N1 characters: the parity bit arrives as bit 7.
+#[tokio::test]
+async fn software_7e1_gateway() {
+    let (addr, _f) = serve(
+        fleet(MeterModel::A1140, 1, 2),
+        ServeOptions {
+            soft_parity: true,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let conn = Connection::parse(&format!("tcp://127.0.0.1:{}?parity=soft", addr.port())).unwrap();
+    let (r, stats) = read_connection(&conn, &ClientOptions::default(), &opts("10000001", 1), 1)
+        .await
+        .unwrap();
+    assert!(r.load_profile.is_some_and(|p| !p.intervals.is_empty()));
+    assert_eq!(stats.retransmissions, 0);
+    // Without the option the client says what it sees.
+    let mut c = client(addr).await;
+    let e = read_meter(&mut c, &opts("10000001", 0)).await.unwrap_err();
+    assert!(e.to_string().contains("parity=soft"), "{e}");
 }
