@@ -573,6 +573,30 @@ impl<L: Link> FlagClient<L> {
         }
     }
 
+    /// Sends the password in clear text with P1 (IEC 62056-21). Elster meters are not known to
+    /// accept it; a NAK is reported as a refused password.
+    pub async fn authenticate_p1(&mut self, password: &str) -> Result<()> {
+        let msg = Message::command(b"P1", format!("({password})").into_bytes());
+        self.p2 = Some(msg.clone());
+        self.send_p2(&msg).await
+    }
+
+    /// Sends an execute command `E2 III001(hex)` (formatted execute of IEC 62056-21); the
+    /// meter answers ACK or ERRn.
+    pub async fn execute(&mut self, id: u16, data: &[u8]) -> Result<()> {
+        let during = format!("E2 {id:03}001");
+        let req = Message::command(b"E2", format!("{id:03}001({})", to_hex(data)).into_bytes());
+        match self.data_request(&req, &during).await? {
+            ReplyPayload::Bytes(b) if b.is_empty() => Ok(()),
+            ReplyPayload::Bytes(_) => Err(Error::protocol(during, "data reply to an execute")),
+            ReplyPayload::Error(code) => Err(MeterError::Err {
+                code,
+                request: during,
+            }
+            .into()),
+        }
+    }
+
     /// Ends the session with B0 (the meter does not answer).
     pub async fn log_off(&mut self) -> Result<()> {
         self.send(&Message::log_off()).await?;

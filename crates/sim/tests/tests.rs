@@ -567,3 +567,22 @@ async fn software_7e1_gateway() {
     let e = read_meter(&mut c, &opts("10000001", 0)).await.unwrap_err();
     assert!(e.to_string().contains("parity=soft"), "{e}");
 }
+
+/// P1 (clear-text password) and E2 (execute) exist in IEC 62056-21 but not in the Elster
+/// dialect as far as it is known: the simulated meter refuses both, and the client says so.
+#[tokio::test]
+async fn p1_and_e2_are_refused_cleanly() {
+    let (addr, _f) = serve(fleet(MeterModel::A1140, 1, 2), ServeOptions::default()).await;
+    let mut c = client(addr).await;
+    let id = c.sign_on("10000001").await.unwrap();
+    let _seed = c.enter_programming(&id).await.unwrap();
+    let e = c.authenticate_p1("FEDC0003").await.unwrap_err();
+    assert!(matches!(e, Error::Meter(MeterError::WrongPassword)), "{e}");
+    let e = c.execute(655, &[1]).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Meter(MeterError::Err { code: 1, .. })),
+        "{e}"
+    );
+    // The session is still usable afterwards.
+    assert_eq!(c.read_id(798, 16).await.unwrap(), b"0000000010000001");
+}
