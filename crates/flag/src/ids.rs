@@ -535,7 +535,12 @@ pub fn decode_profile_config(
         MeterModel::A1140 => crate::profile::PERIOD_MINUTES
             .get(usize::from(integration[0] & 0x0F))
             .copied()
-            .ok_or_else(|| id_err(INTEGRATION, format!("unknown period code {:#04x}", integration[0])))?,
+            .ok_or_else(|| {
+                id_err(
+                    INTEGRATION,
+                    format!("unknown period code {:#04x}", integration[0]),
+                )
+            })?,
         MeterModel::A1700 => crate::codec::bcd_byte(integration[0])
             .map(u32::from)
             .filter(|m| *m > 0)
@@ -1001,11 +1006,21 @@ mod tests {
 
     #[test]
     fn profile_configuration() {
-        let (ch, min) = decode_profile_config(MeterModel::A1140, &[0x00, 0x27], &[0x07, 0, 0]).unwrap();
+        let (ch, min) =
+            decode_profile_config(MeterModel::A1140, &[0x00, 0x27], &[0x07, 0, 0]).unwrap();
         assert_eq!(min, 15);
         let names: Vec<&str> = ch.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["active import", "active export", "reactive Q1", "reactive Q4"]);
-        let (ch, min) = decode_profile_config(MeterModel::A1700, &[0x00, 0x03], &[0x30, 0x30, 1]).unwrap();
+        assert_eq!(
+            names,
+            [
+                "active import",
+                "active export",
+                "reactive Q1",
+                "reactive Q4"
+            ]
+        );
+        let (ch, min) =
+            decode_profile_config(MeterModel::A1700, &[0x00, 0x03], &[0x30, 0x30, 1]).unwrap();
         assert_eq!((ch.len(), min), (2, 30));
         assert!(decode_profile_config(MeterModel::A1140, &[0, 1], &[0x0F, 0, 0]).is_err());
     }
