@@ -27,9 +27,73 @@ enum Command {
     Sim(sim::SimArgs),
     /// Read one meter now.
     Read(read::ReadArgs),
+    /// Reading-result (.RES) files.
+    #[command(subcommand)]
+    Res(ResCommand),
     /// Built-in benchmarks that print their figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ResCommand {
+    /// Print the readings of a .RES file (checksums verified).
+    Show {
+        file: std::path::PathBuf,
+        /// Print the readings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn res_command(c: ResCommand) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match c {
+        ResCommand::Show { file, json } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let readings =
+                metermaster_res::from_res(&text).with_context(|| format!("{}", file.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&readings)?);
+            } else {
+                for (k, r) in readings.iter().enumerate() {
+                    if k > 0 {
+                        println!("\n----\n");
+                    }
+                    print::reading(r, None);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes a file so that a reader never sees half of it: a temporary file beside it, synced,
+/// then renamed over it.
+pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write()
+        .with_context(|| format!("writing {}", path.display()))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +114,7 @@ fn main() -> std::process::ExitCode {
             Command::Sim(a) => sim::run(a).await,
             Command::Read(a) => read::run(a).await,
             Command::Bench(b) => bench::run(b).await,
+            Command::Res(r) => res_command(r),
         }
     });
     match result {

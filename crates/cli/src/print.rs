@@ -3,7 +3,7 @@
 use metermaster_flag::client::LinkStats;
 use metermaster_model::Reading;
 
-pub fn reading(r: &Reading, stats: &LinkStats) {
+pub fn reading(r: &Reading, stats: Option<&LinkStats>) {
     let m = &r.meter;
     println!(
         "meter           {} ({})",
@@ -152,13 +152,15 @@ pub fn reading(r: &Reading, stats: &LinkStats) {
             println!("  {}", iv.status);
         }
     }
-    println!();
-    println!(
-        "read in {:.2} s: {} exchanges, {} bytes sent, {} received, {} retransmissions",
-        (r.finished - r.started).num_milliseconds() as f64 / 1000.0,
-        stats.exchanges,
-        stats.bytes_sent,
-        stats.bytes_received,
-        stats.retransmissions
-    );
+    if let Some(stats) = stats {
+        println!();
+        println!(
+            "read in {:.2} s: {} exchanges, {} bytes sent, {} received, {} retransmissions",
+            (r.finished - r.started).num_milliseconds() as f64 / 1000.0,
+            stats.exchanges,
+            stats.bytes_sent,
+            stats.bytes_received,
+            stats.retransmissions
+        );
+    }
 }

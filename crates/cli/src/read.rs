@@ -58,7 +58,8 @@ pub struct ReadArgs {
     /// Print the Reading as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Also write the Reading as JSON to this file.
+    /// Also write the Reading to this file: the .RES format when the name ends in `.res`
+    /// (see docs/res-format.md), else JSON. The file is replaced.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
 }
@@ -194,13 +195,20 @@ pub async fn run(a: ReadArgs) -> Result<()> {
         .await
         .with_context(|| format!("reading {conn} address {:?}", a.address))?;
     if let Some(path) = &a.out {
-        let text = serde_json::to_string_pretty(&reading)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        let is_res = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("res"));
+        let text = if is_res {
+            metermaster_res::to_res(&reading)
+        } else {
+            serde_json::to_string_pretty(&reading)?
+        };
+        crate::write_file_atomically(path, text.as_bytes())?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reading)?);
     } else {
-        crate::print::reading(&reading, &stats);
+        crate::print::reading(&reading, Some(&stats));
     }
     Ok(())
 }

@@ -108,6 +108,38 @@ fn read_table_and_json() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(saved, j);
+    // The same reading through a .RES file: `res show --json` gives it back unchanged.
+    let res = dir.join("r.res");
+    let (ok, out, err) = run(&[
+        "read",
+        &url,
+        "--address",
+        "10000003",
+        "--json",
+        "--days",
+        "2",
+        "--out",
+        res.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let direct: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (ok, shown, err) = run(&["res", "show", res.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown, serde_json::Value::Array(vec![direct]));
+    let (ok, table, err) = run(&["res", "show", res.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(table.contains("0000000010000003 (A1700)"), "{table}");
+    // An altered file is refused with the reason.
+    let text = std::fs::read_to_string(&res).unwrap().replacen(
+        "REG\t1-0:1.8.0*255\t",
+        "REG\t1-0:1.8.0*255\t9",
+        1,
+    );
+    std::fs::write(&res, text).unwrap();
+    let (ok, _, err) = run(&["res", "show", res.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("checksum mismatch"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
