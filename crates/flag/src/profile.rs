@@ -610,7 +610,7 @@ impl ProfileBuilder {
     }
 }
 
-/// Rebuilds a load profile from decoded records (see [`ProfileBuilder`] for the rules).
+/// Rebuilds a load profile from decoded records (the rules are those of `ProfileBuilder`).
 pub fn to_load_profile(
     records: &[Record],
     model: MeterModel,
