@@ -1,0 +1,265 @@
+//! The metermaster store: readings, meters, load profiles, events, programming logs, the audit
+//! log and the ledger of imported files, behind one [`Store`] API with two implementations:
+//! SQLite (embedded, the default) and PostgreSQL (shared, for scale-out). Both pass one shared
+//! test suite.
+//!
+//! Everything a batch writes is written in one transaction: a batch is stored whole or not at
+//! all, and the ledger entry of an imported file commits with its data, so a file is never
+//! imported twice nor half.
+
+pub mod day;
+mod postgres;
+mod rows;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
+
+pub use day::{Day, DayError, Quality};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("database URL {url:?}: {why} (expected sqlite:PATH or postgres://USER@HOST/DB)")]
+    Url { url: String, why: String },
+    #[error("the database has schema version {found}; this metermaster knows version {known}")]
+    SchemaVersion { found: i64, known: i64 },
+    #[error("meter {meter} channel {channel}: {what}")]
+    Channel {
+        meter: String,
+        channel: String,
+        what: String,
+    },
+    #[error(transparent)]
+    Day(#[from] DayError),
+    #[error("stored reading {id} is damaged: {what}")]
+    Damaged { id: i64, what: String },
+    #[error("no reading {0}")]
+    NoReading(i64),
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One interval value of one channel, as files and readings bring them in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntervalRow {
+    /// The meter's serial number.
+    pub meter: String,
+    pub channel: ObisCode,
+    pub start: DateTime<Utc>,
+    pub seconds: u32,
+    /// `value × 10^scale unit`.
+    pub value: i64,
+    pub scale: i8,
+    pub unit: Unit,
+    pub quality: Quality,
+    pub status: IntervalStatus,
+}
+
+/// A file that was imported (or refused), by content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub sha256: String,
+    pub path: String,
+    pub size: u64,
+    pub format: String,
+    pub imported_at: DateTime<Utc>,
+    /// `imported` or `quarantined`.
+    pub outcome: String,
+    pub readings: u64,
+    pub intervals: u64,
+    /// What was wrong, for a quarantined file.
+    pub report: Option<String>,
+}
+
+/// An entry of the store's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub time: DateTime<Utc>,
+    pub user: String,
+    pub action: String,
+    pub meter: Option<String>,
+    pub detail: String,
+    pub outcome: String,
+}
+
+/// Everything one write brings: stored in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Readings and where each came from (a connection, a file path).
+    pub readings: Vec<(Reading, String)>,
+    /// Interval values not carried by a reading (CSV, NEM12).
+    pub intervals: Vec<IntervalRow>,
+    /// The ledger entry of the file this batch came from.
+    pub ledger: Option<LedgerEntry>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// What a batch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Readings that were new (a reading stored before is recognised and skipped).
+    pub readings_new: u64,
+    /// Interval values written (new, or replacing one of lower quality).
+    pub intervals_changed: u64,
+    pub events_new: u64,
+}
+
+/// A meter the store knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterRecord {
+    pub serial: String,
+    pub model: Option<String>,
+    pub manufacturer: Option<String>,
+    pub last_read: Option<DateTime<Utc>>,
+}
+
+/// A stored reading's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingRecord {
+    pub id: i64,
+    pub meter: String,
+    pub protocol: String,
+    pub started: DateTime<Utc>,
+    pub origin: String,
+}
+
+/// A channel's stored profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    pub channel: ObisCode,
+    pub unit: Unit,
+    pub scale: i8,
+    pub interval_s: u32,
+    pub days: u64,
+}
+
+/// One channel's intervals over a time range, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    pub meter: String,
+    pub channel: ObisCode,
+    pub unit: Unit,
+    pub scale: i8,
+    pub interval_s: u32,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    pub start: DateTime<Utc>,
+    pub value: i64,
+    pub quality: Quality,
+    pub status: IntervalStatus,
+}
+
+/// The store's operations. Both implementations run every write of a batch in one
+/// transaction and are safe to call from many tasks.
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    /// Stores a batch atomically.
+    async fn write(&self, batch: Batch) -> Result<BatchOutcome>;
+    /// Meters, by serial.
+    async fn meters(&self) -> Result<Vec<MeterRecord>>;
+    /// Stored readings of one meter (or all), oldest first.
+    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>>;
+    /// One stored reading, exactly as it was stored.
+    async fn reading(&self, id: i64) -> Result<Reading>;
+    /// The profile channels stored for a meter.
+    async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>>;
+    /// One channel's intervals starting in `[from, to)`.
+    async fn series(
+        &self,
+        meter: &str,
+        channel: ObisCode,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<Series>>;
+    /// The ledger entry of a file with this content hash.
+    async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>>;
+    /// The audit log, oldest first.
+    async fn audit(&self) -> Result<Vec<AuditEntry>>;
+}
+
+/// Either store, chosen by URL: `sqlite:PATH` or `postgres://USER@HOST/DB`.
+#[derive(Debug)]
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl AnyStore {
+    /// Opens (and migrates) the store a URL names.
+    pub async fn open(url: &str) -> Result<AnyStore> {
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(StoreError::Url {
+                    url: url.into(),
+                    why: "no file path".into(),
+                });
+            }
+            return Ok(AnyStore::Sqlite(SqliteStore::open(path).await?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(AnyStore::Postgres(PgStore::connect(url).await?));
+        }
+        Err(StoreError::Url {
+            url: url.into(),
+            why: "unknown scheme".into(),
+        })
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $e,
+            AnyStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
+        delegate!(self, s => s.write(batch).await)
+    }
+    async fn meters(&self) -> Result<Vec<MeterRecord>> {
+        delegate!(self, s => s.meters().await)
+    }
+    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
+        delegate!(self, s => s.readings(meter).await)
+    }
+    async fn reading(&self, id: i64) -> Result<Reading> {
+        delegate!(self, s => s.reading(id).await)
+    }
+    async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>> {
+        delegate!(self, s => s.channels(meter).await)
+    }
+    async fn series(
+        &self,
+        meter: &str,
+        channel: ObisCode,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<Series>> {
+        delegate!(self, s => s.series(meter, channel, from, to).await)
+    }
+    async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
+        delegate!(self, s => s.ledger(sha256).await)
+    }
+    async fn audit(&self) -> Result<Vec<AuditEntry>> {
+        delegate!(self, s => s.audit().await)
+    }
+}

@@ -1,0 +1,120 @@
+//! What both backends share: turning readings into interval rows, grouping interval rows into
+//! day rows, and the canonical stored form of a reading.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use metermaster_model::{Quantity, Reading, Unit};
+use sha2::{Digest, Sha256};
+
+use crate::day::{Day, Quality};
+use crate::{IntervalRow, Result, StoreError};
+
+/// The interval rows a reading's load profile carries.
+pub fn reading_intervals(r: &Reading) -> Vec<IntervalRow> {
+    let Some(lp) = &r.load_profile else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(lp.intervals.len() * lp.channels.len());
+    for iv in &lp.intervals {
+        for (ch, v) in lp.channels.iter().zip(&iv.values) {
+            out.push(IntervalRow {
+                meter: r.meter.serial.clone(),
+                channel: ch.obis,
+                start: iv.start,
+                seconds: iv.seconds,
+                value: *v,
+                scale: ch.scale,
+                unit: ch.unit,
+                quality: Quality::of_status(iv.status),
+                status: iv.status,
+            });
+        }
+    }
+    out
+}
+
+/// A day row's identity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DayKey {
+    pub meter: String,
+    pub channel: String,
+    pub interval_s: u32,
+    pub day: NaiveDate,
+}
+
+/// A day row to merge into the store, with its channel's unit and scale.
+#[derive(Debug, Clone)]
+pub struct DayRow {
+    pub unit: Unit,
+    pub scale: i8,
+    pub day: Day,
+}
+
+/// Groups interval rows into day rows. Rows of one channel must agree on unit and scale.
+pub fn group_days(rows: &[IntervalRow]) -> Result<BTreeMap<DayKey, DayRow>> {
+    let mut out: BTreeMap<DayKey, DayRow> = BTreeMap::new();
+    for r in rows {
+        let (day, slot) = Day::slot_of(r.seconds, r.start)?;
+        let key = DayKey {
+            meter: r.meter.clone(),
+            channel: r.channel.to_string(),
+            interval_s: r.seconds,
+            day,
+        };
+        let entry = match out.entry(key) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(DayRow {
+                unit: r.unit,
+                scale: r.scale,
+                day: Day::empty(day, r.seconds)?,
+            }),
+        };
+        let value =
+            rescale(r.value, r.scale, entry.scale, r.unit, entry.unit).ok_or_else(|| {
+                StoreError::Channel {
+                    meter: r.meter.clone(),
+                    channel: r.channel.to_string(),
+                    what: format!(
+                        "value {} {} at {} does not fit the channel's {} at scale {}",
+                        Quantity::new(r.value, r.scale, r.unit),
+                        r.start,
+                        r.unit.symbol(),
+                        entry.unit.symbol(),
+                        entry.scale
+                    ),
+                }
+            })?;
+        entry.day.put(slot, value, r.quality, r.status.bits());
+    }
+    Ok(out)
+}
+
+/// A value at another scale, exactly, or `None` (different units, inexact, overflow).
+pub fn rescale(value: i64, from: i8, to: i8, from_unit: Unit, to_unit: Unit) -> Option<i64> {
+    if from_unit != to_unit {
+        return None;
+    }
+    Quantity::new(value, from, from_unit).rescaled(to)
+}
+
+/// The canonical stored form of a reading (its .RES block) and that text's SHA-256: storing
+/// the same reading twice is recognised by the hash.
+pub fn canonical(r: &Reading) -> (String, String) {
+    let text = metermaster_res::to_res(r);
+    let hash = Sha256::digest(text.as_bytes());
+    let hex = hash.iter().map(|b| format!("{b:02x}")).collect();
+    (text, hex)
+}
+
+/// Parses a stored reading back.
+pub fn from_canonical(id: i64, text: &str) -> Result<Reading> {
+    let mut v = metermaster_res::from_res(text).map_err(|e| StoreError::Damaged {
+        id,
+        what: e.to_string(),
+    })?;
+    v.pop().ok_or(StoreError::Damaged {
+        id,
+        what: "empty".into(),
+    })
+}

@@ -1,0 +1,602 @@
+//! The SQLite store: one file, WAL journal, one writer, a busy timeout; every call runs on a
+//! blocking thread so async callers are never stalled.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::day::Day;
+use crate::rows::{self, DayKey};
+use crate::{
+    AuditEntry, Batch, BatchOutcome, ChannelInfo, LedgerEntry, MeterRecord, Point, ReadingRecord,
+    Result, SCHEMA_VERSION, Series, Store, StoreError,
+};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meters (
+    id INTEGER PRIMARY KEY,
+    serial TEXT NOT NULL UNIQUE,
+    address TEXT, manufacturer TEXT, model TEXT, ident TEXT, firmware TEXT, scheme_id TEXT,
+    group_path TEXT,
+    last_read TEXT
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    meter_id INTEGER NOT NULL REFERENCES meters(id),
+    protocol TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_meter ON readings(meter_id, started);
+CREATE TABLE IF NOT EXISTS register_values (
+    meter_id INTEGER NOT NULL, obis TEXT NOT NULL, read_at TEXT NOT NULL,
+    reading_id INTEGER NOT NULL, name TEXT NOT NULL,
+    raw INTEGER NOT NULL, scale INTEGER NOT NULL, unit TEXT NOT NULL,
+    PRIMARY KEY (meter_id, obis, read_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    meter_id INTEGER NOT NULL, time TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (meter_id, time, kind, detail)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS programming (
+    meter_id INTEGER NOT NULL, time TEXT NOT NULL, user TEXT NOT NULL,
+    scheme TEXT NOT NULL, port TEXT NOT NULL,
+    PRIMARY KEY (meter_id, time, user)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profile_days (
+    meter_id INTEGER NOT NULL, channel TEXT NOT NULL, interval_s INTEGER NOT NULL, day TEXT NOT NULL,
+    unit TEXT NOT NULL, scale INTEGER NOT NULL,
+    vals BLOB NOT NULL, quality BLOB NOT NULL, status BLOB,
+    PRIMARY KEY (meter_id, channel, interval_s, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS file_ledger (
+    sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, format TEXT NOT NULL,
+    imported_at TEXT NOT NULL, outcome TEXT NOT NULL, readings INTEGER NOT NULL,
+    intervals INTEGER NOT NULL, report TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY, time TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+    meter TEXT, detail TEXT NOT NULL, outcome TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+    role TEXT NOT NULL, created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES groups(id), name TEXT NOT NULL,
+    UNIQUE (parent_id, name)
+);
+"#;
+
+/// Fixed-width UTC time text, so that text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
+}
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens or creates the database file and brings its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<SqliteStore> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.execute_batch(SCHEMA)?;
+            let found: Option<i64> = conn
+                .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+                .optional()?;
+            match found {
+                None => {
+                    conn.execute(
+                        "INSERT INTO schema_version (version) VALUES (?1)",
+                        [SCHEMA_VERSION],
+                    )?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::SchemaVersion {
+                        found: v,
+                        known: SCHEMA_VERSION,
+                    });
+                }
+            }
+            Ok(SqliteStore {
+                conn: Arc::new(Mutex::new(conn)),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn
+                .lock()
+                .map_err(|_| StoreError::Task("store connection poisoned".into()))?;
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn meter_id(tx: &Transaction<'_>, cache: &mut HashMap<String, i64>, serial: &str) -> Result<i64> {
+    if let Some(id) = cache.get(serial) {
+        return Ok(*id);
+    }
+    tx.execute(
+        "INSERT INTO meters (serial) VALUES (?1) ON CONFLICT(serial) DO NOTHING",
+        [serial],
+    )?;
+    let id: i64 = tx.query_row("SELECT id FROM meters WHERE serial = ?1", [serial], |r| {
+        r.get(0)
+    })?;
+    cache.insert(serial.to_string(), id);
+    Ok(id)
+}
+
+fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
+    let mut out = BatchOutcome::default();
+    let mut ids = HashMap::new();
+    let mut intervals: Vec<crate::IntervalRow> = Vec::new();
+    for (r, origin) in &batch.readings {
+        let m = &r.meter;
+        let id = meter_id(tx, &mut ids, &m.serial)?;
+        tx.execute(
+            "UPDATE meters SET address = COALESCE(?2, address), manufacturer = COALESCE(?3, manufacturer),
+               model = COALESCE(?4, model), ident = COALESCE(?5, ident), firmware = COALESCE(?6, firmware),
+               scheme_id = COALESCE(?7, scheme_id),
+               last_read = CASE WHEN last_read IS NULL OR last_read < ?8 THEN ?8 ELSE last_read END
+             WHERE id = ?1",
+            params![id, m.address, m.manufacturer, m.model, m.ident, m.firmware, m.scheme_id, ts(r.finished)],
+        )?;
+        let (body, digest) = rows::canonical(r);
+        let inserted = tx.execute(
+            "INSERT INTO readings (meter_id, protocol, started, finished, origin, digest, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(digest) DO NOTHING",
+            params![
+                id,
+                r.protocol,
+                ts(r.started),
+                ts(r.finished),
+                origin,
+                digest,
+                body
+            ],
+        )?;
+        if inserted > 0 {
+            out.readings_new += 1;
+            let reading_id = tx.last_insert_rowid();
+            let read_at = ts(r.clock.as_ref().map_or(r.finished, |c| c.master_time));
+            let mut st = tx.prepare_cached(
+                "INSERT INTO register_values (meter_id, obis, read_at, reading_id, name, raw, scale, unit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            )?;
+            for reg in &r.registers {
+                st.execute(params![
+                    id,
+                    reg.obis.to_string(),
+                    read_at,
+                    reading_id,
+                    reg.name,
+                    reg.value.raw,
+                    reg.value.scale,
+                    reg.value.unit.symbol()
+                ])?;
+            }
+        }
+        let mut ev = tx.prepare_cached(
+            "INSERT INTO events (meter_id, time, kind, detail) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?;
+        for e in &r.events {
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.events_new += ev.execute(params![
+                id,
+                ts(e.time),
+                kind,
+                e.detail.clone().unwrap_or_default()
+            ])? as u64;
+        }
+        if let Some(p) = &r.programming {
+            let mut pr = tx.prepare_cached(
+                "INSERT INTO programming (meter_id, time, user, scheme, port) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for rec in &p.records {
+                pr.execute(params![
+                    id,
+                    ts(rec.time),
+                    rec.user,
+                    rec.scheme.clone().unwrap_or_default(),
+                    rec.port.clone().unwrap_or_default()
+                ])?;
+            }
+        }
+        intervals.extend(rows::reading_intervals(r));
+    }
+    intervals.extend(batch.intervals.iter().cloned());
+    out.intervals_changed = merge_days(tx, &mut ids, &intervals)?;
+    if let Some(l) = &batch.ledger {
+        tx.execute(
+            "INSERT INTO file_ledger (sha256, path, size, format, imported_at, outcome, readings, intervals, report)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(sha256) DO UPDATE SET path = excluded.path, imported_at = excluded.imported_at,
+               outcome = excluded.outcome, readings = excluded.readings, intervals = excluded.intervals,
+               report = excluded.report",
+            params![
+                l.sha256,
+                l.path,
+                l.size as i64,
+                l.format,
+                ts(l.imported_at),
+                l.outcome,
+                l.readings as i64,
+                l.intervals as i64,
+                l.report
+            ],
+        )?;
+    }
+    for a in &batch.audit {
+        tx.execute(
+            "INSERT INTO audit_log (time, user, action, meter, detail, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ts(a.time), a.user, a.action, a.meter, a.detail, a.outcome],
+        )?;
+    }
+    Ok(out)
+}
+
+fn merge_days(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<String, i64>,
+    rows: &[crate::IntervalRow],
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let days = rows::group_days(rows)?;
+    let mut changed = 0u64;
+    let mut get = tx.prepare_cached(
+        "SELECT unit, scale, vals, quality, status FROM profile_days
+         WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day = ?4",
+    )?;
+    let mut put = tx.prepare_cached(
+        "INSERT INTO profile_days (meter_id, channel, interval_s, day, unit, scale, vals, quality, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (meter_id, channel, interval_s, day) DO UPDATE SET
+           unit = excluded.unit, scale = excluded.scale, vals = excluded.vals,
+           quality = excluded.quality, status = excluded.status",
+    )?;
+    for (key, mut row) in days {
+        let id = meter_id(tx, ids, &key.meter)?;
+        let day_text = key.day.to_string();
+        let existing = get
+            .query_row(params![id, key.channel, key.interval_s, day_text], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .optional()?;
+        let (unit, scale, merged, n) = match existing {
+            None => {
+                let n = row.day.present() as u64;
+                (row.unit, row.scale, row.day, n)
+            }
+            Some((unit, scale, vals, quality, status)) => {
+                let unit = Unit::from_symbol(&unit).unwrap_or(Unit::None);
+                let scale = scale as i8;
+                let mut stored =
+                    Day::decode(key.day, key.interval_s, &vals, &quality, status.as_deref())?;
+                conform(&key, &mut row, unit, scale)?;
+                let n = stored.merge(&row.day) as u64;
+                if n == 0 {
+                    continue;
+                }
+                (unit, scale, stored, n)
+            }
+        };
+        let (vals, quality, status) = merged.encode();
+        put.execute(params![
+            id,
+            key.channel,
+            key.interval_s,
+            day_text,
+            unit.symbol(),
+            scale,
+            vals,
+            quality,
+            status
+        ])?;
+        changed += n;
+    }
+    Ok(changed)
+}
+
+/// Brings a new day row to the stored row's unit and scale, exactly, or says why not.
+pub(crate) fn conform(key: &DayKey, row: &mut rows::DayRow, unit: Unit, scale: i8) -> Result<()> {
+    if row.unit == unit && row.scale == scale {
+        return Ok(());
+    }
+    for k in 0..row.day.slots() {
+        if row.day.quality[k] == crate::Quality::Missing {
+            continue;
+        }
+        row.day.values[k] = rows::rescale(row.day.values[k], row.scale, scale, row.unit, unit)
+            .ok_or_else(|| StoreError::Channel {
+                meter: key.meter.clone(),
+                channel: key.channel.clone(),
+                what: format!(
+                    "stored in {} at scale {}, new data in {} at scale {} does not convert exactly",
+                    unit.symbol(),
+                    scale,
+                    row.unit.symbol(),
+                    row.scale
+                ),
+            })?;
+    }
+    row.unit = unit;
+    row.scale = scale;
+    Ok(())
+}
+
+/// Turns stored day rows into a series over `[from, to)`.
+pub(crate) fn to_series(
+    meter: &str,
+    channel: ObisCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    days: Vec<(NaiveDate, u32, Unit, i8, Day)>,
+) -> Option<Series> {
+    let (_, interval_s, unit, scale, _) = days.first()?;
+    let (interval_s, unit, scale) = (*interval_s, *unit, *scale);
+    let mut points = Vec::with_capacity(days.len() * 96);
+    for (_, _, u, s, d) in &days {
+        for k in 0..d.slots() {
+            if d.quality[k] == crate::Quality::Missing {
+                continue;
+            }
+            let start = d.slot_start(k);
+            if start < from || start >= to {
+                continue;
+            }
+            let Some(value) = rows::rescale(d.values[k], *s, scale, *u, unit) else {
+                continue;
+            };
+            points.push(Point {
+                start,
+                value,
+                quality: d.quality[k],
+                status: IntervalStatus::from_bits_truncate(d.status[k]),
+            });
+        }
+    }
+    points.sort_by_key(|p| p.start);
+    Some(Series {
+        meter: meter.to_string(),
+        channel,
+        unit,
+        scale,
+        interval_s,
+        points,
+    })
+}
+
+impl Store for SqliteStore {
+    async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let out = write_batch(&tx, &batch)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn meters(&self) -> Result<Vec<MeterRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT serial, model, manufacturer, last_read FROM meters ORDER BY serial",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(MeterRecord {
+                    serial: r.get(0)?,
+                    model: r.get(1)?,
+                    manufacturer: r.get(2)?,
+                    last_read: r.get::<_, Option<String>>(3)?.map(|s| parse_ts(&s)),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
+        let meter = meter.map(str::to_string);
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
+                 JOIN meters m ON m.id = r.meter_id WHERE ?1 IS NULL OR m.serial = ?1
+                 ORDER BY r.started, r.id",
+            )?;
+            let rows = st.query_map([meter], |r| {
+                Ok(ReadingRecord {
+                    id: r.get(0)?,
+                    meter: r.get(1)?,
+                    protocol: r.get(2)?,
+                    started: parse_ts(&r.get::<_, String>(3)?),
+                    origin: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn reading(&self, id: i64) -> Result<Reading> {
+        self.with(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM readings WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let body = body.ok_or(StoreError::NoReading(id))?;
+            rows::from_canonical(id, &body)
+        })
+        .await
+    }
+
+    async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>> {
+        let meter = meter.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT p.channel, p.unit, p.scale, p.interval_s, COUNT(*) FROM profile_days p
+                 JOIN meters m ON m.id = p.meter_id WHERE m.serial = ?1
+                 GROUP BY p.channel, p.interval_s ORDER BY p.channel",
+            )?;
+            let rows = st.query_map([meter], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (ch, unit, scale, interval_s, days) = row?;
+                out.push(ChannelInfo {
+                    channel: ObisCode::parse(&ch).unwrap_or(ObisCode::new(0, 0, 0, 0, 0, 0)),
+                    unit: Unit::from_symbol(&unit).unwrap_or(Unit::None),
+                    scale: scale as i8,
+                    interval_s: interval_s as u32,
+                    days: days as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn series(
+        &self,
+        meter: &str,
+        channel: ObisCode,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<Series>> {
+        let meter = meter.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status FROM profile_days p
+                 JOIN meters m ON m.id = p.meter_id
+                 WHERE m.serial = ?1 AND p.channel = ?2 AND p.day >= ?3 AND p.day <= ?4
+                 ORDER BY p.day, p.interval_s",
+            )?;
+            let mut rows = st.query(params![
+                meter,
+                channel.to_string(),
+                from.date_naive().to_string(),
+                to.date_naive().to_string()
+            ])?;
+            let mut days = Vec::new();
+            while let Some(r) = rows.next()? {
+                let day_text: String = r.get(0)?;
+                let day = NaiveDate::parse_from_str(&day_text, "%Y-%m-%d").map_err(|_| StoreError::Channel {
+                    meter: meter.clone(),
+                    channel: channel.to_string(),
+                    what: format!("stored day {day_text:?} is not a date"),
+                })?;
+                let interval_s = r.get::<_, i64>(1)? as u32;
+                let unit = Unit::from_symbol(&r.get::<_, String>(2)?).unwrap_or(Unit::None);
+                let scale = r.get::<_, i64>(3)? as i8;
+                let vals = r.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+                let quality = r.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
+                let status = r.get_ref(6)?.as_blob_or_null().map_err(rusqlite::Error::from)?;
+                let d = Day::decode(day, interval_s, vals, quality, status)?;
+                days.push((day, interval_s, unit, scale, d));
+            }
+            Ok(to_series(&meter, channel, from, to, days))
+        })
+        .await
+    }
+
+    async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
+        let sha = sha256.to_string();
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                 FROM file_ledger WHERE sha256 = ?1",
+                [sha],
+                |r| {
+                    Ok(LedgerEntry {
+                        sha256: r.get(0)?,
+                        path: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        format: r.get(3)?,
+                        imported_at: parse_ts(&r.get::<_, String>(4)?),
+                        outcome: r.get(5)?,
+                        readings: r.get::<_, i64>(6)? as u64,
+                        intervals: r.get::<_, i64>(7)? as u64,
+                        report: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn audit(&self) -> Result<Vec<AuditEntry>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT time, user, action, meter, detail, outcome FROM audit_log ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(AuditEntry {
+                    time: parse_ts(&r.get::<_, String>(0)?),
+                    user: r.get(1)?,
+                    action: r.get(2)?,
+                    meter: r.get(3)?,
+                    detail: r.get(4)?,
+                    outcome: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,332 @@
+//! The shared store test suite: every test runs against SQLite (a fresh file) and PostgreSQL
+//! (a fresh schema in the `test` database on 127.0.0.1:5432).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use metermaster_model::{
+    Channel, Event, EventKind, Interval, IntervalStatus, LoadProfile, MeterIdentity, ObisCode,
+    Quantity, Reading, Register, Unit,
+};
+use metermaster_store::{
+    AnyStore, AuditEntry, Batch, IntervalRow, LedgerEntry, PgStore, Quality, SqliteStore, Store,
+    StoreError,
+};
+
+fn pg_url() -> String {
+    std::env::var("METERMASTER_TEST_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".into())
+}
+
+/// Runs a test body against both stores.
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let dir = std::env::temp_dir().join(format!(
+                    "mm-store-{}-{}",
+                    std::process::id(),
+                    stringify!($name)
+                ));
+                let _ = std::fs::remove_dir_all(&dir);
+                let store =
+                    AnyStore::Sqlite(SqliteStore::open(dir.join("store.db")).await.unwrap());
+                ($body)(store).await;
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let schema = format!("mm_t{}_{}", std::process::id(), stringify!($name));
+                let store = PgStore::connect_in_schema(&pg_url(), Some(&schema))
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {}: {e} (scripts/test starts it)", pg_url())
+                    });
+                ($body)(AnyStore::Postgres(store)).await;
+                let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                let _ = c
+                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .await;
+            }
+        }
+    };
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 5, 0, 0, 0).unwrap()
+}
+
+fn reading(serial: &str, start: DateTime<Utc>, n: usize, base: i64) -> Reading {
+    let mut r = Reading::new(
+        MeterIdentity {
+            serial: serial.into(),
+            model: Some("A1140".into()),
+            ..MeterIdentity::default()
+        },
+        "flag",
+        start + Duration::minutes(15 * n as i64),
+    );
+    r.registers = vec![Register {
+        obis: ObisCode::elec(1, 8, 0),
+        name: "active import".into(),
+        value: Quantity::new(base, -3, Unit::WattHour),
+    }];
+    r.events = vec![Event {
+        time: start,
+        kind: EventKind::PowerFailure,
+        detail: None,
+    }];
+    r.load_profile = Some(LoadProfile {
+        interval_s: 900,
+        channels: vec![Channel {
+            obis: ObisCode::elec(1, 5, 0),
+            name: "active import".into(),
+            unit: Unit::Watt,
+            scale: -3,
+        }],
+        intervals: (0..n)
+            .map(|k| Interval {
+                start: start + Duration::minutes(15 * k as i64),
+                seconds: 900,
+                status: if k == 3 {
+                    IntervalStatus::POWER_UP
+                } else {
+                    IntervalStatus::EMPTY
+                },
+                values: vec![1000 * k as i64 + 7],
+            })
+            .collect(),
+    });
+    r
+}
+
+fn batch(r: Reading) -> Batch {
+    Batch {
+        readings: vec![(r, "test".into())],
+        ..Batch::default()
+    }
+}
+
+both!(store_and_read_back, |s: AnyStore| async move {
+    let r = reading("10000001", t0(), 200, 5_000_000);
+    let out = s.write(batch(r.clone())).await.unwrap();
+    assert_eq!(out.readings_new, 1);
+    assert_eq!(out.intervals_changed, 200);
+    assert_eq!(out.events_new, 1);
+    let meters = s.meters().await.unwrap();
+    assert_eq!(meters.len(), 1);
+    assert_eq!(meters[0].serial, "10000001");
+    assert_eq!(meters[0].model.as_deref(), Some("A1140"));
+    let list = s.readings(Some("10000001")).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].origin, "test");
+    // Lossless: the reading comes back equal.
+    assert_eq!(s.reading(list[0].id).await.unwrap(), r);
+    // The profile, across a day boundary (200 intervals = 2 days and 2 hours).
+    let ch = s.channels("10000001").await.unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!((ch[0].interval_s, ch[0].days, ch[0].scale), (900, 3, -3));
+    let series = s
+        .series(
+            "10000001",
+            ObisCode::elec(1, 5, 0),
+            t0(),
+            t0() + Duration::days(10),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(series.points.len(), 200);
+    assert_eq!(series.points[5].value, 5007);
+    assert_eq!(series.points[5].start, t0() + Duration::minutes(75));
+    assert!(series.points[3].status.contains(IntervalStatus::POWER_UP));
+    assert_eq!(series.points[3].quality, Quality::Measured);
+    // A sub-range.
+    let part = s
+        .series(
+            "10000001",
+            ObisCode::elec(1, 5, 0),
+            t0() + Duration::hours(1),
+            t0() + Duration::hours(2),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(part.points.len(), 4);
+    assert!(
+        s.series(
+            "nobody",
+            ObisCode::elec(1, 5, 0),
+            t0(),
+            t0() + Duration::days(1)
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+});
+
+both!(storing_twice_changes_nothing, |s: AnyStore| async move {
+    let r = reading("10000002", t0(), 96, 1);
+    s.write(batch(r.clone())).await.unwrap();
+    let again = s.write(batch(r)).await.unwrap();
+    assert_eq!(again.readings_new, 0);
+    assert_eq!(again.intervals_changed, 0);
+    assert_eq!(again.events_new, 0);
+    assert_eq!(s.readings(None).await.unwrap().len(), 1);
+});
+
+both!(
+    overlapping_profiles_keep_the_better_quality,
+    |s: AnyStore| async move {
+        let row = |k: i64, v: i64, q: Quality| IntervalRow {
+            meter: "M1".into(),
+            channel: ObisCode::elec(1, 29, 0),
+            start: t0() + Duration::minutes(30 * k),
+            seconds: 1800,
+            value: v,
+            scale: 0,
+            unit: Unit::WattHour,
+            quality: q,
+            status: IntervalStatus::EMPTY,
+        };
+        let first = Batch {
+            intervals: vec![
+                row(0, 10, Quality::Estimated),
+                row(1, 20, Quality::Measured),
+            ],
+            ..Batch::default()
+        };
+        assert_eq!(s.write(first).await.unwrap().intervals_changed, 2);
+        let second = Batch {
+            intervals: vec![
+                row(0, 11, Quality::Measured),
+                row(1, 99, Quality::Estimated),
+                row(2, 30, Quality::Measured),
+            ],
+            ..Batch::default()
+        };
+        assert_eq!(s.write(second).await.unwrap().intervals_changed, 2);
+        let series = s
+            .series(
+                "M1",
+                ObisCode::elec(1, 29, 0),
+                t0(),
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let v: Vec<(i64, Quality)> = series.points.iter().map(|p| (p.value, p.quality)).collect();
+        assert_eq!(
+            v,
+            [
+                (11, Quality::Measured),
+                (20, Quality::Measured),
+                (30, Quality::Measured)
+            ]
+        );
+    }
+);
+
+both!(a_failed_batch_stores_nothing, |s: AnyStore| async move {
+    let good = reading("10000003", t0(), 4, 1);
+    s.write(batch(good)).await.unwrap();
+    // One good reading and one row that cannot convert to the stored channel's scale exactly:
+    // the whole batch is refused and says why.
+    let other = reading("10000004", t0(), 4, 1);
+    let bad = IntervalRow {
+        meter: "10000003".into(),
+        channel: ObisCode::elec(1, 5, 0),
+        start: t0() + Duration::hours(5),
+        seconds: 900,
+        value: 1,
+        scale: -6,
+        unit: Unit::Watt,
+        quality: Quality::Measured,
+        status: IntervalStatus::EMPTY,
+    };
+    // Written in the same batch as a new row for the existing day: conversion is checked
+    // against the stored scale.
+    let e = s
+        .write(Batch {
+            readings: vec![(other, "x".into())],
+            intervals: vec![bad],
+            ..Batch::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Channel { .. }), "{e}");
+    assert!(e.to_string().contains("10000003"), "{e}");
+    let meters: Vec<String> = s
+        .meters()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.serial)
+        .collect();
+    assert_eq!(meters, ["10000003"]);
+    assert_eq!(s.readings(None).await.unwrap().len(), 1);
+});
+
+both!(ledger_and_audit, |s: AnyStore| async move {
+    let entry = LedgerEntry {
+        sha256: "ab".repeat(32),
+        path: "/in/a.res".into(),
+        size: 123,
+        format: "res".into(),
+        imported_at: t0(),
+        outcome: "imported".into(),
+        readings: 1,
+        intervals: 96,
+        report: None,
+    };
+    let audit = AuditEntry {
+        time: t0(),
+        user: "alice".into(),
+        action: "import".into(),
+        meter: None,
+        detail: "/in/a.res".into(),
+        outcome: "ok".into(),
+    };
+    s.write(Batch {
+        ledger: Some(entry.clone()),
+        audit: vec![audit.clone()],
+        ..Batch::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.ledger(&entry.sha256).await.unwrap(), Some(entry));
+    assert_eq!(s.ledger("00").await.unwrap(), None);
+    assert_eq!(s.audit().await.unwrap(), vec![audit]);
+});
+
+#[tokio::test]
+async fn sqlite_refuses_a_newer_schema() {
+    let dir = std::env::temp_dir().join(format!("mm-store-{}-schema", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("s.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("UPDATE schema_version SET version = 99", [])
+        .unwrap();
+    drop(c);
+    let e = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the database has schema version 99; this metermaster knows version 1"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn urls() {
+    let e = AnyStore::open("mysql://x").await.unwrap_err();
+    assert!(e.to_string().contains("unknown scheme"), "{e}");
+    assert!(AnyStore::open("sqlite:").await.is_err());
+}
