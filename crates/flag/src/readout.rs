@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use metermaster_model::{ObisCode, Quantity, Register, Unit};
+use metermaster_model::{ObisCode, Quantity, Register};
 
 /// Start of text: the first byte of a data message.
 pub const STX: u8 = 0x02;
@@ -809,64 +809,13 @@ fn split_registers<L: Clone>(
 /// The register a line with this address and its one value stands for, if any (see
 /// [`to_registers`]).
 fn register_of(address: &str, value: &str, unit: Option<&str>) -> Option<Register> {
-    let (unit, unit_scale) = parse_unit(unit?)?;
-    let (raw, decimals) = parse_decimal(value)?;
+    let value = Quantity::parse(value, unit?)?;
     let obis = ObisCode::parse(address).ok()?;
-    let scale = i8::try_from(i32::from(unit_scale) - i32::try_from(decimals).ok()?).ok()?;
     Some(Register {
         obis,
         name: register_name(obis),
-        value: Quantity::new(raw, scale, unit),
+        value,
     })
-}
-
-/// The unit and the power of ten its prefix stands for. Only `k` is taken as a prefix: with
-/// case folded, `M` (mega) and `m` (milli) could not be told apart.
-fn parse_unit(unit: &str) -> Option<(Unit, i8)> {
-    Some(match unit.trim().to_ascii_lowercase().as_str() {
-        "wh" => (Unit::WattHour, 0),
-        "kwh" => (Unit::WattHour, 3),
-        "varh" => (Unit::VarHour, 0),
-        "kvarh" => (Unit::VarHour, 3),
-        "vah" => (Unit::VoltAmpereHour, 0),
-        "kvah" => (Unit::VoltAmpereHour, 3),
-        "w" => (Unit::Watt, 0),
-        "kw" => (Unit::Watt, 3),
-        "var" => (Unit::Var, 0),
-        "kvar" => (Unit::Var, 3),
-        "va" => (Unit::VoltAmpere, 0),
-        "kva" => (Unit::VoltAmpere, 3),
-        "v" => (Unit::Volt, 0),
-        "a" => (Unit::Ampere, 0),
-        "hz" => (Unit::Hertz, 0),
-        _ => return None,
-    })
-}
-
-/// `[+-]digits[.digits]` → (all digits as an integer, number of decimals). None when it is
-/// not such a number or does not fit an i64.
-fn parse_decimal(text: &str) -> Option<(i64, usize)> {
-    let s = text.trim_matches(' ');
-    let (negative, s) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (s, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut raw: i64 = 0;
-    for b in int.bytes().chain(frac.bytes()) {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        raw = raw.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
-    }
-    Some((if negative { -raw } else { raw }, frac.len()))
 }
 
 /// What a register holds, in words, from its OBIS code; codes outside the electricity
@@ -1462,7 +1411,12 @@ mod tests {
         );
         // Not registers: unknown unit, no number, bad address, too big, no unit.
         assert_eq!(q("6.8", "00433.65", "GJ"), None);
-        assert_eq!(q("1.8.0", "1", "MWh"), None);
+        // Mega is upper-case M (lower-case m would be milli, which meters do not use here).
+        assert_eq!(
+            q("1.8.0", "1", "MWh"),
+            Some(Quantity::new(1, 6, Unit::WattHour))
+        );
+        assert_eq!(q("1.8.0", "1", "mWh"), None);
         assert_eq!(q("1.8.0", "", "kWh"), None);
         assert_eq!(q("1.8.0", "-", "kWh"), None);
         assert_eq!(q("1.8.0", "1.2.3", "kWh"), None);

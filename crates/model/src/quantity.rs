@@ -100,6 +100,44 @@ impl Unit {
     }
 }
 
+impl Unit {
+    /// A unit symbol as meters and files write it, with a decimal prefix folded into a power
+    /// of ten: `kWh` → (Wh, 3), `MWh` → (Wh, 6), `kvarh`/`kVArh`/`KVARH` → (varh, 3). Case is
+    /// ignored except that `M` (mega) must be upper case, as `m` would be milli.
+    pub fn parse_prefixed(text: &str) -> Option<(Unit, i8)> {
+        let t = text.trim();
+        let (mega, rest) = match t.strip_prefix('M') {
+            Some(r) if !r.is_empty() => (true, r),
+            _ => (false, t),
+        };
+        let lower = rest.to_ascii_lowercase();
+        let (kilo, base) = match lower.strip_prefix('k') {
+            Some(b) if !mega && !b.is_empty() => (true, b),
+            _ => (false, lower.as_str()),
+        };
+        let unit = match base {
+            "wh" => Unit::WattHour,
+            "varh" => Unit::VarHour,
+            "vah" => Unit::VoltAmpereHour,
+            "w" => Unit::Watt,
+            "var" => Unit::Var,
+            "va" => Unit::VoltAmpere,
+            "v" if !mega => Unit::Volt,
+            "a" if !mega => Unit::Ampere,
+            "hz" if !mega && !kilo => Unit::Hertz,
+            _ => return None,
+        };
+        let scale = if mega {
+            6
+        } else if kilo {
+            3
+        } else {
+            0
+        };
+        Some((unit, scale))
+    }
+}
+
 impl fmt::Display for Unit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.symbol())
@@ -188,6 +226,39 @@ impl Quantity {
         out
     }
 
+    /// Parses a decimal number exactly: `[+-]digits[.digits]` → (all digits as an integer,
+    /// minus the number of decimals). `None` when it is not such a number or does not fit.
+    pub fn parse_decimal(text: &str) -> Option<(i64, i8)> {
+        let s = text.trim_matches(' ');
+        let (negative, s) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (int, frac) = match s.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (s, ""),
+        };
+        if int.is_empty() && frac.is_empty() || frac.len() > 18 {
+            return None;
+        }
+        let mut raw: i64 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            raw = raw.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+        }
+        Some((if negative { -raw } else { raw }, -(frac.len() as i8)))
+    }
+
+    /// A value and a unit as text (`001234.567`, `kWh`) as an exact quantity.
+    pub fn parse(value: &str, unit: &str) -> Option<Quantity> {
+        let (unit, unit_scale) = Unit::parse_prefixed(unit)?;
+        let (raw, scale) = Quantity::parse_decimal(value)?;
+        Some(Quantity::new(raw, scale.checked_add(unit_scale)?, unit))
+    }
+
     /// The value expressed at another scale, if that is exact and fits.
     pub fn rescaled(&self, scale: i8) -> Option<i64> {
         let diff = i32::from(self.scale) - i32::from(scale);
@@ -235,6 +306,35 @@ mod tests {
         assert_eq!(q.rescaled(0), Some(1234));
         assert_eq!(q.rescaled(-6), Some(1_234_000_000));
         assert_eq!(Quantity::new(1, -3, Unit::Watt).rescaled(0), None);
+    }
+
+    #[test]
+    fn parsing_values_and_units() {
+        assert_eq!(
+            Quantity::parse("001234.567", "kWh"),
+            Some(Quantity::new(1_234_567, 0, Unit::WattHour))
+        );
+        assert_eq!(
+            Quantity::parse("-0.5", "MWh"),
+            Some(Quantity::new(-5, 5, Unit::WattHour))
+        );
+        assert_eq!(
+            Quantity::parse("12", "KVARH"),
+            Some(Quantity::new(12, 3, Unit::VarHour))
+        );
+        assert_eq!(
+            Quantity::parse("230.1", "V"),
+            Some(Quantity::new(2301, -1, Unit::Volt))
+        );
+        assert_eq!(Unit::parse_prefixed("kVArh"), Some((Unit::VarHour, 3)));
+        assert_eq!(
+            Unit::parse_prefixed("mWh"),
+            Some((Unit::WattHour, 0)).filter(|_| false)
+        );
+        for bad in ["", "1.2.3", "1e5", "--1", "."] {
+            assert_eq!(Quantity::parse_decimal(bad), None, "{bad}");
+        }
+        assert_eq!(Quantity::parse("1", "GJ"), None);
     }
 
     proptest! {
