@@ -874,6 +874,7 @@ fn register_name(obis: ObisCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metermaster_model::Unit;
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
 
