@@ -3,11 +3,13 @@
 //! Every edge of the system speaks these types: protocol sessions produce a [`Reading`], files
 //! carry it, the store keeps it and analysis consumes it. Nothing in this crate does I/O.
 
+mod interval;
 mod obis;
 mod quantity;
 mod reading;
 mod status;
 
+pub use interval::{IntervalRow, Quality};
 pub use obis::{ObisCode, ObisParseError};
 pub use quantity::{Quantity, Unit};
 pub use reading::{

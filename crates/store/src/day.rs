@@ -6,67 +6,7 @@
 //! on equal quality what is stored stays, so storing the same data twice changes nothing.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use metermaster_model::IntervalStatus;
-
-/// How trustworthy an interval value is; higher is better. 0 = no value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Quality {
-    Missing = 0,
-    Invalid = 1,
-    Estimated = 2,
-    Edited = 3,
-    Measured = 4,
-}
-
-impl Quality {
-    pub fn from_byte(b: u8) -> Quality {
-        match b {
-            1 => Quality::Invalid,
-            2 => Quality::Estimated,
-            3 => Quality::Edited,
-            4 => Quality::Measured,
-            _ => Quality::Missing,
-        }
-    }
-
-    /// The quality an interval's status implies.
-    pub fn of_status(st: IntervalStatus) -> Quality {
-        if st.contains(IntervalStatus::MISSING) {
-            Quality::Missing
-        } else if st.contains(IntervalStatus::INVALID) {
-            Quality::Invalid
-        } else if st.contains(IntervalStatus::ESTIMATED) {
-            Quality::Estimated
-        } else if st.contains(IntervalStatus::EDITED) {
-            Quality::Edited
-        } else {
-            Quality::Measured
-        }
-    }
-
-    /// The short flag word the CSV export writes.
-    pub fn word(self) -> &'static str {
-        match self {
-            Quality::Missing => "missing",
-            Quality::Invalid => "invalid",
-            Quality::Estimated => "estimated",
-            Quality::Edited => "edited",
-            Quality::Measured => "measured",
-        }
-    }
-
-    pub fn from_word(w: &str) -> Option<Quality> {
-        Some(match w {
-            "missing" => Quality::Missing,
-            "invalid" => Quality::Invalid,
-            "estimated" => Quality::Estimated,
-            "edited" => Quality::Edited,
-            "measured" => Quality::Measured,
-            _ => return None,
-        })
-    }
-}
+pub use metermaster_model::Quality;
 
 /// One channel's intervals of one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,8 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
 
-pub use day::{Day, DayError, Quality};
+pub use day::{Day, DayError};
+pub use metermaster_model::{IntervalRow, Quality};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -50,22 +51,6 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// One interval value of one channel, as files and readings bring them in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntervalRow {
-    /// The meter's serial number.
-    pub meter: String,
-    pub channel: ObisCode,
-    pub start: DateTime<Utc>,
-    pub seconds: u32,
-    /// `value × 10^scale unit`.
-    pub value: i64,
-    pub scale: i8,
-    pub unit: Unit,
-    pub quality: Quality,
-    pub status: IntervalStatus,
-}
 
 /// A file that was imported (or refused), by content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,10 +51,23 @@ pub struct DayRow {
     pub day: Day,
 }
 
-/// Groups interval rows into day rows. Rows of one channel must agree on unit and scale.
+/// Groups interval rows into day rows. Rows of one channel must agree on the unit; values are
+/// kept at the finest scale any row of the channel has (files write varying decimals).
 pub fn group_days(rows: &[IntervalRow]) -> Result<BTreeMap<DayKey, DayRow>> {
+    let mut finest: std::collections::HashMap<(&str, metermaster_model::ObisCode), i8> =
+        std::collections::HashMap::new();
+    for r in rows {
+        let s = finest
+            .entry((r.meter.as_str(), r.channel))
+            .or_insert(r.scale);
+        *s = (*s).min(r.scale);
+    }
     let mut out: BTreeMap<DayKey, DayRow> = BTreeMap::new();
     for r in rows {
+        let scale = finest
+            .get(&(r.meter.as_str(), r.channel))
+            .copied()
+            .unwrap_or(r.scale);
         let (day, slot) = Day::slot_of(r.seconds, r.start)?;
         let key = DayKey {
             meter: r.meter.clone(),
@@ -66,7 +79,7 @@ pub fn group_days(rows: &[IntervalRow]) -> Result<BTreeMap<DayKey, DayRow>> {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => v.insert(DayRow {
                 unit: r.unit,
-                scale: r.scale,
+                scale,
                 day: Day::empty(day, r.seconds)?,
             }),
         };
