@@ -5,6 +5,9 @@
 //! starts with `METERMASTER-RES 1` and ends with `END sha256:<hex>`, the SHA-256 of every byte
 //! of the block before the `END` line: a truncated or altered block is detected.
 
+pub mod csv;
+pub mod nem12;
+
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -31,6 +34,23 @@ pub enum ResError {
     Truncated { start: usize },
     #[error("the file holds no reading")]
     Empty,
+}
+
+/// What is wrong with a CSV or NEM12 file, and on which line (0 = the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {what}")]
+pub struct FileError {
+    pub line: usize,
+    pub what: String,
+}
+
+impl FileError {
+    pub fn at(line: usize, what: impl Into<String>) -> FileError {
+        FileError {
+            line,
+            what: what.into(),
+        }
+    }
 }
 
 fn line_err(line: usize, what: impl Into<String>) -> ResError {
