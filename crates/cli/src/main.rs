@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod files;
 mod print;
 mod read;
 mod sim;
@@ -27,6 +28,12 @@ enum Command {
     Sim(sim::SimArgs),
     /// Read one meter now.
     Read(read::ReadArgs),
+    /// Import reading files into the store: .RES, NEM12, the interval CSV (format detected).
+    Import(files::ImportArgs),
+    /// Export stored readings and profiles as CSV, NEM12 or .RES.
+    Export(files::ExportArgs),
+    /// Scan folders for new reading files and import them (periodic scan, ledger, quarantine).
+    Watch(files::WatchArgs),
     /// Reading-result (.RES) files.
     #[command(subcommand)]
     Res(ResCommand),
@@ -115,6 +122,9 @@ fn main() -> std::process::ExitCode {
             Command::Read(a) => read::run(a).await,
             Command::Bench(b) => bench::run(b).await,
             Command::Res(r) => res_command(r),
+            Command::Import(a) => files::import(a).await,
+            Command::Export(a) => files::export(a).await,
+            Command::Watch(a) => files::watch(a).await,
         }
     });
     match result {

@@ -245,3 +245,142 @@ fn python_iec62056_21_peer_reads_the_simulator() {
         assert_eq!(theirs, value_of(&ours["lines"], addr), "line {addr}");
     }
 }
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mm-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A reading goes to a .RES file, into the store, out as CSV, into a second store and out
+/// again: the two CSV files are the same bytes. Importing a file twice changes nothing.
+#[test]
+fn import_export_round_trip() {
+    let dir = temp_dir("files");
+    let s = sim(&["--meters", "2"]);
+    let url = format!("tcp://127.0.0.1:{}", s.port);
+    let res = dir.join("r.res");
+    let (ok, _, err) = run(&[
+        "read",
+        &url,
+        "--address",
+        "10000002",
+        "--days",
+        "3",
+        "--out",
+        res.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let db1 = format!("sqlite:{}", dir.join("one.db").display());
+    let (ok, out, err) = run(&["import", res.to_str().unwrap(), "--database", &db1]);
+    assert!(ok, "{err}");
+    assert!(out.contains(": imported (1 new readings"), "{out}");
+    let (ok, out, _) = run(&["import", res.to_str().unwrap(), "--database", &db1]);
+    assert!(ok);
+    assert!(out.contains("already imported"), "{out}");
+    let csv1 = dir.join("one.csv");
+    let (ok, _, err) = run(&[
+        "export",
+        "--format",
+        "csv",
+        "--database",
+        &db1,
+        "--out",
+        csv1.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&csv1).unwrap();
+    assert!(
+        text.starts_with(
+            "meter,channel,start,end,value,unit,quality\n0000000010000002,1-0:1.5.0*255,"
+        ),
+        "{}",
+        &text[..200]
+    );
+    let db2 = format!("sqlite:{}", dir.join("two.db").display());
+    let (ok, _, err) = run(&["import", csv1.to_str().unwrap(), "--database", &db2]);
+    assert!(ok, "{err}");
+    let csv2 = dir.join("two.csv");
+    let (ok, _, err) = run(&[
+        "export",
+        "--format",
+        "csv",
+        "--database",
+        &db2,
+        "--out",
+        csv2.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read_to_string(&csv2).unwrap(), text);
+    // The reading itself comes back out of the store as the same .RES block.
+    let res2 = dir.join("back.res");
+    let (ok, _, err) = run(&[
+        "export",
+        "--format",
+        "res",
+        "--database",
+        &db1,
+        "--out",
+        res2.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&res2).unwrap(),
+        std::fs::read_to_string(&res).unwrap()
+    );
+    // A broken file is refused with its line, and stores nothing.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "meter,channel,start,end,value,unit,quality\nM,1.8.0,2024-03-05T00:00:00Z,2024-03-05T00:30:00Z,x,Wh,measured\n").unwrap();
+    let (ok, _, err) = run(&["import", bad.to_str().unwrap(), "--database", &db2]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 2: value \"x\" is not a decimal number"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn watch_moves_files_to_processed_and_quarantine() {
+    let dir = temp_dir("watch");
+    let inbox = dir.join("in");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(
+        inbox.join("good.csv"),
+        "meter,channel,start,end,value,unit,quality\nM1,1.29.0,2024-03-05T00:00:00Z,2024-03-05T00:30:00Z,1.5,kWh,measured\n",
+    )
+    .unwrap();
+    std::fs::write(inbox.join("bad.res"), "METERMASTER-RES 1\nMETER\tX\n").unwrap();
+    let db = format!("sqlite:{}", dir.join("w.db").display());
+    let (ok, out, err) = run(&[
+        "watch",
+        "--folder",
+        inbox.to_str().unwrap(),
+        "--once",
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("good.csv: imported"), "{out}");
+    assert!(inbox.join("processed/good.csv").exists());
+    assert!(inbox.join("quarantine/bad.res").exists());
+    let report = std::fs::read_to_string(inbox.join("quarantine/bad.res.report.txt")).unwrap();
+    assert!(
+        report.contains("no END line (the file is truncated)"),
+        "{report}"
+    );
+    // The same content arriving again is recognised by the ledger and not stored twice.
+    std::fs::copy(inbox.join("processed/good.csv"), inbox.join("again.csv")).unwrap();
+    let (ok, out, _) = run(&[
+        "watch",
+        "--folder",
+        inbox.to_str().unwrap(),
+        "--once",
+        "--database",
+        &db,
+    ]);
+    assert!(ok);
+    assert!(out.contains("again.csv: already imported"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

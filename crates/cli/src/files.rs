@@ -1,0 +1,456 @@
+//! `metermaster import`, `export` and `watch`: reading files in and out of the store.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use metermaster_model::IntervalRow;
+use metermaster_store::{AnyStore, Batch, LedgerEntry, Store};
+use sha2::{Digest, Sha256};
+
+/// Where the store is: `--database URL`, else a SQLite file in the data directory.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store: `sqlite:PATH` or `postgres://USER@HOST/DB`. Default: `sqlite:DATA_DIR/metermaster.db`.
+    #[arg(long, env = "METERMASTER_DATABASE")]
+    pub database: Option<String>,
+    /// The data directory. Default: $METERMASTER_DATA_DIR, else ~/.local/share/metermaster.
+    #[arg(long, env = "METERMASTER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn url(&self) -> String {
+        if let Some(u) = &self.database {
+            return u.clone();
+        }
+        let dir = self.data_dir.clone().unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .unwrap_or_else(|| PathBuf::from("."));
+            base.join("metermaster")
+        });
+        format!("sqlite:{}", dir.join("metermaster.db").display())
+    }
+
+    pub async fn open(&self) -> Result<AnyStore> {
+        let url = self.url();
+        AnyStore::open(&url)
+            .await
+            .with_context(|| format!("opening the store {url}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileFormat {
+    Res,
+    Csv,
+    Nem12,
+}
+
+impl FileFormat {
+    fn name(self) -> &'static str {
+        match self {
+            FileFormat::Res => "res",
+            FileFormat::Csv => "csv",
+            FileFormat::Nem12 => "nem12",
+        }
+    }
+}
+
+/// Tells the format from the content (and the name, for .RES).
+pub fn detect(path: &Path, text: &str) -> Option<FileFormat> {
+    let head = text.trim_start_matches('\u{feff}').trim_start();
+    if head.starts_with(metermaster_res::MAGIC) {
+        return Some(FileFormat::Res);
+    }
+    if head.starts_with("100,NEM12") {
+        return Some(FileFormat::Nem12);
+    }
+    if head
+        .lines()
+        .next()
+        .is_some_and(|l| l.trim() == metermaster_res::csv::HEADER)
+    {
+        return Some(FileFormat::Csv);
+    }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("res"))
+    {
+        return Some(FileFormat::Res);
+    }
+    None
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What importing one file did.
+#[derive(Debug, serde::Serialize)]
+pub struct ImportReport {
+    pub file: String,
+    pub format: Option<&'static str>,
+    /// `imported`, `already imported`, or `failed`.
+    pub outcome: String,
+    pub readings_new: u64,
+    pub intervals_changed: u64,
+    pub error: Option<String>,
+}
+
+/// Parses a file into a batch (without touching the store).
+pub fn parse_file(
+    path: &Path,
+    bytes: &[u8],
+    forced: Option<FileFormat>,
+) -> Result<(FileFormat, Batch)> {
+    let text = std::str::from_utf8(bytes).context("the file is not UTF-8 text")?;
+    let format = forced
+        .or_else(|| detect(path, text))
+        .context("format not recognised (not .RES, NEM12 or the interval CSV); use --format")?;
+    let origin = path.display().to_string();
+    let mut batch = Batch::default();
+    match format {
+        FileFormat::Res => {
+            for r in metermaster_res::from_res(text)? {
+                batch.readings.push((r, origin.clone()));
+            }
+        }
+        FileFormat::Csv => batch.intervals = metermaster_res::csv::read_csv(text)?,
+        FileFormat::Nem12 => {
+            batch.intervals = metermaster_res::nem12::read_nem12(text)?
+                .into_iter()
+                .map(|i| i.row)
+                .collect();
+        }
+    }
+    Ok((format, batch))
+}
+
+/// Imports one file: skipped when the ledger already has its content, else stored together
+/// with its ledger entry in one transaction.
+pub async fn import_one(store: &AnyStore, path: &Path, forced: Option<FileFormat>) -> ImportReport {
+    let file = path.display().to_string();
+    let failed = |format, e: anyhow::Error| ImportReport {
+        file: file.clone(),
+        format,
+        outcome: "failed".into(),
+        readings_new: 0,
+        intervals_changed: 0,
+        error: Some(format!("{e:#}")),
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return failed(None, anyhow::anyhow!("reading the file: {e}")),
+    };
+    let sha = sha256_hex(&bytes);
+    match store.ledger(&sha).await {
+        Ok(Some(l)) if l.outcome == "imported" => {
+            return ImportReport {
+                file,
+                format: None,
+                outcome: format!(
+                    "already imported ({} at {})",
+                    l.path,
+                    l.imported_at.format("%Y-%m-%d %H:%M:%S")
+                ),
+                readings_new: 0,
+                intervals_changed: 0,
+                error: None,
+            };
+        }
+        Ok(_) => {}
+        Err(e) => return failed(None, e.into()),
+    }
+    let (format, mut batch) = match parse_file(path, &bytes, forced) {
+        Ok(x) => x,
+        Err(e) => return failed(None, e),
+    };
+    let intervals = batch.intervals.len() as u64
+        + batch
+            .readings
+            .iter()
+            .filter_map(|(r, _)| r.load_profile.as_ref())
+            .map(|p| (p.intervals.len() * p.channels.len()) as u64)
+            .sum::<u64>();
+    batch.ledger = Some(LedgerEntry {
+        sha256: sha,
+        path: file.clone(),
+        size: bytes.len() as u64,
+        format: format.name().into(),
+        imported_at: Utc::now(),
+        outcome: "imported".into(),
+        readings: batch.readings.len() as u64,
+        intervals,
+        report: None,
+    });
+    match store.write(batch).await {
+        Ok(out) => ImportReport {
+            file,
+            format: Some(format.name()),
+            outcome: "imported".into(),
+            readings_new: out.readings_new,
+            intervals_changed: out.intervals_changed,
+            error: None,
+        },
+        Err(e) => failed(Some(format.name()), e.into()),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import: .RES, NEM12 or the interval CSV (detected from the content).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Force the format instead of detecting it.
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn import(a: ImportArgs) -> Result<()> {
+    let store = a.store.open().await?;
+    let mut reports = Vec::new();
+    for f in &a.files {
+        let r = import_one(&store, f, a.format).await;
+        if !a.json {
+            match &r.error {
+                Some(e) => eprintln!("{}: {e}", r.file),
+                None => println!(
+                    "{}: {} ({} new readings, {} interval values written)",
+                    r.file, r.outcome, r.readings_new, r.intervals_changed
+                ),
+            }
+        }
+        reports.push(r);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        bail!("{failed} of {} files could not be imported", reports.len());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: FileFormat,
+    /// Only this meter (serial / NMI).
+    #[arg(long)]
+    pub meter: Option<String>,
+    /// From this time (RFC 3339), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To this time (RFC 3339), exclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Write to this file (replaced atomically) instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+fn parse_time_arg(name: &str, v: &Option<String>, default: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    match v {
+        None => Ok(default),
+        Some(s) => Ok(DateTime::parse_from_rfc3339(s)
+            .with_context(|| format!("--{name} {s:?} is not an RFC 3339 time"))?
+            .with_timezone(&Utc)),
+    }
+}
+
+/// All stored interval values of the selected meters and time range.
+pub async fn stored_rows(
+    store: &AnyStore,
+    meter: Option<&str>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<IntervalRow>> {
+    let meters: Vec<String> = match meter {
+        Some(m) => vec![m.to_string()],
+        None => store
+            .meters()
+            .await?
+            .into_iter()
+            .map(|m| m.serial)
+            .collect(),
+    };
+    let mut rows = Vec::new();
+    for m in meters {
+        for ch in store.channels(&m).await? {
+            if let Some(s) = store.series(&m, ch.channel, from, to).await? {
+                rows.extend(s.points.iter().map(|p| IntervalRow {
+                    meter: m.clone(),
+                    channel: s.channel,
+                    start: p.start,
+                    seconds: s.interval_s,
+                    value: p.value,
+                    scale: s.scale,
+                    unit: s.unit,
+                    quality: p.quality,
+                    status: p.status,
+                }));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+pub async fn export(a: ExportArgs) -> Result<()> {
+    let store = a.store.open().await?;
+    let from = parse_time_arg("from", &a.from, DateTime::UNIX_EPOCH)?;
+    let to = parse_time_arg("to", &a.to, Utc::now() + chrono::Duration::days(3650))?;
+    if from >= to {
+        bail!("--from must be before --to");
+    }
+    let bytes: Vec<u8> = match a.format {
+        FileFormat::Csv => {
+            let rows = stored_rows(&store, a.meter.as_deref(), from, to).await?;
+            let mut buf = Vec::with_capacity(rows.len() * 80);
+            metermaster_res::csv::write_csv(&mut buf, &rows)?;
+            buf
+        }
+        FileFormat::Nem12 => {
+            let rows = stored_rows(&store, a.meter.as_deref(), from, to).await?;
+            metermaster_res::nem12::write_nem12(&rows, "METERMASTER", "EXPORT", Utc::now())?
+                .into_bytes()
+        }
+        FileFormat::Res => {
+            let mut text = String::new();
+            for rec in store.readings(a.meter.as_deref()).await? {
+                if rec.started >= from && rec.started < to {
+                    text.push_str(&metermaster_res::to_res(&store.reading(rec.id).await?));
+                }
+            }
+            text.into_bytes()
+        }
+    };
+    match &a.out {
+        Some(p) => crate::write_file_atomically(p, &bytes)?,
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Folders to scan for reading files.
+    #[arg(long = "folder", required = true)]
+    pub folders: Vec<PathBuf>,
+    /// Seconds between scans (at least 10; a file is taken once it has not changed for one
+    /// scan interval).
+    #[arg(long, default_value_t = 10)]
+    pub interval: u64,
+    /// Where imported files go (default: FOLDER/processed).
+    #[arg(long)]
+    pub processed: Option<PathBuf>,
+    /// Where broken files go, with a .report.txt beside each (default: FOLDER/quarantine).
+    #[arg(long)]
+    pub quarantine: Option<PathBuf>,
+    /// Scan once and take every file found, stable or not (for scripts and tests).
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+fn move_into(file: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = file.file_name().context("file without a name")?;
+    let mut target = dir.join(name);
+    let mut k = 1;
+    while target.exists() {
+        target = dir.join(format!("{}.{k}", name.to_string_lossy()));
+        k += 1;
+    }
+    std::fs::rename(file, &target)
+        .with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+    Ok(target)
+}
+
+pub async fn watch(a: WatchArgs) -> Result<()> {
+    if a.interval < 10 && !a.once {
+        bail!("--interval must be at least 10 seconds");
+    }
+    let store = a.store.open().await?;
+    // Size and modification time at the previous scan: a file is taken when both held still.
+    let mut seen: std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)> =
+        Default::default();
+    loop {
+        for folder in &a.folders {
+            let entries = match std::fs::read_dir(folder) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("{}: {e}", folder.display());
+                    continue;
+                }
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            files.sort();
+            for f in files {
+                let Ok(meta) = std::fs::metadata(&f) else {
+                    continue;
+                };
+                let stamp = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+                let stable = a.once || seen.get(&f) == Some(&stamp);
+                seen.insert(f.clone(), stamp);
+                if !stable {
+                    continue;
+                }
+                seen.remove(&f);
+                let report = import_one(&store, &f, None).await;
+                let processed = a
+                    .processed
+                    .clone()
+                    .unwrap_or_else(|| folder.join("processed"));
+                let quarantine = a
+                    .quarantine
+                    .clone()
+                    .unwrap_or_else(|| folder.join("quarantine"));
+                match &report.error {
+                    None => {
+                        let to = move_into(&f, &processed)?;
+                        println!("{}: {} -> {}", report.file, report.outcome, to.display());
+                    }
+                    Some(e) => {
+                        let to = move_into(&f, &quarantine)?;
+                        let report_path = PathBuf::from(format!("{}.report.txt", to.display()));
+                        std::fs::write(&report_path, format!("{}\n{e}\n", report.file))
+                            .with_context(|| format!("writing {}", report_path.display()))?;
+                        eprintln!("{}: quarantined: {e}", report.file);
+                    }
+                }
+            }
+        }
+        if a.once {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(a.interval)).await;
+    }
+}
