@@ -36,6 +36,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+    /// Importing an interval CSV into the store end to end, and reading one meter-year back.
+    Import {
+        /// Meters in the generated file (each with one year of 15-minute data, one channel).
+        #[arg(long, default_value_t = 20)]
+        meters: u32,
+        /// The store to import into (default: a fresh SQLite file in a temporary folder).
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
     /// Decoding speed of data-readout telegrams and load-profile streams.
     Parse {
         #[arg(long, default_value_t = 7)]
@@ -179,6 +190,11 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             );
         }
         BenchCommand::Parse { runs } => parse_bench(runs)?,
+        BenchCommand::Import {
+            meters,
+            database,
+            runs,
+        } => import_bench(meters, database, runs).await?,
     }
     Ok(())
 }
@@ -263,5 +279,83 @@ fn parse_bench(runs: u32) -> Result<()> {
         median(t_rates),
         median(o_rates)
     );
+    Ok(())
+}
+
+async fn import_bench(meters: u32, database: Option<String>, runs: u32) -> Result<()> {
+    use metermaster_model::{IntervalRow, IntervalStatus, ObisCode, Quality, Unit};
+    use metermaster_store::Store;
+    let dir = std::env::temp_dir().join(format!("mm-bench-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let t0 =
+        chrono::DateTime::parse_from_rfc3339("2023-01-01T00:00:00Z")?.with_timezone(&chrono::Utc);
+    let per_meter = 365 * 96;
+    let mut rows = Vec::with_capacity(meters as usize * per_meter);
+    for m in 0..meters {
+        for k in 0..per_meter {
+            rows.push(IntervalRow {
+                meter: format!("{}", 30_000_001 + m),
+                channel: ObisCode::elec(1, 29, 0),
+                start: t0 + chrono::Duration::minutes(15 * k as i64),
+                seconds: 900,
+                value: ((k * 7919 + m as usize * 104_729) % 5000) as i64,
+                scale: 0,
+                unit: Unit::WattHour,
+                quality: Quality::Measured,
+                status: IntervalStatus::EMPTY,
+            });
+        }
+    }
+    let file = dir.join("bench.csv");
+    let mut buf = Vec::new();
+    metermaster_res::csv::write_csv(&mut buf, &rows)?;
+    std::fs::write(&file, &buf)?;
+    let n = rows.len();
+    drop(rows);
+    let mut rates = Vec::new();
+    let mut reads = Vec::new();
+    for run in 0..runs.max(1) {
+        let url = match &database {
+            Some(u) => u.clone(),
+            None => format!("sqlite:{}", dir.join(format!("run{run}.db")).display()),
+        };
+        let store = metermaster_store::AnyStore::open(&url).await?;
+        let t = Instant::now();
+        let report = crate::files::import_one(&store, &file, None).await;
+        let secs = t.elapsed().as_secs_f64();
+        if let Some(e) = report.error {
+            bail!("import failed: {e}");
+        }
+        // One meter-year back out.
+        let t = Instant::now();
+        let s = store
+            .series(
+                "30000001",
+                ObisCode::elec(1, 29, 0),
+                t0,
+                t0 + chrono::Duration::days(365),
+            )
+            .await?
+            .map_or(0, |s| s.points.len());
+        let read_ms = t.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "run {}: {n} intervals ({} MB of CSV) imported in {secs:.3} s = {:.2} M intervals/s; one meter-year read back ({s} intervals) in {read_ms:.2} ms",
+            run + 1,
+            buf.len() / 1_000_000,
+            n as f64 / secs / 1e6
+        );
+        rates.push(n as f64 / secs / 1e6);
+        reads.push(read_ms);
+        if database.is_some() {
+            // Re-importing into the same store would be skipped by the ledger.
+            break;
+        }
+    }
+    println!(
+        "import: median {:.2} M intervals/s end to end; read-back of one meter-year: median {:.2} ms",
+        median(rates),
+        median(reads)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
