@@ -171,8 +171,6 @@ impl SimMeter {
         let start = now
             - chrono::Duration::minutes((i64::from(now.hour()) * 60 + i64::from(now.minute())) % p)
             - chrono::Duration::seconds(i64::from(now.second()));
-        let (_, sum) = self.day(now.date(), start + chrono::Duration::minutes(p));
-        let _ = sum;
         let d = crate::load::LoadModel::new(self.cfg.seed, self.cfg.period_min).demand(start);
         let sec = u64::from(now.second());
         let mut out = Vec::new();

@@ -548,7 +548,6 @@ impl SimMeter {
         // A reset mid-day (a billing reset by command): sum the day's part by hand.
         let mut acc = DaySummary::default();
         let (_, first) = self.day(from.date(), to);
-        let (_, before) = self.day(from.date(), from);
         for s in 0..4 {
             for &p in &first.top[s] {
                 if p.1.is_some_and(|e| e > from) {
@@ -556,7 +555,6 @@ impl SimMeter {
                 }
             }
         }
-        let _ = before;
         let next = from
             .date()
             .succ_opt()

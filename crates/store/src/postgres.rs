@@ -11,7 +11,6 @@ use tokio_postgres::{Client, NoTls, Transaction};
 
 use crate::day::Day;
 use crate::rows;
-use crate::sqlite::{conform, to_series};
 use crate::{
     AuditEntry, Batch, BatchOutcome, ChannelInfo, LedgerEntry, MeterRecord, ReadingRecord, Result,
     SCHEMA_VERSION, Series, Store, StoreError,
@@ -172,13 +171,6 @@ async fn meter_id(
     Ok(id)
 }
 
-fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 async fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
     let mut ids = HashMap::new();
@@ -247,7 +239,7 @@ async fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome
                     &[
                         &id,
                         &e.time,
-                        &word(&e.kind),
+                        &rows::word(&e.kind),
                         &e.detail.clone().unwrap_or_default(),
                     ],
                 )
@@ -350,7 +342,7 @@ async fn merge_days(
                     r.get(3),
                     r.get::<_, Option<&[u8]>>(4),
                 )?;
-                conform(&key, &mut row, unit, scale)?;
+                rows::conform(&key, &mut row, unit, scale)?;
                 let n = stored.merge(&row.day) as u64;
                 if n == 0 {
                     continue;
@@ -492,7 +484,7 @@ impl Store for PgStore {
             )?;
             days.push((day, interval_s, unit, scale, d));
         }
-        Ok(to_series(meter, channel, from, to, days))
+        Ok(rows::to_series(meter, channel, from, to, days))
     }
 
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use metermaster_model::{Quantity, Reading, Unit};
+use chrono::{DateTime, Utc};
+use metermaster_model::{IntervalStatus, ObisCode, Quantity, Reading, Unit};
 use sha2::{Digest, Sha256};
 
 use crate::day::{Day, Quality};
-use crate::{IntervalRow, Result, StoreError};
+use crate::{IntervalRow, Point, Result, Series, StoreError};
 
 /// The interval rows a reading's load profile carries.
 pub fn reading_intervals(r: &Reading) -> Vec<IntervalRow> {
@@ -129,5 +130,82 @@ pub fn from_canonical(id: i64, text: &str) -> Result<Reading> {
     v.pop().ok_or(StoreError::Damaged {
         id,
         what: "empty".into(),
+    })
+}
+
+/// An enum's serde word (`power_failure`), as the stores keep it.
+pub(crate) fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Brings a new day row to the stored row's unit and scale, exactly, or says why not.
+pub(crate) fn conform(key: &DayKey, row: &mut DayRow, unit: Unit, scale: i8) -> Result<()> {
+    if row.unit == unit && row.scale == scale {
+        return Ok(());
+    }
+    for k in 0..row.day.slots() {
+        if row.day.quality[k] == crate::Quality::Missing {
+            continue;
+        }
+        row.day.values[k] = rescale(row.day.values[k], row.scale, scale, row.unit, unit)
+            .ok_or_else(|| StoreError::Channel {
+                meter: key.meter.clone(),
+                channel: key.channel.clone(),
+                what: format!(
+                    "stored in {} at scale {}, new data in {} at scale {} does not convert exactly",
+                    unit.symbol(),
+                    scale,
+                    row.unit.symbol(),
+                    row.scale
+                ),
+            })?;
+    }
+    row.unit = unit;
+    row.scale = scale;
+    Ok(())
+}
+
+/// Turns stored day rows into a series over `[from, to)`.
+pub(crate) fn to_series(
+    meter: &str,
+    channel: ObisCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    days: Vec<(NaiveDate, u32, Unit, i8, Day)>,
+) -> Option<Series> {
+    let (_, interval_s, unit, scale, _) = days.first()?;
+    let (interval_s, unit, scale) = (*interval_s, *unit, *scale);
+    let mut points = Vec::with_capacity(days.len() * 96);
+    for (_, _, u, s, d) in &days {
+        for k in 0..d.slots() {
+            if d.quality[k] == crate::Quality::Missing {
+                continue;
+            }
+            let start = d.slot_start(k);
+            if start < from || start >= to {
+                continue;
+            }
+            let Some(value) = rescale(d.values[k], *s, scale, *u, unit) else {
+                continue;
+            };
+            points.push(Point {
+                start,
+                value,
+                quality: d.quality[k],
+                status: IntervalStatus::from_bits_truncate(d.status[k]),
+            });
+        }
+    }
+    points.sort_by_key(|p| p.start);
+    Some(Series {
+        meter: meter.to_string(),
+        channel,
+        unit,
+        scale,
+        interval_s,
+        points,
     })
 }

@@ -6,14 +6,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
+use metermaster_model::{ObisCode, Reading, Unit};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::day::Day;
-use crate::rows::{self, DayKey};
+use crate::rows;
 use crate::{
-    AuditEntry, Batch, BatchOutcome, ChannelInfo, LedgerEntry, MeterRecord, Point, ReadingRecord,
-    Result, SCHEMA_VERSION, Series, Store, StoreError,
+    AuditEntry, Batch, BatchOutcome, ChannelInfo, LedgerEntry, MeterRecord, ReadingRecord, Result,
+    SCHEMA_VERSION, Series, Store, StoreError,
 };
 
 const SCHEMA: &str = r#"
@@ -216,10 +216,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
             "INSERT INTO events (meter_id, time, kind, detail) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         )?;
         for e in &r.events {
-            let kind = serde_json::to_value(e.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = rows::word(&e.kind);
             out.events_new += ev.execute(params![
                 id,
                 ts(e.time),
@@ -320,7 +317,7 @@ fn merge_days(
                 let scale = scale as i8;
                 let mut stored =
                     Day::decode(key.day, key.interval_s, &vals, &quality, status.as_deref())?;
-                conform(&key, &mut row, unit, scale)?;
+                rows::conform(&key, &mut row, unit, scale)?;
                 let n = stored.merge(&row.day) as u64;
                 if n == 0 {
                     continue;
@@ -343,75 +340,6 @@ fn merge_days(
         changed += n;
     }
     Ok(changed)
-}
-
-/// Brings a new day row to the stored row's unit and scale, exactly, or says why not.
-pub(crate) fn conform(key: &DayKey, row: &mut rows::DayRow, unit: Unit, scale: i8) -> Result<()> {
-    if row.unit == unit && row.scale == scale {
-        return Ok(());
-    }
-    for k in 0..row.day.slots() {
-        if row.day.quality[k] == crate::Quality::Missing {
-            continue;
-        }
-        row.day.values[k] = rows::rescale(row.day.values[k], row.scale, scale, row.unit, unit)
-            .ok_or_else(|| StoreError::Channel {
-                meter: key.meter.clone(),
-                channel: key.channel.clone(),
-                what: format!(
-                    "stored in {} at scale {}, new data in {} at scale {} does not convert exactly",
-                    unit.symbol(),
-                    scale,
-                    row.unit.symbol(),
-                    row.scale
-                ),
-            })?;
-    }
-    row.unit = unit;
-    row.scale = scale;
-    Ok(())
-}
-
-/// Turns stored day rows into a series over `[from, to)`.
-pub(crate) fn to_series(
-    meter: &str,
-    channel: ObisCode,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    days: Vec<(NaiveDate, u32, Unit, i8, Day)>,
-) -> Option<Series> {
-    let (_, interval_s, unit, scale, _) = days.first()?;
-    let (interval_s, unit, scale) = (*interval_s, *unit, *scale);
-    let mut points = Vec::with_capacity(days.len() * 96);
-    for (_, _, u, s, d) in &days {
-        for k in 0..d.slots() {
-            if d.quality[k] == crate::Quality::Missing {
-                continue;
-            }
-            let start = d.slot_start(k);
-            if start < from || start >= to {
-                continue;
-            }
-            let Some(value) = rows::rescale(d.values[k], *s, scale, *u, unit) else {
-                continue;
-            };
-            points.push(Point {
-                start,
-                value,
-                quality: d.quality[k],
-                status: IntervalStatus::from_bits_truncate(d.status[k]),
-            });
-        }
-    }
-    points.sort_by_key(|p| p.start);
-    Some(Series {
-        meter: meter.to_string(),
-        channel,
-        unit,
-        scale,
-        interval_s,
-        points,
-    })
 }
 
 impl Store for SqliteStore {
@@ -549,7 +477,7 @@ impl Store for SqliteStore {
                 let d = Day::decode(day, interval_s, vals, quality, status)?;
                 days.push((day, interval_s, unit, scale, d));
             }
-            Ok(to_series(&meter, channel, from, to, days))
+            Ok(rows::to_series(&meter, channel, from, to, days))
         })
         .await
     }
