@@ -47,6 +47,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+    /// Importing many .RES reading files (real readings of simulated meters) in one `import`.
+    ImportRes {
+        /// How many files (each one meter's reading: identity, clock, registers, maximum
+        /// demands, events, programming log, one day of 4-channel 15-minute profile).
+        #[arg(long, default_value_t = 10_000)]
+        files: u32,
+        /// The store to import into (default: a fresh SQLite file in a temporary folder).
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
     /// Decoding speed of data-readout telegrams and load-profile streams.
     Parse {
         #[arg(long, default_value_t = 7)]
@@ -195,6 +207,11 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             database,
             runs,
         } => import_bench(meters, database, runs).await?,
+        BenchCommand::ImportRes {
+            files,
+            database,
+            runs,
+        } => import_res_bench(files, database, runs).await?,
     }
     Ok(())
 }
@@ -294,7 +311,7 @@ async fn import_bench(meters: u32, database: Option<String>, runs: u32) -> Resul
     for m in 0..meters {
         for k in 0..per_meter {
             rows.push(IntervalRow {
-                meter: format!("{}", 30_000_001 + m),
+                meter: format!("{}", 30_000_001 + m).into(),
                 channel: ObisCode::elec(1, 29, 0),
                 start: t0 + chrono::Duration::minutes(15 * k as i64),
                 seconds: 900,
@@ -314,17 +331,20 @@ async fn import_bench(meters: u32, database: Option<String>, runs: u32) -> Resul
     drop(rows);
     let mut rates = Vec::new();
     let mut reads = Vec::new();
+    let mut base_rates = Vec::new();
     for run in 0..runs.max(1) {
-        let url = match &database {
-            Some(u) => u.clone(),
-            None => format!("sqlite:{}", dir.join(format!("run{run}.db")).display()),
-        };
-        let store = metermaster_store::AnyStore::open(&url).await?;
+        let (store, schema) = bench_store(&dir, &database, run).await?;
         let t = Instant::now();
         let report = crate::files::import_one(&store, &file, None).await;
         let secs = t.elapsed().as_secs_f64();
         if let Some(e) = report.error {
             bail!("import failed: {e}");
+        }
+        if report.intervals_changed != n as u64 {
+            bail!(
+                "import wrote {} interval values, expected {n}",
+                report.intervals_changed
+            );
         }
         // One meter-year back out.
         let t = Instant::now();
@@ -338,23 +358,206 @@ async fn import_bench(meters: u32, database: Option<String>, runs: u32) -> Resul
             .await?
             .map_or(0, |s| s.points.len());
         let read_ms = t.elapsed().as_secs_f64() * 1000.0;
+        drop(store);
+        // The baseline: the same file as one row per interval, by the database's own tool.
+        let base = match &database {
+            None => {
+                let db = dir.join(format!("baseline{run}.db"));
+                let t = Instant::now();
+                let out = std::process::Command::new("sqlite3")
+                    .arg(&db)
+                    .arg("CREATE TABLE t (meter TEXT, channel TEXT, start TEXT, end TEXT, value TEXT, unit TEXT, quality TEXT)")
+                    .arg(format!(".import --csv --skip 1 {} t", file.display()))
+                    .output();
+                let secs = t.elapsed().as_secs_f64();
+                match out {
+                    Ok(o) if o.status.success() => Some(("sqlite3 .import", secs)),
+                    Ok(o) => bail!("sqlite3: {}", String::from_utf8_lossy(&o.stderr).trim()),
+                    Err(e) => {
+                        println!("(no baseline: sqlite3 not runnable: {e})");
+                        None
+                    }
+                }
+            }
+            Some(url) => {
+                let schema = schema.clone().unwrap_or_default();
+                let t = Instant::now();
+                psql(
+                    url,
+                    &[
+                        &format!(
+                            "SET search_path TO {schema}; CREATE TABLE t (meter TEXT, channel TEXT, start TIMESTAMPTZ, \"end\" TIMESTAMPTZ, value NUMERIC, unit TEXT, quality TEXT)"
+                        ),
+                        &format!("\\copy {schema}.t FROM '{}' CSV HEADER", file.display()),
+                    ],
+                )?;
+                Some(("psql \\copy", t.elapsed().as_secs_f64()))
+            }
+        };
+        if let (Some(url), Some(schema)) = (&database, &schema) {
+            psql(url, &[&format!("DROP SCHEMA {schema} CASCADE")])?;
+        }
+        let rate = n as f64 / secs / 1e6;
+        let base_text = match base {
+            Some((tool, b)) => {
+                base_rates.push(n as f64 / b / 1e6);
+                format!(
+                    "; {tool}: {b:.3} s = {:.2} M/s (ours {:.2} x)",
+                    n as f64 / b / 1e6,
+                    b / secs
+                )
+            }
+            None => String::new(),
+        };
         println!(
-            "run {}: {n} intervals ({} MB of CSV) imported in {secs:.3} s = {:.2} M intervals/s; one meter-year read back ({s} intervals) in {read_ms:.2} ms",
+            "run {}: {n} intervals ({} MB of CSV) imported in {secs:.3} s = {rate:.2} M intervals/s{base_text}; one meter-year read back ({s} intervals) in {read_ms:.2} ms",
             run + 1,
             buf.len() / 1_000_000,
-            n as f64 / secs / 1e6
         );
-        rates.push(n as f64 / secs / 1e6);
+        rates.push(rate);
         reads.push(read_ms);
-        if database.is_some() {
-            // Re-importing into the same store would be skipped by the ledger.
-            break;
+    }
+    let base = if base_rates.is_empty() {
+        String::new()
+    } else {
+        format!("; baseline tool: median {:.2} M/s", median(base_rates))
+    };
+    println!(
+        "import: median {:.2} M intervals/s end to end{base}; read-back of one meter-year: median {:.2} ms",
+        median(rates),
+        median(reads)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A store for one benchmark run: a fresh SQLite file, or a fresh schema of the PostgreSQL
+/// database given (dropped afterwards with `psql`).
+async fn bench_store(
+    dir: &std::path::Path,
+    database: &Option<String>,
+    run: u32,
+) -> Result<(metermaster_store::AnyStore, Option<String>)> {
+    match database {
+        None => {
+            let url = format!("sqlite:{}", dir.join(format!("run{run}.db")).display());
+            Ok((metermaster_store::AnyStore::open(&url).await?, None))
+        }
+        Some(url) => {
+            let schema = format!("mm_bench_{}_{run}", std::process::id());
+            let s = metermaster_store::PgStore::connect_in_schema(url, Some(&schema)).await?;
+            Ok((metermaster_store::AnyStore::Postgres(s), Some(schema)))
+        }
+    }
+}
+
+fn psql(url: &str, commands: &[&str]) -> Result<()> {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.arg(url).arg("-q").arg("-v").arg("ON_ERROR_STOP=1");
+    for c in commands {
+        cmd.arg("-c").arg(c);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| anyhow::anyhow!("running psql: {e}"))?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+async fn import_res_bench(files: u32, database: Option<String>, runs: u32) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("mm-bench-res-{}", std::process::id()));
+    let src = dir.join("files");
+    std::fs::create_dir_all(&src)?;
+    // Real readings: simulated meters read over loopback, 1,000 meters at a time, each batch
+    // on a later day so that every file brings its own day of profile.
+    let per_fleet = files.clamp(1, 1000);
+    let mut paths = Vec::with_capacity(files as usize);
+    let mut bytes = 0usize;
+    let mut k = 0u32;
+    let t = Instant::now();
+    while k < files {
+        let n = per_fleet.min(files - k);
+        let mut args = fleet_args(n, ModelArg::A1140, 40_000_001);
+        args.speed = 0.0;
+        args.history_days = 3;
+        let day = chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:30Z")?
+            + chrono::Duration::days(i64::from(k / per_fleet));
+        args.start = Some(day.to_rfc3339());
+        let addr = start_fleet(&args, ServeOptions::default()).await?;
+        let opts = ReadOptions {
+            profile_days: 1,
+            billing_sets: 0,
+            ..ReadOptions::default()
+        };
+        let res = read_all(
+            addr,
+            (0..n).map(|i| 40_000_001 + u64::from(i)).collect(),
+            opts,
+        )
+        .await;
+        for (serial, r) in res {
+            let (reading, _) = r.map_err(|e| anyhow::anyhow!("meter {serial}: {e}"))?;
+            let text = metermaster_res::to_res(&reading);
+            bytes += text.len();
+            let p = src.join(format!("{serial}-{k:05}.res"));
+            std::fs::write(&p, text)?;
+            paths.push(p);
+            k += 1;
         }
     }
     println!(
-        "import: median {:.2} M intervals/s end to end; read-back of one meter-year: median {:.2} ms",
-        median(rates),
-        median(reads)
+        "{} .RES files, {:.1} MB, made in {:.1} s",
+        paths.len(),
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let mut times = Vec::new();
+    let mut singles = Vec::new();
+    for run in 0..runs.max(1) {
+        // Ours: one `import` of all files (parsed on all cores, written in groups).
+        let (store, schema) = bench_store(&dir, &database, run * 2).await?;
+        let t = Instant::now();
+        let reports = crate::files::import_files(&store, &paths, None).await;
+        let secs = t.elapsed().as_secs_f64();
+        if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
+            bail!("import failed: {e}");
+        }
+        let new: u64 = reports.iter().map(|r| r.readings_new).sum();
+        drop(store);
+        if let (Some(url), Some(schema)) = (&database, schema) {
+            psql(url, &[&format!("DROP SCHEMA {schema} CASCADE")])?;
+        }
+        // Baseline: the same files one import (one transaction) each.
+        let (store, schema) = bench_store(&dir, &database, run * 2 + 1).await?;
+        let t = Instant::now();
+        for p in &paths {
+            let r = crate::files::import_one(&store, p, None).await;
+            if let Some(e) = r.error {
+                bail!("import failed: {e}");
+            }
+        }
+        let single = t.elapsed().as_secs_f64();
+        drop(store);
+        if let (Some(url), Some(schema)) = (&database, schema) {
+            psql(url, &[&format!("DROP SCHEMA {schema} CASCADE")])?;
+        }
+        println!(
+            "run {}: {} files ({new} new readings) in {secs:.3} s = {:.0} files/s; one file per import: {single:.3} s ({:.2} x)",
+            run + 1,
+            paths.len(),
+            paths.len() as f64 / secs,
+            single / secs
+        );
+        times.push(secs);
+        singles.push(single);
+    }
+    println!(
+        "import-res: {} files: median {:.3} s; one file per import: median {:.3} s",
+        paths.len(),
+        median(times.clone()),
+        median(singles)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -134,74 +134,222 @@ pub fn parse_file(
     Ok((format, batch))
 }
 
-/// Imports one file: skipped when the ledger already has its content, else stored together
-/// with its ledger entry in one transaction.
-pub async fn import_one(store: &AnyStore, path: &Path, forced: Option<FileFormat>) -> ImportReport {
-    let file = path.display().to_string();
-    let failed = |format, e: anyhow::Error| ImportReport {
-        file: file.clone(),
-        format,
-        outcome: "failed".into(),
-        readings_new: 0,
-        intervals_changed: 0,
-        error: Some(format!("{e:#}")),
-    };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return failed(None, anyhow::anyhow!("reading the file: {e}")),
-    };
-    let sha = sha256_hex(&bytes);
-    match store.ledger(&sha).await {
-        Ok(Some(l)) if l.outcome == "imported" => {
-            return ImportReport {
-                file,
+/// A file read, hashed and parsed, ready to store.
+struct Prepared {
+    file: String,
+    sha: String,
+    size: u64,
+    parsed: std::result::Result<(FileFormat, Batch), String>,
+}
+
+fn prepare(path: &Path, forced: Option<FileFormat>) -> std::result::Result<Prepared, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading the file: {e}"))?;
+    let parsed = parse_file(path, &bytes, forced).map_err(|e| format!("{e:#}"));
+    Ok(Prepared {
+        file: path.display().to_string(),
+        sha: sha256_hex(&bytes),
+        size: bytes.len() as u64,
+        parsed,
+    })
+}
+
+/// Reads, hashes and parses files on all cores, in order.
+fn prepare_all(
+    paths: &[PathBuf],
+    forced: Option<FileFormat>,
+) -> Vec<std::result::Result<Prepared, String>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<std::result::Result<Prepared, String>>> =
+        (0..paths.len()).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut slots);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = paths.get(k) else { break };
+                    let r = prepare(p, forced);
+                    if let Ok(mut g) = results.lock() {
+                        g[k] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not prepared".into())))
+        .collect()
+}
+
+/// Files whose batches are written in one transaction, at most.
+const GROUP_FILES: usize = 256;
+/// Interval values in one transaction, at most (a large file is still written whole).
+const GROUP_INTERVALS: u64 = 2_000_000;
+
+/// Imports files: each is skipped when the ledger already has its content, else stored together
+/// with its ledger entry. Files are parsed on all cores and written in groups, one transaction
+/// a group; when a group fails, its files are written one by one so that only the broken one
+/// fails. A file is never stored half: its data and its ledger entry commit together.
+pub async fn import_files(
+    store: &AnyStore,
+    paths: &[PathBuf],
+    forced: Option<FileFormat>,
+) -> Vec<ImportReport> {
+    let mut reports = Vec::with_capacity(paths.len());
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    for chunk in paths.chunks(GROUP_FILES) {
+        let chunk_owned = chunk.to_vec();
+        let prepared = tokio::task::spawn_blocking(move || prepare_all(&chunk_owned, forced))
+            .await
+            .unwrap_or_default();
+        // Ledger checks, then groups of batches.
+        let mut group: Vec<(usize, Batch)> = Vec::new();
+        let mut group_intervals = 0u64;
+        let base = reports.len();
+        for (k, p) in prepared.into_iter().enumerate() {
+            let file = chunk[k].display().to_string();
+            let failed = |format, e: String| ImportReport {
+                file: file.clone(),
+                format,
+                outcome: "failed".into(),
+                readings_new: 0,
+                intervals_changed: 0,
+                error: Some(e),
+            };
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => {
+                    reports.push(failed(None, e));
+                    continue;
+                }
+            };
+            let already = |what: String| ImportReport {
+                file: p.file.clone(),
                 format: None,
-                outcome: format!(
-                    "already imported ({} at {})",
-                    l.path,
-                    l.imported_at.format("%Y-%m-%d %H:%M:%S")
-                ),
+                outcome: format!("already imported ({what})"),
                 readings_new: 0,
                 intervals_changed: 0,
                 error: None,
             };
+            if let Some(first) = seen.get(&p.sha) {
+                reports.push(already(format!("same content as {first}")));
+                continue;
+            }
+            match store.ledger(&p.sha).await {
+                Ok(Some(l)) if l.outcome == "imported" => {
+                    reports.push(already(format!(
+                        "{} at {}",
+                        l.path,
+                        l.imported_at.format("%Y-%m-%d %H:%M:%S")
+                    )));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    reports.push(failed(None, e.to_string()));
+                    continue;
+                }
+            }
+            let (format, mut batch) = match p.parsed {
+                Ok(x) => x,
+                Err(e) => {
+                    reports.push(failed(None, e));
+                    continue;
+                }
+            };
+            seen.insert(p.sha.clone(), p.file.clone());
+            let intervals = batch.intervals.len() as u64
+                + batch
+                    .readings
+                    .iter()
+                    .filter_map(|(r, _)| r.load_profile.as_ref())
+                    .map(|lp| (lp.intervals.len() * lp.channels.len()) as u64)
+                    .sum::<u64>();
+            batch.ledger = Some(LedgerEntry {
+                sha256: p.sha,
+                path: p.file.clone(),
+                size: p.size,
+                format: format.name().into(),
+                imported_at: Utc::now(),
+                outcome: "imported".into(),
+                readings: batch.readings.len() as u64,
+                intervals,
+                report: None,
+            });
+            reports.push(ImportReport {
+                file: p.file,
+                format: Some(format.name()),
+                outcome: "imported".into(),
+                readings_new: 0,
+                intervals_changed: 0,
+                error: None,
+            });
+            if !group.is_empty() && group_intervals + intervals > GROUP_INTERVALS {
+                write_group(store, std::mem::take(&mut group), &mut reports).await;
+                group_intervals = 0;
+            }
+            group.push((reports.len() - 1, batch));
+            group_intervals += intervals;
         }
-        Ok(_) => {}
-        Err(e) => return failed(None, e.into()),
+        write_group(store, group, &mut reports).await;
+        debug_assert!(reports.len() >= base);
     }
-    let (format, mut batch) = match parse_file(path, &bytes, forced) {
-        Ok(x) => x,
-        Err(e) => return failed(None, e),
+    reports
+}
+
+/// Writes a group of batches in one transaction; if that fails, one by one.
+async fn write_group(store: &AnyStore, group: Vec<(usize, Batch)>, reports: &mut [ImportReport]) {
+    if group.is_empty() {
+        return;
+    }
+    let (idx, batches): (Vec<usize>, Vec<Batch>) = group.into_iter().unzip();
+    let result = if batches.len() == 1 {
+        Err(batches)
+    } else {
+        match store.write_many(batches.clone()).await {
+            Ok(outs) => Ok(outs),
+            Err(_) => Err(batches),
+        }
     };
-    let intervals = batch.intervals.len() as u64
-        + batch
-            .readings
-            .iter()
-            .filter_map(|(r, _)| r.load_profile.as_ref())
-            .map(|p| (p.intervals.len() * p.channels.len()) as u64)
-            .sum::<u64>();
-    batch.ledger = Some(LedgerEntry {
-        sha256: sha,
-        path: file.clone(),
-        size: bytes.len() as u64,
-        format: format.name().into(),
-        imported_at: Utc::now(),
-        outcome: "imported".into(),
-        readings: batch.readings.len() as u64,
-        intervals,
-        report: None,
-    });
-    match store.write(batch).await {
-        Ok(out) => ImportReport {
-            file,
-            format: Some(format.name()),
-            outcome: "imported".into(),
-            readings_new: out.readings_new,
-            intervals_changed: out.intervals_changed,
-            error: None,
-        },
-        Err(e) => failed(Some(format.name()), e.into()),
+    match result {
+        Ok(outs) => {
+            for (k, out) in idx.into_iter().zip(outs) {
+                reports[k].readings_new = out.readings_new;
+                reports[k].intervals_changed = out.intervals_changed;
+            }
+        }
+        Err(batches) => {
+            for (k, b) in idx.into_iter().zip(batches) {
+                match store.write(b).await {
+                    Ok(out) => {
+                        reports[k].readings_new = out.readings_new;
+                        reports[k].intervals_changed = out.intervals_changed;
+                    }
+                    Err(e) => {
+                        reports[k].outcome = "failed".into();
+                        reports[k].error = Some(e.to_string());
+                    }
+                }
+            }
+        }
     }
+}
+
+/// Imports one file (see [`import_files`]).
+pub async fn import_one(store: &AnyStore, path: &Path, forced: Option<FileFormat>) -> ImportReport {
+    let mut r = import_files(store, &[path.to_path_buf()], forced).await;
+    r.pop().unwrap_or(ImportReport {
+        file: path.display().to_string(),
+        format: None,
+        outcome: "failed".into(),
+        readings_new: 0,
+        intervals_changed: 0,
+        error: Some("nothing was done".into()),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -222,8 +370,7 @@ pub struct ImportArgs {
 pub async fn import(a: ImportArgs) -> Result<()> {
     let store = a.store.open().await?;
     let mut reports = Vec::new();
-    for f in &a.files {
-        let r = import_one(&store, f, a.format).await;
+    for r in import_files(&store, &a.files, a.format).await {
         if !a.json {
             match &r.error {
                 Some(e) => eprintln!("{}: {e}", r.file),
@@ -292,6 +439,7 @@ pub async fn stored_rows(
     };
     let mut rows = Vec::new();
     for m in meters {
+        let m: std::sync::Arc<str> = m.into();
         for ch in store.channels(&m).await? {
             if let Some(s) = store.series(&m, ch.channel, from, to).await? {
                 rows.extend(s.points.iter().map(|p| IntervalRow {

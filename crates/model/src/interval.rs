@@ -67,8 +67,8 @@ impl Quality {
 /// One interval value of one channel, as files and readings bring them in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntervalRow {
-    /// The meter's serial number.
-    pub meter: String,
+    /// The meter's serial number (shared: consecutive rows of one meter share one allocation).
+    pub meter: std::sync::Arc<str>,
     pub channel: ObisCode,
     pub start: DateTime<Utc>,
     pub seconds: u32,

@@ -34,7 +34,7 @@ pub fn write_csv<'a, W: Write>(
         let meter = if r.meter.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", r.meter.replace('"', "\"\""))
         } else {
-            r.meter.clone()
+            r.meter.to_string()
         };
         writeln!(
             w,
@@ -139,8 +139,9 @@ pub fn read_csv(text: &str) -> Result<Vec<IntervalRow>, FileError> {
         ));
     }
     let mut out = Vec::with_capacity(text.len() / 80);
-    let mut f: Vec<String> = Vec::with_capacity(7);
+    let mut owned: Vec<String> = Vec::with_capacity(7);
     let mut cache = None;
+    let mut last_meter: Option<std::sync::Arc<str>> = None;
     let mut last_channel: Option<(String, ObisCode)> = None;
     let mut last_unit: Option<(String, (Unit, i8))> = None;
     for (n, line) in lines {
@@ -149,26 +150,51 @@ pub fn read_csv(text: &str) -> Result<Vec<IntervalRow>, FileError> {
         if line.is_empty() {
             continue;
         }
-        fields(line, &mut f).map_err(|e| FileError::at(line_no, e))?;
-        if f.len() != 7 {
+        let mut f: [&str; 7] = [""; 7];
+        let count;
+        if line.contains('"') {
+            fields(line, &mut owned).map_err(|e| FileError::at(line_no, e))?;
+            count = owned.len();
+            for (slot, v) in f.iter_mut().zip(&owned) {
+                *slot = v.as_str();
+            }
+        } else {
+            let mut k = 0;
+            for part in line.split(',') {
+                if k < 7 {
+                    f[k] = part;
+                }
+                k += 1;
+            }
+            count = k;
+        }
+        if count != 7 {
             return Err(FileError::at(
                 line_no,
-                format!("{} fields, expected 7 ({HEADER})", f.len()),
+                format!("{count} fields, expected 7 ({HEADER})"),
             ));
         }
-        let channel = match &last_channel {
-            Some((text, code)) if *text == f[1] => *code,
+        let meter = match &last_meter {
+            Some(m) if **m == *f[0] => m.clone(),
             _ => {
-                let code = ObisCode::parse(&f[1])
+                let m: std::sync::Arc<str> = f[0].into();
+                last_meter = Some(m.clone());
+                m
+            }
+        };
+        let channel = match &last_channel {
+            Some((text, code)) if text == f[1] => *code,
+            _ => {
+                let code = ObisCode::parse(f[1])
                     .map_err(|e| FileError::at(line_no, format!("channel: {e}")))?;
-                last_channel = Some((f[1].clone(), code));
+                last_channel = Some((f[1].to_string(), code));
                 code
             }
         };
-        let start = parse_time(&f[2], &mut cache).ok_or_else(|| {
+        let start = parse_time(f[2], &mut cache).ok_or_else(|| {
             FileError::at(line_no, format!("start {:?} is not an RFC 3339 time", f[2]))
         })?;
-        let end = parse_time(&f[3], &mut cache).ok_or_else(|| {
+        let end = parse_time(f[3], &mut cache).ok_or_else(|| {
             FileError::at(line_no, format!("end {:?} is not an RFC 3339 time", f[3]))
         })?;
         let seconds = u32::try_from((end - start).num_seconds())
@@ -176,22 +202,22 @@ pub fn read_csv(text: &str) -> Result<Vec<IntervalRow>, FileError> {
             .filter(|s| *s > 0)
             .ok_or_else(|| FileError::at(line_no, "end is not after start"))?;
         let (unit, unit_scale) = match &last_unit {
-            Some((text, u)) if *text == f[5] => *u,
+            Some((text, u)) if text == f[5] => *u,
             _ => {
-                let u = Unit::parse_prefixed(&f[5])
-                    .or_else(|| Unit::from_symbol(&f[5]).map(|u| (u, 0)))
+                let u = Unit::parse_prefixed(f[5])
+                    .or_else(|| Unit::from_symbol(f[5]).map(|u| (u, 0)))
                     .ok_or_else(|| FileError::at(line_no, format!("unknown unit {:?}", f[5])))?;
-                last_unit = Some((f[5].clone(), u));
+                last_unit = Some((f[5].to_string(), u));
                 u
             }
         };
-        let (value, scale) = Quantity::parse_decimal(&f[4]).ok_or_else(|| {
+        let (value, scale) = Quantity::parse_decimal(f[4]).ok_or_else(|| {
             FileError::at(line_no, format!("value {:?} is not a decimal number", f[4]))
         })?;
-        let quality = Quality::from_word(&f[6])
+        let quality = Quality::from_word(f[6])
             .ok_or_else(|| FileError::at(line_no, format!("unknown quality {:?}", f[6])))?;
         out.push(IntervalRow {
-            meter: std::mem::take(&mut f[0]),
+            meter,
             channel,
             start,
             seconds,
@@ -255,7 +281,7 @@ mod tests {
     fn prefixes_quotes_and_errors() {
         let text = "meter,channel,start,end,value,unit,quality\r\n\"A,1\",1.8.0,2024-03-05T00:00:00Z,2024-03-05T00:30:00Z,1.5,kWh,edited\r\n";
         let r = read_csv(text).unwrap();
-        assert_eq!(r[0].meter, "A,1");
+        assert_eq!(&*r[0].meter, "A,1");
         assert_eq!((r[0].value, r[0].scale, r[0].unit), (15, 2, Unit::WattHour));
         let bad = "meter,channel,start,end,value,unit,quality\nM,1.8.0,2024-03-05T00:00:00Z,2024-03-05T00:30:00Z,1.5,kWh,great\n";
         assert_eq!(

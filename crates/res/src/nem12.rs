@@ -70,7 +70,7 @@ fn status_of(q: Quality) -> IntervalStatus {
 }
 
 struct Stream {
-    nmi: String,
+    nmi: std::sync::Arc<str>,
     channel: ObisCode,
     unit: Unit,
     unit_scale: i8,
@@ -161,7 +161,7 @@ pub fn read_nem12(text: &str) -> Result<Vec<Nem12Interval>, FileError> {
                         )
                     })?;
                 stream = Some(Stream {
-                    nmi: nmi.to_string(),
+                    nmi: nmi.into(),
                     channel,
                     unit,
                     unit_scale,
@@ -354,7 +354,7 @@ pub fn write_nem12(
     let mut streams: BTreeMap<(String, ObisCode, u32), Vec<&IntervalRow>> = BTreeMap::new();
     for r in rows {
         streams
-            .entry((r.meter.clone(), r.channel, r.seconds))
+            .entry((r.meter.to_string(), r.channel, r.seconds))
             .or_default()
             .push(r);
     }

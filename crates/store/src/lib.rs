@@ -154,7 +154,13 @@ pub struct Point {
 #[allow(async_fn_in_trait)]
 pub trait Store {
     /// Stores a batch atomically.
-    async fn write(&self, batch: Batch) -> Result<BatchOutcome>;
+    async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
+        let mut out = self.write_many(vec![batch]).await?;
+        Ok(out.pop().unwrap_or_default())
+    }
+    /// Stores several batches in one transaction (all or none), each with its own outcome:
+    /// importing many small files commits once instead of once a file.
+    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>>;
     /// Meters, by serial.
     async fn meters(&self) -> Result<Vec<MeterRecord>>;
     /// Stored readings of one meter (or all), oldest first.
@@ -217,8 +223,8 @@ macro_rules! delegate {
 }
 
 impl Store for AnyStore {
-    async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
-        delegate!(self, s => s.write(batch).await)
+    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>> {
+        delegate!(self, s => s.write_many(batches).await)
     }
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
         delegate!(self, s => s.meters().await)

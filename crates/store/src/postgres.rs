@@ -151,231 +151,521 @@ impl PgStore {
     }
 }
 
-async fn meter_id(
+type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
+
+/// Executes with owned parameters, so that many calls can be in flight at once (pipelined).
+async fn exec(
     tx: &Transaction<'_>,
-    cache: &mut HashMap<String, i64>,
-    serial: &str,
-) -> Result<i64> {
-    if let Some(id) = cache.get(serial) {
-        return Ok(*id);
-    }
-    let row = tx
-        .query_one(
-            "INSERT INTO meters (serial) VALUES ($1) ON CONFLICT (serial) DO UPDATE SET serial = EXCLUDED.serial
-             RETURNING id",
-            &[&serial],
-        )
-        .await?;
-    let id: i64 = row.get(0);
-    cache.insert(serial.to_string(), id);
-    Ok(id)
+    st: &tokio_postgres::Statement,
+    p: Params<'_>,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    tx.execute_raw(st, p).await
 }
 
-async fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
-    let mut out = BatchOutcome::default();
+/// Queries with owned parameters (see [`exec`]).
+async fn fetch(
+    tx: &Transaction<'_>,
+    st: &tokio_postgres::Statement,
+    p: Params<'_>,
+) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    use futures_util::TryStreamExt;
+    tx.query_raw(st, p).await?.try_collect().await
+}
+
+/// The ids of these meters, created where missing: two statements whatever their number.
+async fn meter_ids(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, i64>,
+    serials: impl IntoIterator<Item = &str>,
+) -> Result<()> {
+    let mut want: Vec<String> = serials
+        .into_iter()
+        .filter(|s| !cache.contains_key(*s))
+        .map(str::to_string)
+        .collect();
+    want.sort();
+    want.dedup();
+    if want.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO meters (serial) SELECT unnest($1::TEXT[]) ORDER BY 1 ON CONFLICT (serial) DO NOTHING",
+        &[&want],
+    )
+    .await?;
+    for r in tx
+        .query(
+            "SELECT serial, id FROM meters WHERE serial = ANY($1)",
+            &[&want],
+        )
+        .await?
+    {
+        cache.insert(r.get(0), r.get(1));
+    }
+    Ok(())
+}
+
+fn id_of(cache: &HashMap<String, i64>, serial: &str) -> Result<i64> {
+    cache
+        .get(serial)
+        .copied()
+        .ok_or_else(|| StoreError::Task(format!("meter {serial} has no id")))
+}
+
+/// Writes batches in one transaction. Statements are pipelined (sent without waiting for each
+/// answer) and the load-profile days of all batches are merged in memory and written once, so
+/// a group of small files costs a handful of round trips, not dozens per file.
+async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<BatchOutcome>> {
+    use futures_util::future::try_join_all;
+    let mut outs = vec![BatchOutcome::default(); batches.len()];
     let mut ids = HashMap::new();
-    let mut intervals: Vec<crate::IntervalRow> = Vec::new();
-    for (r, origin) in &batch.readings {
-        let m = &r.meter;
-        let id = meter_id(tx, &mut ids, &m.serial).await?;
-        tx.execute(
+    meter_ids(
+        tx,
+        &mut ids,
+        batches.iter().flat_map(|b| {
+            b.readings
+                .iter()
+                .map(|(r, _)| r.meter.serial.as_str())
+                .chain(b.intervals.iter().map(|i| &*i.meter))
+        }),
+    )
+    .await?;
+    let upd = tx
+        .prepare(
             "UPDATE meters SET address = COALESCE($2, address), manufacturer = COALESCE($3, manufacturer),
                model = COALESCE($4, model), ident = COALESCE($5, ident), firmware = COALESCE($6, firmware),
                scheme_id = COALESCE($7, scheme_id), last_read = GREATEST(last_read, $8)
              WHERE id = $1",
-            &[&id, &m.address, &m.manufacturer, &m.model, &m.ident, &m.firmware, &m.scheme_id, &r.finished],
         )
         .await?;
-        let (body, digest) = rows::canonical(r);
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO readings (meter_id, protocol, started, finished, origin, digest, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING RETURNING id",
-                &[
-                    &id,
-                    &r.protocol,
-                    &r.started,
-                    &r.finished,
-                    origin,
-                    &digest,
-                    &body,
-                ],
-            )
-            .await?;
-        if let Some(row) = inserted {
-            out.readings_new += 1;
-            let reading_id: i64 = row.get(0);
-            let read_at = r.clock.as_ref().map_or(r.finished, |c| c.master_time);
-            let st = tx
-                .prepare(
-                    "INSERT INTO register_values (meter_id, obis, read_at, reading_id, name, raw, scale, unit)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                )
-                .await?;
-            for reg in &r.registers {
-                tx.execute(
-                    &st,
-                    &[
-                        &id,
-                        &reg.obis.to_string(),
-                        &read_at,
-                        &reading_id,
-                        &reg.name,
-                        &reg.value.raw,
-                        &i16::from(reg.value.scale),
-                        &reg.value.unit.symbol(),
-                    ],
-                )
-                .await?;
-            }
+    let ins = tx
+        .prepare(
+            "INSERT INTO readings (meter_id, protocol, started, finished, origin, digest, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING RETURNING id",
+        )
+        .await?;
+    let reg = tx
+        .prepare(
+            "INSERT INTO register_values (meter_id, obis, read_at, reading_id, name, raw, scale, unit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let ev = tx
+        .prepare("INSERT INTO events (meter_id, time, kind, detail) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+        .await?;
+    let prog = tx
+        .prepare(
+            "INSERT INTO programming (meter_id, time, \"user\", scheme, port) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    // Readings: meter details and the reading itself, all pipelined.
+    struct Owned {
+        batch: usize,
+        id: i64,
+        body: String,
+        digest: String,
+    }
+    let mut owned = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        for (r, _) in &batch.readings {
+            let (body, digest) = rows::canonical(r);
+            owned.push(Owned {
+                batch: b,
+                id: id_of(&ids, &r.meter.serial)?,
+                body,
+                digest,
+            });
         }
-        let ev = tx
-            .prepare("INSERT INTO events (meter_id, time, kind, detail) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .await?;
+    }
+    let readings: Vec<(&Reading, &String)> = batches
+        .iter()
+        .flat_map(|b| b.readings.iter().map(|(r, o)| (r, o)))
+        .collect();
+    try_join_all(readings.iter().zip(&owned).map(|((r, _), o)| {
+        let m = &r.meter;
+        exec(
+            tx,
+            &upd,
+            vec![
+                &o.id,
+                &m.address,
+                &m.manufacturer,
+                &m.model,
+                &m.ident,
+                &m.firmware,
+                &m.scheme_id,
+                &r.finished,
+            ],
+        )
+    }))
+    .await?;
+    let inserted = try_join_all(readings.iter().zip(&owned).map(|((r, origin), o)| {
+        fetch(
+            tx,
+            &ins,
+            vec![
+                &o.id,
+                &r.protocol,
+                &r.started,
+                &r.finished,
+                *origin,
+                &o.digest,
+                &o.body,
+            ],
+        )
+    }))
+    .await?;
+    // Registers of new readings, events and programming records, pipelined.
+    let mut reg_rows = Vec::new();
+    for (((r, _), o), rows_back) in readings.iter().zip(&owned).zip(&inserted) {
+        let Some(row) = rows_back.first() else {
+            continue;
+        };
+        outs[o.batch].readings_new += 1;
+        let reading_id: i64 = row.get(0);
+        let read_at = r.clock.as_ref().map_or(r.finished, |c| c.master_time);
+        for g in &r.registers {
+            reg_rows.push((
+                o.id,
+                g.obis.to_string(),
+                read_at,
+                reading_id,
+                &g.name,
+                g.value.raw,
+                i16::from(g.value.scale),
+                g.value.unit.symbol(),
+            ));
+        }
+    }
+    try_join_all(reg_rows.iter().map(|x| {
+        exec(
+            tx,
+            &reg,
+            vec![&x.0, &x.1, &x.2, &x.3, x.4, &x.5, &x.6, &x.7],
+        )
+    }))
+    .await?;
+    let mut ev_rows = Vec::new();
+    let mut prog_rows = Vec::new();
+    for ((r, _), o) in readings.iter().zip(&owned) {
         for e in &r.events {
-            out.events_new += tx
-                .execute(
-                    &ev,
-                    &[
-                        &id,
-                        &e.time,
-                        &rows::word(&e.kind),
-                        &e.detail.clone().unwrap_or_default(),
-                    ],
-                )
-                .await?;
+            ev_rows.push((
+                o.batch,
+                o.id,
+                e.time,
+                rows::word(&e.kind),
+                e.detail.clone().unwrap_or_default(),
+            ));
         }
         if let Some(p) = &r.programming {
             for rec in &p.records {
-                tx.execute(
-                    "INSERT INTO programming (meter_id, time, \"user\", scheme, port) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &id,
-                        &rec.time,
-                        &rec.user,
-                        &rec.scheme.clone().unwrap_or_default(),
-                        &rec.port.clone().unwrap_or_default(),
-                    ],
-                )
-                .await?;
+                prog_rows.push((
+                    o.id,
+                    rec.time,
+                    &rec.user,
+                    rec.scheme.clone().unwrap_or_default(),
+                    rec.port.clone().unwrap_or_default(),
+                ));
             }
         }
-        intervals.extend(rows::reading_intervals(r));
     }
-    intervals.extend(batch.intervals.iter().cloned());
-    out.intervals_changed = merge_days(tx, &mut ids, &intervals).await?;
-    if let Some(l) = &batch.ledger {
-        tx.execute(
+    let ev_counts = try_join_all(
+        ev_rows
+            .iter()
+            .map(|x| exec(tx, &ev, vec![&x.1, &x.2, &x.3, &x.4])),
+    )
+    .await?;
+    for (x, n) in ev_rows.iter().zip(ev_counts) {
+        outs[x.0].events_new += n;
+    }
+    try_join_all(
+        prog_rows
+            .iter()
+            .map(|x| exec(tx, &prog, vec![&x.0, &x.1, x.2, &x.3, &x.4])),
+    )
+    .await?;
+    // Load profiles: every batch's intervals, merged in batch order.
+    let per_batch: Vec<Vec<crate::IntervalRow>> = batches
+        .iter()
+        .map(|b| {
+            let mut v: Vec<crate::IntervalRow> = b
+                .readings
+                .iter()
+                .flat_map(|(r, _)| rows::reading_intervals(r))
+                .collect();
+            v.extend(b.intervals.iter().cloned());
+            v
+        })
+        .collect();
+    let changed = merge_days(tx, &mut ids, &per_batch).await?;
+    for (o, n) in outs.iter_mut().zip(changed) {
+        o.intervals_changed = n;
+    }
+    // Ledger entries and audit records.
+    let led = tx
+        .prepare(
             "INSERT INTO file_ledger (sha256, path, size, format, imported_at, outcome, readings, intervals, report)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (sha256) DO UPDATE SET path = EXCLUDED.path, imported_at = EXCLUDED.imported_at,
                outcome = EXCLUDED.outcome, readings = EXCLUDED.readings, intervals = EXCLUDED.intervals,
                report = EXCLUDED.report",
-            &[
+        )
+        .await?;
+    let ledger: Vec<(&LedgerEntry, i64, i64, i64)> = batches
+        .iter()
+        .filter_map(|b| b.ledger.as_ref())
+        .map(|l| (l, l.size as i64, l.readings as i64, l.intervals as i64))
+        .collect();
+    try_join_all(ledger.iter().map(|(l, size, readings, intervals)| {
+        exec(
+            tx,
+            &led,
+            vec![
                 &l.sha256,
                 &l.path,
-                &(l.size as i64),
+                size,
                 &l.format,
                 &l.imported_at,
                 &l.outcome,
-                &(l.readings as i64),
-                &(l.intervals as i64),
+                readings,
+                intervals,
                 &l.report,
             ],
         )
-        .await?;
-    }
-    for a in &batch.audit {
+    }))
+    .await?;
+    for a in batches.iter().flat_map(|b| &b.audit) {
         tx.execute(
             "INSERT INTO audit_log (time, \"user\", action, meter, detail, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
             &[&a.time, &a.user, &a.action, &a.meter, &a.detail, &a.outcome],
         )
         .await?;
     }
-    Ok(out)
+    Ok(outs)
 }
 
+/// Day rows below this count are written with one INSERT each (pipelined); above it through
+/// `COPY`.
+const COPY_FROM: usize = 64;
+
+/// Merges the interval rows of several batches (in order) into the stored day rows; returns
+/// how many interval values each batch changed.
 async fn merge_days(
     tx: &Transaction<'_>,
     ids: &mut HashMap<String, i64>,
-    rows_in: &[crate::IntervalRow],
-) -> Result<u64> {
-    if rows_in.is_empty() {
-        return Ok(0);
+    per_batch: &[Vec<crate::IntervalRow>],
+) -> Result<Vec<u64>> {
+    let mut changed = vec![0u64; per_batch.len()];
+    if per_batch.iter().all(Vec::is_empty) {
+        return Ok(changed);
     }
-    let days = rows::group_days(rows_in)?;
-    let get = tx
+    let grouped = per_batch
+        .iter()
+        .map(|r| rows::group_days(r))
+        .collect::<Result<Vec<_>>>()?;
+    meter_ids(
+        tx,
+        ids,
+        grouped
+            .iter()
+            .flat_map(|g| g.keys().map(|k| k.meter.as_str())),
+    )
+    .await?;
+    // Serialise merges per meter across processes: the read-merge-write below must not
+    // interleave with another writer's for the same meter. Locks are taken in id order.
+    let mut meter_list = Vec::new();
+    for key in grouped.iter().flat_map(|g| g.keys()) {
+        meter_list.push(id_of(ids, &key.meter)?);
+    }
+    meter_list.sort_unstable();
+    meter_list.dedup();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(4242002, (id % 2147483647)::INT) FROM unnest($1::BIGINT[]) AS id ORDER BY id",
+        &[&meter_list],
+    )
+    .await?;
+    // What is stored already in the ranges the batches touch: one query per meter, channel and
+    // interval length, pipelined.
+    let mut ranges: std::collections::BTreeMap<(i64, &str, u32), (NaiveDate, NaiveDate)> =
+        Default::default();
+    for key in grouped.iter().flat_map(|g| g.keys()) {
+        let e = ranges
+            .entry((id_of(ids, &key.meter)?, &key.channel, key.interval_s))
+            .or_insert((key.day, key.day));
+        e.0 = e.0.min(key.day);
+        e.1 = e.1.max(key.day);
+    }
+    let probe = tx
         .prepare(
-            "SELECT unit, scale, vals, quality, status FROM profile_days
-             WHERE meter_id = $1 AND channel = $2 AND interval_s = $3 AND day = $4",
+            "SELECT day, unit, scale, vals, quality, status FROM profile_days
+             WHERE meter_id = $1 AND channel = $2 AND interval_s = $3 AND day >= $4 AND day <= $5",
         )
         .await?;
-    let put = tx
-        .prepare(
-            "INSERT INTO profile_days (meter_id, channel, interval_s, day, unit, scale, vals, quality, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (meter_id, channel, interval_s, day) DO UPDATE SET
-               unit = EXCLUDED.unit, scale = EXCLUDED.scale, vals = EXCLUDED.vals,
-               quality = EXCLUDED.quality, status = EXCLUDED.status",
-        )
-        .await?;
-    let mut changed = 0u64;
-    for (key, mut row) in days {
-        let id = meter_id(tx, ids, &key.meter).await?;
-        let interval = key.interval_s as i32;
-        let existing = tx
-            .query_opt(&get, &[&id, &key.channel, &interval, &key.day])
-            .await?;
-        let (unit, scale, merged, n) = match existing {
-            None => {
-                let n = row.day.present() as u64;
-                (row.unit, row.scale, row.day, n)
-            }
-            Some(r) => {
-                let unit = Unit::from_symbol(r.get::<_, &str>(0)).unwrap_or(Unit::None);
-                let scale = r.get::<_, i16>(1) as i8;
-                let mut stored = Day::decode(
-                    key.day,
-                    key.interval_s,
-                    r.get(2),
-                    r.get(3),
-                    r.get::<_, Option<&[u8]>>(4),
-                )?;
-                rows::conform(&key, &mut row, unit, scale)?;
-                let n = stored.merge(&row.day) as u64;
-                if n == 0 {
-                    continue;
+    let range_list: Vec<((i64, &str, u32), i32, NaiveDate, NaiveDate)> = ranges
+        .iter()
+        .map(|(k, (lo, hi))| (*k, k.2 as i32, *lo, *hi))
+        .collect();
+    let found = try_join_all_rows(tx, &probe, &range_list).await?;
+    type Slot = (Unit, i8, Day, bool);
+    let mut state: HashMap<(i64, String, u32, NaiveDate), Slot> = HashMap::new();
+    for (((id, channel, interval_s), _, _, _), rows_found) in range_list.iter().zip(found) {
+        for r in rows_found {
+            let day: NaiveDate = r.get(0);
+            let unit = Unit::from_symbol(r.get::<_, &str>(1)).unwrap_or(Unit::None);
+            let scale = r.get::<_, i16>(2) as i8;
+            let d = Day::decode(
+                day,
+                *interval_s,
+                r.get(3),
+                r.get(4),
+                r.get::<_, Option<&[u8]>>(5),
+            )?;
+            state.insert(
+                (*id, channel.to_string(), *interval_s, day),
+                (unit, scale, d, false),
+            );
+        }
+    }
+    // Apply the batches in order, as if each were written alone.
+    for (b, days) in grouped.into_iter().enumerate() {
+        for (key, mut row) in days {
+            let id = id_of(ids, &key.meter)?;
+            let k = (id, key.channel.clone(), key.interval_s, key.day);
+            match state.get_mut(&k) {
+                None => {
+                    changed[b] += row.day.present() as u64;
+                    state.insert(k, (row.unit, row.scale, row.day, true));
                 }
-                (unit, scale, stored, n)
+                Some((unit, scale, stored, dirty)) => {
+                    rows::conform(&key, &mut row, *unit, *scale)?;
+                    let n = stored.merge(&row.day) as u64;
+                    if n > 0 {
+                        changed[b] += n;
+                        *dirty = true;
+                    }
+                }
             }
-        };
-        let (vals, quality, status) = merged.encode();
-        tx.execute(
-            &put,
-            &[
-                &id,
-                &key.channel,
-                &interval,
-                &key.day,
-                &unit.symbol(),
-                &i16::from(scale),
-                &vals,
-                &quality,
-                &status,
-            ],
-        )
-        .await?;
-        changed += n;
+        }
     }
+    let out: Vec<(
+        i64,
+        String,
+        i32,
+        NaiveDate,
+        &'static str,
+        i16,
+        Vec<u8>,
+        Vec<u8>,
+        Option<Vec<u8>>,
+    )> = state
+        .into_iter()
+        .filter(|(_, v)| v.3)
+        .map(|((id, channel, interval_s, day), (unit, scale, d, _))| {
+            let (vals, quality, status) = d.encode();
+            (
+                id,
+                channel,
+                interval_s as i32,
+                day,
+                unit.symbol(),
+                i16::from(scale),
+                vals,
+                quality,
+                status,
+            )
+        })
+        .collect();
+    if out.len() < COPY_FROM {
+        let put = tx
+            .prepare(
+                "INSERT INTO profile_days (meter_id, channel, interval_s, day, unit, scale, vals, quality, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (meter_id, channel, interval_s, day) DO UPDATE SET
+                   unit = EXCLUDED.unit, scale = EXCLUDED.scale, vals = EXCLUDED.vals,
+                   quality = EXCLUDED.quality, status = EXCLUDED.status",
+            )
+            .await?;
+        futures_util::future::try_join_all(out.iter().map(|x| {
+            exec(
+                tx,
+                &put,
+                vec![&x.0, &x.1, &x.2, &x.3, &x.4, &x.5, &x.6, &x.7, &x.8],
+            )
+        }))
+        .await?;
+        return Ok(changed);
+    }
+    // Many rows: binary COPY into a session-local staging table, then one upsert.
+    tx.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS profile_stage (LIKE profile_days INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+         TRUNCATE profile_stage",
+    )
+    .await?;
+    {
+        use tokio_postgres::binary_copy::BinaryCopyInWriter;
+        use tokio_postgres::types::Type;
+        let sink = tx
+            .copy_in(
+                "COPY profile_stage (meter_id, channel, interval_s, day, unit, scale, vals, quality, status)
+                 FROM STDIN BINARY",
+            )
+            .await?;
+        let writer = BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::INT8,
+                Type::TEXT,
+                Type::INT4,
+                Type::DATE,
+                Type::TEXT,
+                Type::INT2,
+                Type::BYTEA,
+                Type::BYTEA,
+                Type::BYTEA,
+            ],
+        );
+        let mut writer = std::pin::pin!(writer);
+        for x in &out {
+            writer
+                .as_mut()
+                .write(&[&x.0, &x.1, &x.2, &x.3, &x.4, &x.5, &x.6, &x.7, &x.8])
+                .await?;
+        }
+        writer.finish().await?;
+    }
+    tx.batch_execute(
+        "INSERT INTO profile_days SELECT meter_id, channel, interval_s, day, unit, scale, vals, quality, status
+           FROM profile_stage
+         ON CONFLICT (meter_id, channel, interval_s, day) DO UPDATE SET
+           unit = EXCLUDED.unit, scale = EXCLUDED.scale, vals = EXCLUDED.vals,
+           quality = EXCLUDED.quality, status = EXCLUDED.status;
+         TRUNCATE profile_stage",
+    )
+    .await?;
     Ok(changed)
 }
 
+/// Runs the range probe for every range, pipelined.
+async fn try_join_all_rows(
+    tx: &Transaction<'_>,
+    probe: &tokio_postgres::Statement,
+    ranges: &[((i64, &str, u32), i32, NaiveDate, NaiveDate)],
+) -> Result<Vec<Vec<tokio_postgres::Row>>> {
+    Ok(futures_util::future::try_join_all(ranges.iter().map(
+        |((id, channel, _), interval, lo, hi)| {
+            fetch(tx, probe, vec![id, channel, interval, lo, hi])
+        },
+    ))
+    .await?)
+}
+
 impl Store for PgStore {
-    async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
+    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>> {
         let mut c = self.client.lock().await;
         let tx = c.transaction().await?;
-        let out = write_batch(&tx, &batch).await?;
+        let mut out = Vec::with_capacity(batches.len());
+        out.extend(write_batches(&tx, &batches).await?);
         tx.commit().await?;
         Ok(out)
     }

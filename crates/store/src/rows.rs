@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use metermaster_model::{IntervalStatus, ObisCode, Quantity, Reading, Unit};
 use sha2::{Digest, Sha256};
 
-use crate::day::{Day, Quality};
+use crate::day::{Day, DayError, Quality};
 use crate::{IntervalRow, Point, Result, Series, StoreError};
 
 /// The interval rows a reading's load profile carries.
@@ -17,10 +17,11 @@ pub fn reading_intervals(r: &Reading) -> Vec<IntervalRow> {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(lp.intervals.len() * lp.channels.len());
+    let serial: std::sync::Arc<str> = r.meter.serial.as_str().into();
     for iv in &lp.intervals {
         for (ch, v) in lp.channels.iter().zip(&iv.values) {
             out.push(IntervalRow {
-                meter: r.meter.serial.clone(),
+                meter: serial.clone(),
                 channel: ch.obis,
                 start: iv.start,
                 seconds: iv.seconds,
@@ -54,40 +55,83 @@ pub struct DayRow {
 
 /// Groups interval rows into day rows. Rows of one channel must agree on the unit; values are
 /// kept at the finest scale any row of the channel has (files write varying decimals).
+///
+/// Rows usually come sorted by meter, channel and time: the day being filled is kept at hand
+/// and only looked up in the map when the run changes, so grouping costs a few comparisons a
+/// row.
 pub fn group_days(rows: &[IntervalRow]) -> Result<BTreeMap<DayKey, DayRow>> {
-    let mut finest: std::collections::HashMap<(&str, metermaster_model::ObisCode), i8> =
-        std::collections::HashMap::new();
+    use std::collections::HashMap;
+    let mut finest: HashMap<(&str, ObisCode), i8> = HashMap::new();
+    let mut run: Option<(&str, ObisCode, i8)> = None;
     for r in rows {
-        let s = finest
-            .entry((r.meter.as_str(), r.channel))
-            .or_insert(r.scale);
-        *s = (*s).min(r.scale);
+        match &mut run {
+            Some((m, c, s)) if *m == &*r.meter && *c == r.channel => *s = (*s).min(r.scale),
+            _ => {
+                if let Some((m, c, s)) = run {
+                    let e = finest.entry((m, c)).or_insert(s);
+                    *e = (*e).min(s);
+                }
+                run = Some((&r.meter, r.channel, r.scale));
+            }
+        }
     }
+    if let Some((m, c, s)) = run {
+        let e = finest.entry((m, c)).or_insert(s);
+        *e = (*e).min(s);
+    }
+
     let mut out: BTreeMap<DayKey, DayRow> = BTreeMap::new();
+    // The day being filled: (meter, channel, interval, day number since the epoch) and its row.
+    let mut cur: Option<((&str, ObisCode, u32, i64), DayKey, DayRow)> = None;
     for r in rows {
-        let scale = finest
-            .get(&(r.meter.as_str(), r.channel))
-            .copied()
-            .unwrap_or(r.scale);
-        let (day, slot) = Day::slot_of(r.seconds, r.start)?;
-        let key = DayKey {
-            meter: r.meter.clone(),
-            channel: r.channel.to_string(),
-            interval_s: r.seconds,
-            day,
+        let p = i64::from(r.seconds);
+        if p == 0 || 86_400 % p != 0 {
+            return Err(DayError::BadLength(r.seconds).into());
+        }
+        let secs = r.start.timestamp();
+        if secs.rem_euclid(p) != 0 {
+            return Err(DayError::OffGrid {
+                start: r.start,
+                interval_s: r.seconds,
+            }
+            .into());
+        }
+        let day_no = secs.div_euclid(86_400);
+        let slot = (secs.rem_euclid(86_400) / p) as usize;
+        let id = (&*r.meter, r.channel, r.seconds, day_no);
+        if cur.as_ref().is_none_or(|(k, _, _)| *k != id) {
+            if let Some((_, key, row)) = cur.take() {
+                out.insert(key, row);
+            }
+            let day = r.start.date_naive();
+            let key = DayKey {
+                meter: r.meter.to_string(),
+                channel: r.channel.to_string(),
+                interval_s: r.seconds,
+                day,
+            };
+            let row = match out.remove(&key) {
+                Some(row) => row,
+                None => DayRow {
+                    unit: r.unit,
+                    scale: finest
+                        .get(&(&*r.meter, r.channel))
+                        .copied()
+                        .unwrap_or(r.scale),
+                    day: Day::empty(day, r.seconds)?,
+                },
+            };
+            cur = Some((id, key, row));
+        }
+        let Some((_, _, entry)) = cur.as_mut() else {
+            continue;
         };
-        let entry = match out.entry(key) {
-            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => v.insert(DayRow {
-                unit: r.unit,
-                scale,
-                day: Day::empty(day, r.seconds)?,
-            }),
-        };
-        let value =
+        let value = if r.scale == entry.scale && r.unit == entry.unit {
+            r.value
+        } else {
             rescale(r.value, r.scale, entry.scale, r.unit, entry.unit).ok_or_else(|| {
                 StoreError::Channel {
-                    meter: r.meter.clone(),
+                    meter: r.meter.to_string(),
                     channel: r.channel.to_string(),
                     what: format!(
                         "value {} {} at {} does not fit the channel's {} at scale {}",
@@ -98,8 +142,12 @@ pub fn group_days(rows: &[IntervalRow]) -> Result<BTreeMap<DayKey, DayRow>> {
                         entry.scale
                     ),
                 }
-            })?;
+            })?
+        };
         entry.day.put(slot, value, r.quality, r.status.bits());
+    }
+    if let Some((_, key, row)) = cur {
+        out.insert(key, row);
     }
     Ok(out)
 }

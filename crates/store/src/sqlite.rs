@@ -282,6 +282,37 @@ fn merge_days(
     }
     let days = rows::group_days(rows)?;
     let mut changed = 0u64;
+    // Which of the days are stored already: one range query per meter, channel and interval
+    // length, instead of one lookup per day (new data is the common case).
+    let mut stored: std::collections::HashSet<(i64, String, u32, String)> = Default::default();
+    {
+        let mut ranges: std::collections::BTreeMap<(&str, &str, u32), (NaiveDate, NaiveDate)> =
+            Default::default();
+        for key in days.keys() {
+            let e = ranges
+                .entry((&key.meter, &key.channel, key.interval_s))
+                .or_insert((key.day, key.day));
+            e.0 = e.0.min(key.day);
+            e.1 = e.1.max(key.day);
+        }
+        let mut probe = tx.prepare_cached(
+            "SELECT day FROM profile_days
+             WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day >= ?4 AND day <= ?5",
+        )?;
+        for ((meter, channel, interval_s), (lo, hi)) in ranges {
+            let id = meter_id(tx, ids, meter)?;
+            let mut rows = probe.query(params![
+                id,
+                channel,
+                interval_s,
+                lo.to_string(),
+                hi.to_string()
+            ])?;
+            while let Some(r) = rows.next()? {
+                stored.insert((id, channel.to_string(), interval_s, r.get(0)?));
+            }
+        }
+    }
     let mut get = tx.prepare_cached(
         "SELECT unit, scale, vals, quality, status FROM profile_days
          WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day = ?4",
@@ -296,17 +327,21 @@ fn merge_days(
     for (key, mut row) in days {
         let id = meter_id(tx, ids, &key.meter)?;
         let day_text = key.day.to_string();
-        let existing = get
-            .query_row(params![id, key.channel, key.interval_s, day_text], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, Option<Vec<u8>>>(4)?,
-                ))
-            })
-            .optional()?;
+        let existing =
+            if stored.contains(&(id, key.channel.clone(), key.interval_s, day_text.clone())) {
+                get.query_row(params![id, key.channel, key.interval_s, day_text], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
+                    ))
+                })
+                .optional()?
+            } else {
+                None
+            };
         let (unit, scale, merged, n) = match existing {
             None => {
                 let n = row.day.present() as u64;
@@ -343,10 +378,15 @@ fn merge_days(
 }
 
 impl Store for SqliteStore {
-    async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
+    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>> {
         self.with(move |c| {
-            let tx = c.transaction()?;
-            let out = write_batch(&tx, &batch)?;
+            // IMMEDIATE: take the write lock before reading what to merge with, so that another
+            // process cannot change a day row between our read and our write.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = batches
+                .iter()
+                .map(|b| write_batch(&tx, b))
+                .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(out)
         })

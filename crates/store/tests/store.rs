@@ -330,3 +330,124 @@ async fn urls() {
     assert!(e.to_string().contains("unknown scheme"), "{e}");
     assert!(AnyStore::open("sqlite:").await.is_err());
 }
+
+fn row(meter: &str, k: i64, v: i64, q: Quality) -> IntervalRow {
+    IntervalRow {
+        meter: meter.into(),
+        channel: ObisCode::elec(1, 29, 0),
+        start: t0() + Duration::minutes(15 * k),
+        seconds: 900,
+        value: v,
+        scale: 0,
+        unit: Unit::WattHour,
+        quality: q,
+        status: IntervalStatus::EMPTY,
+    }
+}
+
+both!(
+    many_batches_in_one_transaction_apply_in_order,
+    |s: AnyStore| async move {
+        let a = Batch {
+            intervals: (0..4)
+                .map(|k| row("M9", k, 10 + k, Quality::Estimated))
+                .collect(),
+            ..Batch::default()
+        };
+        let r = reading("10000009", t0(), 8, 3);
+        let b = Batch {
+            readings: vec![(r.clone(), "b".into())],
+            intervals: (2..6)
+                .map(|k| row("M9", k, 20 + k, Quality::Measured))
+                .collect(),
+            ..Batch::default()
+        };
+        // The same reading again in a later batch of the same transaction: not new.
+        let c = Batch {
+            readings: vec![(r, "c".into())],
+            ..Batch::default()
+        };
+        let outs = s.write_many(vec![a, b, c]).await.unwrap();
+        let got: Vec<(u64, u64, u64)> = outs
+            .iter()
+            .map(|o| (o.readings_new, o.intervals_changed, o.events_new))
+            .collect();
+        // b: 2 upgraded + 2 new for M9, 8 for the reading's own profile.
+        assert_eq!(got, [(0, 4, 0), (1, 12, 1), (0, 0, 0)]);
+        let series = s
+            .series(
+                "M9",
+                ObisCode::elec(1, 29, 0),
+                t0(),
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let v: Vec<i64> = series.points.iter().map(|p| p.value).collect();
+        assert_eq!(v, [10, 11, 22, 23, 24, 25]);
+        // A group with one broken batch stores none of them.
+        let good = Batch {
+            intervals: vec![row("M10", 0, 1, Quality::Measured)],
+            ..Batch::default()
+        };
+        let mut bad_row = row("M9", 9, 1, Quality::Measured);
+        bad_row.unit = Unit::Watt;
+        bad_row.scale = -9;
+        bad_row.value = 1;
+        let bad = Batch {
+            intervals: vec![bad_row],
+            ..Batch::default()
+        };
+        assert!(s.write_many(vec![good, bad]).await.is_err());
+        assert!(s.meters().await.unwrap().iter().all(|m| m.serial != "M10"));
+    }
+);
+
+both!(
+    long_profiles_merge_across_many_days,
+    |s: AnyStore| async move {
+        // 70 days: enough day rows for PostgreSQL's COPY path, both new and merging.
+        let n = 96 * 70;
+        let first = Batch {
+            intervals: (0..n)
+                .filter(|k| k % 2 == 0)
+                .map(|k| row("M70", k, k, Quality::Estimated))
+                .collect(),
+            ..Batch::default()
+        };
+        assert_eq!(
+            s.write(first).await.unwrap().intervals_changed,
+            n as u64 / 2
+        );
+        let second = Batch {
+            intervals: (0..n)
+                .map(|k| row("M70", k, k + 1, Quality::Measured))
+                .collect(),
+            ..Batch::default()
+        };
+        assert_eq!(
+            s.write(second.clone()).await.unwrap().intervals_changed,
+            n as u64
+        );
+        assert_eq!(s.write(second).await.unwrap().intervals_changed, 0);
+        let series = s
+            .series(
+                "M70",
+                ObisCode::elec(1, 29, 0),
+                t0(),
+                t0() + Duration::days(80),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(series.points.len(), n as usize);
+        assert!(
+            series
+                .points
+                .iter()
+                .enumerate()
+                .all(|(k, p)| p.value == k as i64 + 1 && p.quality == Quality::Measured)
+        );
+    }
+);
