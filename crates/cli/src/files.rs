@@ -186,7 +186,7 @@ fn prepare_all(
 }
 
 /// Files whose batches are written in one transaction, at most.
-const GROUP_FILES: usize = 256;
+const GROUP_FILES: u16 = 256;
 /// Interval values in one transaction, at most (a large file is still written whole).
 const GROUP_INTERVALS: u64 = 2_000_000;
 
@@ -199,9 +199,20 @@ pub async fn import_files(
     paths: &[PathBuf],
     forced: Option<FileFormat>,
 ) -> Vec<ImportReport> {
+    import_files_grouped(store, paths, forced, usize::from(GROUP_FILES)).await
+}
+
+/// [`import_files`] with at most `group` files a transaction.
+pub async fn import_files_grouped(
+    store: &AnyStore,
+    paths: &[PathBuf],
+    forced: Option<FileFormat>,
+    group_files: usize,
+) -> Vec<ImportReport> {
+    let group_files = group_files.max(1);
     let mut reports = Vec::with_capacity(paths.len());
     let mut seen: std::collections::HashMap<String, String> = Default::default();
-    for chunk in paths.chunks(GROUP_FILES) {
+    for chunk in paths.chunks(usize::from(GROUP_FILES)) {
         let chunk_owned = chunk.to_vec();
         let prepared = tokio::task::spawn_blocking(move || prepare_all(&chunk_owned, forced))
             .await
@@ -209,7 +220,6 @@ pub async fn import_files(
         // Ledger checks, then groups of batches.
         let mut group: Vec<(usize, Batch)> = Vec::new();
         let mut group_intervals = 0u64;
-        let base = reports.len();
         for (k, p) in prepared.into_iter().enumerate() {
             let file = chunk[k].display().to_string();
             let failed = |format, e: String| ImportReport {
@@ -288,7 +298,9 @@ pub async fn import_files(
                 intervals_changed: 0,
                 error: None,
             });
-            if !group.is_empty() && group_intervals + intervals > GROUP_INTERVALS {
+            if !group.is_empty()
+                && (group_intervals + intervals > GROUP_INTERVALS || group.len() >= group_files)
+            {
                 write_group(store, std::mem::take(&mut group), &mut reports).await;
                 group_intervals = 0;
             }
@@ -296,7 +308,6 @@ pub async fn import_files(
             group_intervals += intervals;
         }
         write_group(store, group, &mut reports).await;
-        debug_assert!(reports.len() >= base);
     }
     reports
 }
@@ -365,12 +376,16 @@ pub struct ImportArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Files written per transaction, at most (each file's data always commits whole, with its
+    /// ledger entry). Fewer means more commits; more means fewer.
+    #[arg(long, default_value_t = GROUP_FILES, value_parser = clap::value_parser!(u16).range(1..))]
+    pub group_files: u16,
 }
 
 pub async fn import(a: ImportArgs) -> Result<()> {
     let store = a.store.open().await?;
     let mut reports = Vec::new();
-    for r in import_files(&store, &a.files, a.format).await {
+    for r in import_files_grouped(&store, &a.files, a.format, usize::from(a.group_files)).await {
         if !a.json {
             match &r.error {
                 Some(e) => eprintln!("{}: {e}", r.file),

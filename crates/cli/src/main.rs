@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod files;
+mod list;
 mod print;
 mod read;
 mod sim;
@@ -34,6 +35,8 @@ enum Command {
     Export(files::ExportArgs),
     /// Scan folders for new reading files and import them (periodic scan, ledger, quarantine).
     Watch(files::WatchArgs),
+    /// What the store holds: meters, readings, channels, imported files.
+    List(list::ListArgs),
     /// Reading-result (.RES) files.
     #[command(subcommand)]
     Res(ResCommand),
@@ -125,6 +128,7 @@ fn main() -> std::process::ExitCode {
             Command::Import(a) => files::import(a).await,
             Command::Export(a) => files::export(a).await,
             Command::Watch(a) => files::watch(a).await,
+            Command::List(a) => list::run(a).await,
         }
     });
     match result {

@@ -384,3 +384,245 @@ fn watch_moves_files_to_processed_and_quarantine() {
     assert!(out.contains("again.csv: already imported"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Interval CSV text for one meter: `days` of 15-minute values from 2024-01-01.
+fn meter_csv(meter: &str, days: i64, seed: i64) -> String {
+    let mut s = String::from("meter,channel,start,end,value,unit,quality\n");
+    let t0 = chrono_like_epoch(2024, 1, 1);
+    for k in 0..days * 96 {
+        let a = t0 + k * 900;
+        s.push_str(&format!(
+            "{meter},1-0:1.29.0*255,{},{},{},Wh,measured\n",
+            rfc3339(a),
+            rfc3339(a + 900),
+            (k * 7919 + seed * 104_729) % 5000
+        ));
+    }
+    s
+}
+
+/// Seconds since the epoch of a UTC midnight (days from civil, proleptic Gregorian).
+fn chrono_like_epoch(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * 86_400
+}
+
+fn rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil from days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The ledger paths and, per meter, the exported CSV lines of a store.
+fn store_state(db: &str) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    let (ok, out, err) = run(&["list", "files", "--json", "--database", db]);
+    assert!(ok, "{err}");
+    let files: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut paths: Vec<String> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    let (ok, out, err) = run(&["export", "--format", "csv", "--database", db]);
+    assert!(ok, "{err}");
+    let mut per_meter: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in out.lines().skip(1) {
+        let meter = line.split(',').next().unwrap().to_string();
+        per_meter.entry(meter).or_default().push(line.to_string());
+    }
+    (paths, per_meter)
+}
+
+/// A process killed with SIGKILL in the middle of an import loses nothing that was committed
+/// (a file in the ledger has all its data), stores no file half (a file not in the ledger has
+/// none), and a restart completes the import without duplicating anything.
+#[test]
+fn sigkill_during_import_loses_and_duplicates_nothing() {
+    let dir = temp_dir("crash");
+    let src = dir.join("in");
+    std::fs::create_dir_all(&src).unwrap();
+    // One large file (6 meters, a year: one big transaction) and 30 small ones, one meter each.
+    let mut expected: std::collections::BTreeMap<String, (String, Vec<String>)> =
+        Default::default();
+    let mut files = Vec::new();
+    let mut big = String::new();
+    for m in 0..6 {
+        let text = meter_csv(&format!("B{m}"), 366, m);
+        let lines: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+        if big.is_empty() {
+            big.push_str(&text);
+        } else {
+            big.push_str(text.split_once('\n').unwrap().1);
+        }
+        expected.insert(format!("B{m}"), ("big.csv".into(), lines));
+    }
+    let p = src.join("big.csv");
+    std::fs::write(&p, &big).unwrap();
+    files.push(p);
+    for k in 0..30 {
+        let meter = format!("S{k:02}");
+        let text = meter_csv(&meter, 31, 100 + k);
+        let name = format!("s{k:02}.csv");
+        let p = src.join(&name);
+        std::fs::write(&p, &text).unwrap();
+        files.push(p);
+        expected.insert(
+            meter,
+            (name, text.lines().skip(1).map(str::to_string).collect()),
+        );
+    }
+    let file_args: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let pg_schema = format!("mm_crash_{}", std::process::id());
+    let stores = [
+        ("sqlite", format!("sqlite:{}", dir.join("x.db").display())),
+        (
+            "postgres",
+            format!("postgres://postgres@127.0.0.1:5432/test?schema={pg_schema}"),
+        ),
+    ];
+    for (kind, db) in &stores {
+        let reset = || {
+            if *kind == "sqlite" {
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("x.db{ext}")));
+                }
+            } else {
+                let _ = Command::new("psql")
+                    .args([
+                        "postgres://postgres@127.0.0.1:5432/test",
+                        "-q",
+                        "-c",
+                        &format!("DROP SCHEMA IF EXISTS {pg_schema} CASCADE"),
+                    ])
+                    .output();
+            }
+        };
+        let import = |db: &str| {
+            let mut c = Command::new(BIN);
+            c.arg("import")
+                .args(&file_args)
+                .args(["--database", db, "--group-files", "2"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        };
+        // How long an uninterrupted import takes here.
+        reset();
+        let t = std::time::Instant::now();
+        assert!(import(db).status().unwrap().success());
+        let full = t.elapsed();
+        let check = |landed: &mut u32| {
+            let (paths, per_meter) = store_state(db);
+            let in_ledger: std::collections::BTreeSet<String> = paths
+                .iter()
+                .map(|p| p.rsplit('/').next().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                in_ledger.len(),
+                paths.len(),
+                "{kind}: a file twice in the ledger"
+            );
+            for (meter, (file, lines)) in &expected {
+                let got = per_meter.get(meter).cloned().unwrap_or_default();
+                if in_ledger.contains(file) {
+                    assert_eq!(
+                        &got, lines,
+                        "{kind}: {file} is in the ledger but {meter} is not whole"
+                    );
+                } else {
+                    assert!(
+                        got.is_empty(),
+                        "{kind}: {file} is not in the ledger but {meter} has {} rows",
+                        got.len()
+                    );
+                }
+            }
+            if !in_ledger.is_empty() && in_ledger.len() < files.len() {
+                *landed += 1;
+            }
+            in_ledger.len()
+        };
+        let mut landed = 0;
+        let finish = |landed: &mut u32| {
+            let n = check(landed);
+            // A restart finishes the job; nothing is duplicated.
+            assert!(import(db).status().unwrap().success());
+            let (paths, per_meter) = store_state(db);
+            assert_eq!(paths.len(), files.len(), "{kind}");
+            for (meter, (_, lines)) in &expected {
+                assert_eq!(per_meter.get(meter), Some(lines), "{kind}: {meter}");
+            }
+            n
+        };
+        // Killed at fixed points of the run (parsing, inside the first large transaction, ...).
+        for frac in [0.3, 0.6, 0.8] {
+            reset();
+            let mut child = import(db).spawn().unwrap();
+            std::thread::sleep(full.mul_f64(frac));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            let n = finish(&mut landed);
+            eprintln!("{kind}: killed at {frac} of {full:?}: {n} files had committed");
+        }
+        // Killed as soon as some files are seen committed, so that the kill surely falls
+        // between commits of one run.
+        for attempt in 0..6 {
+            reset();
+            let mut child = import(db).spawn().unwrap();
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                let (ok, out, _) = run(&["list", "files", "--json", "--database", db]);
+                let n = if ok {
+                    serde_json::from_str::<serde_json::Value>(&out)
+                        .ok()
+                        .and_then(|v| v.as_array().map(Vec::len))
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                if n > 0 {
+                    let _ = child.kill(); // SIGKILL
+                    break;
+                }
+            }
+            let _ = child.wait();
+            let n = finish(&mut landed);
+            eprintln!(
+                "{kind}: killed after seeing progress (attempt {attempt}): {n} files had committed"
+            );
+            if landed >= 2 {
+                break;
+            }
+        }
+        assert!(
+            landed > 0,
+            "{kind}: no kill landed between two commits (full import {full:?})"
+        );
+        reset();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -179,6 +179,8 @@ pub trait Store {
     ) -> Result<Option<Series>>;
     /// The ledger entry of a file with this content hash.
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>>;
+    /// Every ledger entry, oldest first.
+    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>>;
     /// The audit log, oldest first.
     async fn audit(&self) -> Result<Vec<AuditEntry>>;
 }
@@ -191,7 +193,8 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// Opens (and migrates) the store a URL names.
+    /// Opens (and migrates) the store a URL names: `sqlite:PATH`, or
+    /// `postgres://USER@HOST/DB[?schema=NAME]`.
     pub async fn open(url: &str) -> Result<AnyStore> {
         if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
@@ -204,13 +207,41 @@ impl AnyStore {
             return Ok(AnyStore::Sqlite(SqliteStore::open(path).await?));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(AnyStore::Postgres(PgStore::connect(url).await?));
+            let (url, schema) = split_schema(url);
+            return Ok(AnyStore::Postgres(
+                PgStore::connect_in_schema(&url, schema.as_deref()).await?,
+            ));
         }
         Err(StoreError::Url {
             url: url.into(),
             why: "unknown scheme".into(),
         })
     }
+}
+
+/// Takes a `schema=NAME` parameter off a PostgreSQL URL: the store then lives in that schema
+/// (created if missing), so that several stores can share one database.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("schema=") {
+            Some(v) => {
+                schema = Some(v.to_string());
+                false
+            }
+            None => !kv.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
 }
 
 macro_rules! delegate {
@@ -249,6 +280,9 @@ impl Store for AnyStore {
     }
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
         delegate!(self, s => s.ledger(sha256).await)
+    }
+    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+        delegate!(self, s => s.ledger_entries().await)
     }
     async fn audit(&self) -> Result<Vec<AuditEntry>> {
         delegate!(self, s => s.audit().await)

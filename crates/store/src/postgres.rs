@@ -172,6 +172,20 @@ async fn fetch(
     tx.query_raw(st, p).await?.try_collect().await
 }
 
+fn ledger_row(r: &tokio_postgres::Row) -> LedgerEntry {
+    LedgerEntry {
+        sha256: r.get(0),
+        path: r.get(1),
+        size: r.get::<_, i64>(2) as u64,
+        format: r.get(3),
+        imported_at: r.get(4),
+        outcome: r.get(5),
+        readings: r.get::<_, i64>(6) as u64,
+        intervals: r.get::<_, i64>(7) as u64,
+        report: r.get(8),
+    }
+}
+
 /// The ids of these meters, created where missing: two statements whatever their number.
 async fn meter_ids(
     tx: &Transaction<'_>,
@@ -786,17 +800,19 @@ impl Store for PgStore {
                 &[&sha256],
             )
             .await?;
-        Ok(row.map(|r| LedgerEntry {
-            sha256: r.get(0),
-            path: r.get(1),
-            size: r.get::<_, i64>(2) as u64,
-            format: r.get(3),
-            imported_at: r.get(4),
-            outcome: r.get(5),
-            readings: r.get::<_, i64>(6) as u64,
-            intervals: r.get::<_, i64>(7) as u64,
-            report: r.get(8),
-        }))
+        Ok(row.as_ref().map(ledger_row))
+    }
+
+    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+        let c = self.client.lock().await;
+        let rows = c
+            .query(
+                "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                 FROM file_ledger ORDER BY imported_at, path",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(ledger_row).collect())
     }
 
     async fn audit(&self) -> Result<Vec<AuditEntry>> {

@@ -85,6 +85,20 @@ fn parse_ts(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
 }
 
+fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerEntry> {
+    Ok(LedgerEntry {
+        sha256: r.get(0)?,
+        path: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        format: r.get(3)?,
+        imported_at: parse_ts(&r.get::<_, String>(4)?),
+        outcome: r.get(5)?,
+        readings: r.get::<_, i64>(6)? as u64,
+        intervals: r.get::<_, i64>(7)? as u64,
+        report: r.get(8)?,
+    })
+}
+
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -529,21 +543,21 @@ impl Store for SqliteStore {
                 "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
                  FROM file_ledger WHERE sha256 = ?1",
                 [sha],
-                |r| {
-                    Ok(LedgerEntry {
-                        sha256: r.get(0)?,
-                        path: r.get(1)?,
-                        size: r.get::<_, i64>(2)? as u64,
-                        format: r.get(3)?,
-                        imported_at: parse_ts(&r.get::<_, String>(4)?),
-                        outcome: r.get(5)?,
-                        readings: r.get::<_, i64>(6)? as u64,
-                        intervals: r.get::<_, i64>(7)? as u64,
-                        report: r.get(8)?,
-                    })
-                },
+                ledger_row,
             )
             .optional()?)
+        })
+        .await
+    }
+
+    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                 FROM file_ledger ORDER BY imported_at, path",
+            )?;
+            let rows = st.query_map([], ledger_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
