@@ -335,7 +335,7 @@ async fn import_bench(meters: u32, database: Option<String>, runs: u32) -> Resul
     for run in 0..runs.max(1) {
         let (store, schema) = bench_store(&dir, &database, run).await?;
         let t = Instant::now();
-        let report = crate::files::import_one(&store, &file, None).await;
+        let report = crate::files::import_one(&store, &file, &Default::default()).await;
         let secs = t.elapsed().as_secs_f64();
         if let Some(e) = report.error {
             bail!("import failed: {e}");
@@ -519,7 +519,7 @@ async fn import_res_bench(files: u32, database: Option<String>, runs: u32) -> Re
         // Ours: one `import` of all files (parsed on all cores, written in groups).
         let (store, schema) = bench_store(&dir, &database, run * 2).await?;
         let t = Instant::now();
-        let reports = crate::files::import_files(&store, &paths, None).await;
+        let reports = crate::files::import_files(&store, &paths, &Default::default()).await;
         let secs = t.elapsed().as_secs_f64();
         if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
             bail!("import failed: {e}");
@@ -533,7 +533,7 @@ async fn import_res_bench(files: u32, database: Option<String>, runs: u32) -> Re
         let (store, schema) = bench_store(&dir, &database, run * 2 + 1).await?;
         let t = Instant::now();
         for p in &paths {
-            let r = crate::files::import_one(&store, p, None).await;
+            let r = crate::files::import_one(&store, p, &Default::default()).await;
             if let Some(e) = r.error {
                 bail!("import failed: {e}");
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use metermaster_model::IntervalRow;
+use metermaster_model::{IntervalNote, IntervalRow};
 use metermaster_store::{AnyStore, Batch, LedgerEntry, Store};
 use sha2::{Digest, Sha256};
 
@@ -49,6 +49,33 @@ pub enum FileFormat {
     Res,
     Csv,
     Nem12,
+    /// A CSV read through a user's column mapping (`--mapping FILE.toml`).
+    #[value(skip)]
+    Mapped,
+}
+
+/// How to read files: detected, forced to a format, or through a CSV mapping.
+#[derive(Debug, Clone, Default)]
+pub struct ReadAs {
+    pub format: Option<FileFormat>,
+    pub mapping: Option<std::sync::Arc<metermaster_res::mapped::CsvMapping>>,
+}
+
+impl ReadAs {
+    /// From `--format` and `--mapping FILE`.
+    pub fn from_args(format: Option<FileFormat>, mapping: Option<&Path>) -> Result<ReadAs> {
+        let mapping = match mapping {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the mapping {}", p.display()))?;
+                let m = metermaster_res::mapped::CsvMapping::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("mapping {}: {e}", p.display()))?;
+                Some(std::sync::Arc::new(m))
+            }
+        };
+        Ok(ReadAs { format, mapping })
+    }
 }
 
 impl FileFormat {
@@ -57,6 +84,7 @@ impl FileFormat {
             FileFormat::Res => "res",
             FileFormat::Csv => "csv",
             FileFormat::Nem12 => "nem12",
+            FileFormat::Mapped => "csv-mapped",
         }
     }
 }
@@ -106,13 +134,14 @@ pub struct ImportReport {
 }
 
 /// Parses a file into a batch (without touching the store).
-pub fn parse_file(
-    path: &Path,
-    bytes: &[u8],
-    forced: Option<FileFormat>,
-) -> Result<(FileFormat, Batch)> {
+pub fn parse_file(path: &Path, bytes: &[u8], how: &ReadAs) -> Result<(FileFormat, Batch)> {
     let text = std::str::from_utf8(bytes).context("the file is not UTF-8 text")?;
-    let format = forced
+    let format = if how.mapping.is_some() {
+        Some(FileFormat::Mapped)
+    } else {
+        how.format
+    };
+    let format = format
         .or_else(|| detect(path, text))
         .context("format not recognised (not .RES, NEM12 or the interval CSV); use --format")?;
     let origin = path.display().to_string();
@@ -124,11 +153,16 @@ pub fn parse_file(
             }
         }
         FileFormat::Csv => batch.intervals = metermaster_res::csv::read_csv(text)?,
+        FileFormat::Mapped => {
+            let Some(m) = &how.mapping else {
+                bail!("--format mapped needs --mapping FILE.toml");
+            };
+            batch.intervals = metermaster_res::mapped::read_mapped_csv(text, m)?;
+        }
         FileFormat::Nem12 => {
-            batch.intervals = metermaster_res::nem12::read_nem12(text)?
-                .into_iter()
-                .map(|i| i.row)
-                .collect();
+            let all = metermaster_res::nem12::read_nem12(text)?;
+            batch.notes = all.iter().filter_map(|i| i.note()).collect();
+            batch.intervals = all.into_iter().map(|i| i.row).collect();
         }
     }
     Ok((format, batch))
@@ -142,9 +176,9 @@ struct Prepared {
     parsed: std::result::Result<(FileFormat, Batch), String>,
 }
 
-fn prepare(path: &Path, forced: Option<FileFormat>) -> std::result::Result<Prepared, String> {
+fn prepare(path: &Path, how: &ReadAs) -> std::result::Result<Prepared, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading the file: {e}"))?;
-    let parsed = parse_file(path, &bytes, forced).map_err(|e| format!("{e:#}"));
+    let parsed = parse_file(path, &bytes, how).map_err(|e| format!("{e:#}"));
     Ok(Prepared {
         file: path.display().to_string(),
         sha: sha256_hex(&bytes),
@@ -154,10 +188,7 @@ fn prepare(path: &Path, forced: Option<FileFormat>) -> std::result::Result<Prepa
 }
 
 /// Reads, hashes and parses files on all cores, in order.
-fn prepare_all(
-    paths: &[PathBuf],
-    forced: Option<FileFormat>,
-) -> Vec<std::result::Result<Prepared, String>> {
+fn prepare_all(paths: &[PathBuf], how: &ReadAs) -> Vec<std::result::Result<Prepared, String>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(paths.len().max(1));
@@ -171,7 +202,7 @@ fn prepare_all(
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(p) = paths.get(k) else { break };
-                    let r = prepare(p, forced);
+                    let r = prepare(p, how);
                     if let Ok(mut g) = results.lock() {
                         g[k] = Some(r);
                     }
@@ -194,19 +225,15 @@ const GROUP_INTERVALS: u64 = 2_000_000;
 /// with its ledger entry. Files are parsed on all cores and written in groups, one transaction
 /// a group; when a group fails, its files are written one by one so that only the broken one
 /// fails. A file is never stored half: its data and its ledger entry commit together.
-pub async fn import_files(
-    store: &AnyStore,
-    paths: &[PathBuf],
-    forced: Option<FileFormat>,
-) -> Vec<ImportReport> {
-    import_files_grouped(store, paths, forced, usize::from(GROUP_FILES)).await
+pub async fn import_files(store: &AnyStore, paths: &[PathBuf], how: &ReadAs) -> Vec<ImportReport> {
+    import_files_grouped(store, paths, how, usize::from(GROUP_FILES)).await
 }
 
 /// [`import_files`] with at most `group` files a transaction.
 pub async fn import_files_grouped(
     store: &AnyStore,
     paths: &[PathBuf],
-    forced: Option<FileFormat>,
+    how: &ReadAs,
     group_files: usize,
 ) -> Vec<ImportReport> {
     let group_files = group_files.max(1);
@@ -214,7 +241,8 @@ pub async fn import_files_grouped(
     let mut seen: std::collections::HashMap<String, String> = Default::default();
     for chunk in paths.chunks(usize::from(GROUP_FILES)) {
         let chunk_owned = chunk.to_vec();
-        let prepared = tokio::task::spawn_blocking(move || prepare_all(&chunk_owned, forced))
+        let how = how.clone();
+        let prepared = tokio::task::spawn_blocking(move || prepare_all(&chunk_owned, &how))
             .await
             .unwrap_or_default();
         // Ledger checks, then groups of batches.
@@ -351,8 +379,8 @@ async fn write_group(store: &AnyStore, group: Vec<(usize, Batch)>, reports: &mut
 }
 
 /// Imports one file (see [`import_files`]).
-pub async fn import_one(store: &AnyStore, path: &Path, forced: Option<FileFormat>) -> ImportReport {
-    let mut r = import_files(store, &[path.to_path_buf()], forced).await;
+pub async fn import_one(store: &AnyStore, path: &Path, how: &ReadAs) -> ImportReport {
+    let mut r = import_files(store, &[path.to_path_buf()], how).await;
     r.pop().unwrap_or(ImportReport {
         file: path.display().to_string(),
         format: None,
@@ -363,14 +391,25 @@ pub async fn import_one(store: &AnyStore, path: &Path, forced: Option<FileFormat
     })
 }
 
+/// Files to read and how.
 #[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// Files to import: .RES, NEM12 or the interval CSV (detected from the content).
+pub struct FileArgs {
+    /// Files: .RES, NEM12 or the interval CSV (detected from the content), or any CSV with
+    /// --mapping.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Force the format instead of detecting it.
     #[arg(long, value_enum)]
     pub format: Option<FileFormat>,
+    /// Read the files as CSV through this column mapping (TOML; see docs/files.md).
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub input: FileArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Print the report as JSON.
@@ -383,9 +422,10 @@ pub struct ImportArgs {
 }
 
 pub async fn import(a: ImportArgs) -> Result<()> {
+    let how = ReadAs::from_args(a.input.format, a.input.mapping.as_deref())?;
     let store = a.store.open().await?;
     let mut reports = Vec::new();
-    for r in import_files_grouped(&store, &a.files, a.format, usize::from(a.group_files)).await {
+    for r in import_files_grouped(&store, &a.input.files, &how, usize::from(a.group_files)).await {
         if !a.json {
             match &r.error {
                 Some(e) => eprintln!("{}: {e}", r.file),
@@ -436,13 +476,13 @@ fn parse_time_arg(name: &str, v: &Option<String>, default: DateTime<Utc>) -> Res
     }
 }
 
-/// All stored interval values of the selected meters and time range.
+/// All stored interval values of the selected meters and time range, with the notes on them.
 pub async fn stored_rows(
     store: &AnyStore,
     meter: Option<&str>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<IntervalRow>> {
+) -> Result<(Vec<IntervalRow>, Vec<IntervalNote>)> {
     let meters: Vec<String> = match meter {
         Some(m) => vec![m.to_string()],
         None => store
@@ -453,6 +493,7 @@ pub async fn stored_rows(
             .collect(),
     };
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for m in meters {
         let m: std::sync::Arc<str> = m.into();
         for ch in store.channels(&m).await? {
@@ -468,10 +509,27 @@ pub async fn stored_rows(
                     quality: p.quality,
                     status: p.status,
                 }));
+                let quality: std::collections::HashMap<_, _> =
+                    s.points.iter().map(|p| (p.start, p.quality)).collect();
+                notes.extend(s.notes.into_iter().map(|n| {
+                    IntervalNote {
+                        meter: m.clone(),
+                        channel: s.channel,
+                        start: n.start,
+                        seconds: s.interval_s,
+                        quality: quality
+                            .get(&n.start)
+                            .copied()
+                            .unwrap_or(metermaster_model::Quality::Missing),
+                        method: n.method,
+                        reason: n.reason,
+                        reason_text: n.reason_text,
+                    }
+                }));
             }
         }
     }
-    Ok(rows)
+    Ok((rows, notes))
 }
 
 pub async fn export(a: ExportArgs) -> Result<()> {
@@ -483,16 +541,23 @@ pub async fn export(a: ExportArgs) -> Result<()> {
     }
     let bytes: Vec<u8> = match a.format {
         FileFormat::Csv => {
-            let rows = stored_rows(&store, a.meter.as_deref(), from, to).await?;
+            let (rows, _) = stored_rows(&store, a.meter.as_deref(), from, to).await?;
             let mut buf = Vec::with_capacity(rows.len() * 80);
             metermaster_res::csv::write_csv(&mut buf, &rows)?;
             buf
         }
         FileFormat::Nem12 => {
-            let rows = stored_rows(&store, a.meter.as_deref(), from, to).await?;
-            metermaster_res::nem12::write_nem12(&rows, "METERMASTER", "EXPORT", Utc::now())?
-                .into_bytes()
+            let (rows, notes) = stored_rows(&store, a.meter.as_deref(), from, to).await?;
+            metermaster_res::nem12::write_nem12_with_notes(
+                &rows,
+                &notes,
+                "METERMASTER",
+                "EXPORT",
+                Utc::now(),
+            )?
+            .into_bytes()
         }
+        FileFormat::Mapped => bail!("export writes csv, nem12 or res"),
         FileFormat::Res => {
             let mut text = String::new();
             for rec in store.readings(a.meter.as_deref()).await? {
@@ -587,7 +652,7 @@ pub async fn watch(a: WatchArgs) -> Result<()> {
                     continue;
                 }
                 seen.remove(&f);
-                let report = import_one(&store, &f, None).await;
+                let report = import_one(&store, &f, &ReadAs::default()).await;
                 let processed = a
                     .processed
                     .clone()
@@ -616,4 +681,175 @@ pub async fn watch(a: WatchArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_secs(a.interval)).await;
     }
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub input: FileArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One meter channel's intervals in a file, summed exactly.
+#[derive(Debug, Default)]
+struct SeriesSummary {
+    unit: Option<metermaster_model::Unit>,
+    interval_s: u32,
+    intervals: u64,
+    /// Sum as (raw, scale) at the finest scale seen.
+    total: (i128, i8),
+    first: Option<DateTime<Utc>>,
+    last_end: Option<DateTime<Utc>>,
+    quality: std::collections::BTreeMap<&'static str, u64>,
+    methods: std::collections::BTreeMap<String, u64>,
+}
+
+fn add_exact(total: (i128, i8), value: i64, scale: i8) -> Option<(i128, i8)> {
+    let (mut t, mut ts) = total;
+    let mut v = i128::from(value);
+    let mut vs = scale;
+    while vs > ts {
+        v = v.checked_mul(10)?;
+        vs -= 1;
+    }
+    while ts > vs {
+        t = t.checked_mul(10)?;
+        ts -= 1;
+    }
+    Some((t.checked_add(v)?, ts))
+}
+
+fn decimal(raw: i128, scale: i8) -> String {
+    if scale >= 0 {
+        let mut s = raw.to_string();
+        if raw != 0 {
+            s.push_str(&"0".repeat(scale as usize));
+        }
+        return s;
+    }
+    let neg = raw < 0;
+    let digits = raw.unsigned_abs().to_string();
+    let d = (-scale) as usize;
+    let padded = if digits.len() <= d {
+        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
+    } else {
+        digits
+    };
+    let (a, b) = padded.split_at(padded.len() - d);
+    format!("{}{a}.{b}", if neg { "-" } else { "" })
+}
+
+/// `metermaster inspect`: what a file holds, without storing it: per meter and channel the
+/// number of intervals, their exact total, the time span, qualities and (NEM12) methods.
+pub async fn inspect(a: InspectArgs) -> Result<()> {
+    let how = ReadAs::from_args(a.input.format, a.input.mapping.as_deref())?;
+    let mut out = Vec::new();
+    let mut failed = 0;
+    for path in &a.input.files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let (format, batch) = match parse_file(path, &bytes, &how) {
+            Ok(x) => x,
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e:#}", path.display());
+                out.push(serde_json::json!({"file": path.display().to_string(), "error": format!("{e:#}")}));
+                continue;
+            }
+        };
+        let mut rows: Vec<IntervalRow> = batch.intervals;
+        for (r, _) in &batch.readings {
+            rows.extend(metermaster_store::reading_intervals(r));
+        }
+        let methods: std::collections::HashMap<
+            (&str, metermaster_model::ObisCode, DateTime<Utc>),
+            &str,
+        > = batch
+            .notes
+            .iter()
+            .map(|n| ((&*n.meter, n.channel, n.start), n.method.as_str()))
+            .collect();
+        let mut series: std::collections::BTreeMap<(String, String), SeriesSummary> =
+            Default::default();
+        for r in &rows {
+            let s = series
+                .entry((r.meter.to_string(), r.channel.to_string()))
+                .or_default();
+            s.unit.get_or_insert(r.unit);
+            s.interval_s = r.seconds;
+            s.intervals += 1;
+            s.total = add_exact(s.total, r.value, r.scale).with_context(|| {
+                format!(
+                    "{}: total of {} {} overflows",
+                    path.display(),
+                    r.meter,
+                    r.channel
+                )
+            })?;
+            let end = r.start + chrono::Duration::seconds(i64::from(r.seconds));
+            s.first = Some(s.first.map_or(r.start, |f| f.min(r.start)));
+            s.last_end = Some(s.last_end.map_or(end, |l| l.max(end)));
+            *s.quality.entry(r.quality.word()).or_default() += 1;
+            if format == FileFormat::Nem12 {
+                let m = methods
+                    .get(&(&*r.meter, r.channel, r.start))
+                    .copied()
+                    .unwrap_or("A");
+                *s.methods.entry(m.to_string()).or_default() += 1;
+            }
+        }
+        if !a.json {
+            println!(
+                "{}: {} ({} readings, {} interval values)",
+                path.display(),
+                format.name(),
+                batch.readings.len(),
+                rows.len()
+            );
+            for ((meter, channel), s) in &series {
+                println!(
+                    "  {meter} {channel}: {} × {} s, {} .. {}, total {} {}, {}",
+                    s.intervals,
+                    s.interval_s,
+                    s.first.map_or("-".into(), |t| t.to_rfc3339()),
+                    s.last_end.map_or("-".into(), |t| t.to_rfc3339()),
+                    decimal(s.total.0, s.total.1),
+                    s.unit.map_or("", |u| u.symbol()),
+                    s.quality
+                        .iter()
+                        .map(|(q, n)| format!("{n} {q}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        out.push(serde_json::json!({
+            "file": path.display().to_string(),
+            "format": format.name(),
+            "readings": batch.readings.len(),
+            "series": series.iter().map(|((meter, channel), s)| serde_json::json!({
+                "meter": meter,
+                "channel": channel,
+                "unit": s.unit.map(|u| u.symbol()),
+                "interval_s": s.interval_s,
+                "intervals": s.intervals,
+                "total": decimal(s.total.0, s.total.1),
+                "first": s.first,
+                "end": s.last_end,
+                "quality": s.quality,
+                "methods": s.methods,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} files could not be read",
+            a.input.files.len()
+        );
+    }
+    Ok(())
 }

@@ -31,6 +31,9 @@ enum Command {
     Read(read::ReadArgs),
     /// Import reading files into the store: .RES, NEM12, the interval CSV (format detected).
     Import(files::ImportArgs),
+    /// Show what reading files hold (per meter and channel: intervals, exact totals, span,
+    /// qualities) without storing anything.
+    Inspect(files::InspectArgs),
     /// Export stored readings and profiles as CSV, NEM12 or .RES.
     Export(files::ExportArgs),
     /// Scan folders for new reading files and import them (periodic scan, ledger, quarantine).
@@ -129,6 +132,7 @@ fn main() -> std::process::ExitCode {
             Command::Export(a) => files::export(a).await,
             Command::Watch(a) => files::watch(a).await,
             Command::List(a) => list::run(a).await,
+            Command::Inspect(a) => files::inspect(a).await,
         }
     });
     match result {

@@ -626,3 +626,200 @@ fn sigkill_during_import_loses_and_duplicates_nothing() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Normalises an exact decimal text: no trailing zeros after the point, no lone point.
+fn norm_decimal(s: &str) -> String {
+    let s = s.trim();
+    if !s.contains('.') {
+        return s.trim_start_matches('+').to_string();
+    }
+    let t = s.trim_end_matches('0').trim_end_matches('.');
+    if t.is_empty() || t == "-" {
+        "0".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// The NEM12 suffix of one of our channel codes (`1-1:1.29.0*255` is E1).
+fn suffix_of(obis: &str) -> String {
+    let (_, rest) = obis.split_once('-').unwrap();
+    let (b, rest) = rest.split_once(':').unwrap();
+    let c: u32 = rest.split('.').next().unwrap().parse().unwrap();
+    let letter = match c {
+        1 => 'E',
+        2 => 'B',
+        5 => 'Q',
+        8 => 'K',
+        c => char::from(b'A' + (c - 128) as u8),
+    };
+    let b: u32 = b.parse().unwrap();
+    let digit = if b < 10 {
+        char::from(b'0' + b as u8)
+    } else {
+        char::from(b'A' + (b - 10) as u8)
+    };
+    format!("{letter}{digit}")
+}
+
+/// Every NEM12 sample in ../shared/data/nem12 read by us (`inspect`) and by an independent
+/// reader (`nemreader` from PyPI): the same series, interval counts, exact totals and quality
+/// methods.
+#[test]
+fn nem12_totals_agree_with_nemreader() {
+    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
+    });
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/nem12");
+    if !std::path::Path::new(&py).exists() || !std::path::Path::new(data).exists() {
+        eprintln!("SKIPPED: needs the Python peer environment ({py}) and {data}");
+        return;
+    }
+    let mut files: Vec<String> = Vec::new();
+    for sub in ["unzipped", "extracted/nem12", "extracted"] {
+        for e in std::fs::read_dir(format!("{data}/{sub}")).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_lowercase();
+            if p.is_file() && !name.contains("nem13") {
+                files.push(p.display().to_string());
+            }
+        }
+    }
+    files.sort();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/nem12_totals.py");
+    let out = Command::new(&py).arg(script).args(&files).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec!["inspect", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let (_, ours, _) = run(&args);
+    let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
+    let mut compared = 0;
+    let mut series_compared = 0;
+    for f in ours.as_array().unwrap() {
+        let file = f["file"].as_str().unwrap();
+        let t = &theirs[file];
+        let name = file.rsplit('/').next().unwrap();
+        match (f.get("error"), t.get("error")) {
+            (None, None) => {}
+            (Some(e), None) => {
+                // The one sample upstream's own tests skip: a 300 record broken by a newline.
+                assert!(
+                    name.contains("Scenario10#ETSAMDP"),
+                    "{name}: we refuse ({e}), nemreader reads it"
+                );
+                eprintln!("{name}: refused by us ({e}); nemreader reads it leniently");
+                continue;
+            }
+            (None, Some(e)) => panic!("{name}: nemreader fails ({e}), we read it"),
+            (Some(_), Some(_)) => continue,
+        }
+        let mut mine: std::collections::BTreeMap<String, (u64, String, serde_json::Value)> =
+            Default::default();
+        for s in f["series"].as_array().unwrap() {
+            let key = format!(
+                "{}/{}",
+                s["meter"].as_str().unwrap(),
+                suffix_of(s["channel"].as_str().unwrap())
+            );
+            mine.insert(
+                key,
+                (
+                    s["intervals"].as_u64().unwrap(),
+                    norm_decimal(s["total"].as_str().unwrap()),
+                    s["methods"].clone(),
+                ),
+            );
+        }
+        let theirs_series = t["series"].as_object().unwrap();
+        assert_eq!(
+            mine.keys().collect::<Vec<_>>(),
+            theirs_series.keys().collect::<Vec<_>>(),
+            "{name}: series"
+        );
+        for (key, (n, total, methods)) in &mine {
+            let th = &theirs_series[key];
+            assert_eq!(
+                *n,
+                th["intervals"].as_u64().unwrap(),
+                "{name} {key}: intervals"
+            );
+            assert_eq!(
+                *total,
+                norm_decimal(th["total"].as_str().unwrap()),
+                "{name} {key}: total"
+            );
+            assert_eq!(methods, &th["methods"], "{name} {key}: quality methods");
+            series_compared += 1;
+        }
+        compared += 1;
+    }
+    eprintln!("{compared} NEM12 files, {series_compared} series agree with nemreader");
+    assert!(compared >= 100, "only {compared} files compared");
+}
+
+/// A NEM12 file with substituted and estimated intervals goes into the store and back out as
+/// NEM12 with the same values, quality methods and reason codes.
+#[test]
+fn nem12_methods_and_reasons_survive_the_store() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/nem12");
+    if !std::path::Path::new(data).exists() {
+        eprintln!("SKIPPED: {data} is absent");
+        return;
+    }
+    let dir = temp_dir("nem12-notes");
+    for (k, name) in [
+        "unzipped/Example_NEM12_multiple_quality.csv",
+        "extracted/nem12/NEM12#Scenario07#ETSAMDP#NEMMCO.csv",
+        "extracted/nem12/NEM12#SCENARIO9#UNITEDDP#NEMMCO.csv",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let src = format!("{data}/{name}");
+        let db = format!("sqlite:{}", dir.join(format!("{k}.db")).display());
+        let (ok, _, err) = run(&["import", &src, "--database", &db]);
+        assert!(ok, "{name}: {err}");
+        let back = dir.join(format!("{k}.nem12"));
+        let (ok, _, err) = run(&[
+            "export",
+            "--format",
+            "nem12",
+            "--database",
+            &db,
+            "--out",
+            back.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let summary = |p: &str| {
+            let (ok, out, err) = run(&["inspect", "--json", p]);
+            assert!(ok, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            v[0]["series"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["meter"].as_str().unwrap().to_string(),
+                        s["channel"].as_str().unwrap().to_string(),
+                        norm_decimal(s["total"].as_str().unwrap()),
+                        s["methods"].clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let text = std::fs::read_to_string(&back).unwrap();
+        if k == 0 {
+            // The source says 400,1,20,F14,76 and 400,25,48,S14,1.
+            assert!(text.contains("\n400,1,20,F14,76,"), "{text}");
+            assert!(text.contains("\n400,25,48,S14,1,"), "{text}");
+        }
+        assert_eq!(summary(&src), summary(back.to_str().unwrap()), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

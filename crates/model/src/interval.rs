@@ -52,6 +52,18 @@ impl Quality {
         }
     }
 
+    /// The interval status flag this quality implies, for sources that carry a quality but no
+    /// status flags (files).
+    pub fn status(self) -> IntervalStatus {
+        match self {
+            Quality::Estimated => IntervalStatus::ESTIMATED,
+            Quality::Edited => IntervalStatus::EDITED,
+            Quality::Invalid => IntervalStatus::INVALID,
+            Quality::Missing => IntervalStatus::MISSING,
+            Quality::Measured => IntervalStatus::EMPTY,
+        }
+    }
+
     pub fn from_word(w: &str) -> Option<Quality> {
         Some(match w {
             "missing" => Quality::Missing,
@@ -78,4 +90,23 @@ pub struct IntervalRow {
     pub unit: Unit,
     pub quality: Quality,
     pub status: IntervalStatus,
+}
+
+/// What a file said about one interval's quality beyond the quality word: the method it was
+/// obtained by and why (AEMO NEM12: method `E52`, `S14`, `F`...; reason code `79`). Stored beside
+/// the value; it belongs to the value of the same quality.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntervalNote {
+    pub meter: std::sync::Arc<str>,
+    pub channel: ObisCode,
+    pub start: DateTime<Utc>,
+    pub seconds: u32,
+    /// The quality of the value the note describes.
+    pub quality: Quality,
+    /// The quality method as written (`A`, `E52`, `S14`, `F`, `N` ...).
+    pub method: String,
+    /// The reason code, if any.
+    pub reason: Option<String>,
+    /// The reason description, if any.
+    pub reason_text: Option<String>,
 }

@@ -9,7 +9,7 @@ mod quantity;
 mod reading;
 mod status;
 
-pub use interval::{IntervalRow, Quality};
+pub use interval::{IntervalNote, IntervalRow, Quality};
 pub use obis::{ObisCode, ObisParseError};
 pub use quantity::{Quantity, Unit};
 pub use reading::{

@@ -12,7 +12,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use metermaster_model::{IntervalRow, IntervalStatus, ObisCode, Quality, Quantity, Unit};
+use metermaster_model::{IntervalRow, ObisCode, Quality, Quantity, Unit};
 
 use crate::FileError;
 
@@ -225,21 +225,10 @@ pub fn read_csv(text: &str) -> Result<Vec<IntervalRow>, FileError> {
             scale: scale + unit_scale,
             unit,
             quality,
-            status: status_of(quality),
+            status: quality.status(),
         });
     }
     Ok(out)
-}
-
-/// The status flag a quality word implies (the CSV carries quality, not status).
-fn status_of(q: Quality) -> IntervalStatus {
-    match q {
-        Quality::Estimated => IntervalStatus::ESTIMATED,
-        Quality::Edited => IntervalStatus::EDITED,
-        Quality::Invalid => IntervalStatus::INVALID,
-        Quality::Missing => IntervalStatus::MISSING,
-        Quality::Measured => IntervalStatus::EMPTY,
-    }
 }
 
 #[cfg(test)]
@@ -257,7 +246,7 @@ mod tests {
             scale: -3,
             unit: Unit::Watt,
             quality: q,
-            status: status_of(q),
+            status: q.status(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! of the block before the `END` line: a truncated or altered block is detected.
 
 pub mod csv;
+pub mod mapped;
 pub mod nem12;
 
 use std::fmt::Write as _;

@@ -10,7 +10,7 @@
 //! [`Nem12Interval`].
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use metermaster_model::{IntervalRow, IntervalStatus, ObisCode, Quality, Quantity, Unit};
+use metermaster_model::{IntervalRow, ObisCode, Quality, Quantity, Unit};
 
 use crate::FileError;
 
@@ -25,6 +25,27 @@ pub struct Nem12Interval {
     pub method: String,
     /// The reason code, if any.
     pub reason: Option<String>,
+    /// The reason description, if any.
+    pub reason_text: Option<String>,
+}
+
+impl Nem12Interval {
+    /// The note to keep beside the value, when the file said more than "actual".
+    pub fn note(&self) -> Option<metermaster_model::IntervalNote> {
+        if self.method == "A" && self.reason.is_none() && self.reason_text.is_none() {
+            return None;
+        }
+        Some(metermaster_model::IntervalNote {
+            meter: self.row.meter.clone(),
+            channel: self.row.channel,
+            start: self.row.start,
+            seconds: self.row.seconds,
+            quality: self.row.quality,
+            method: self.method.clone(),
+            reason: self.reason.clone(),
+            reason_text: self.reason_text.clone(),
+        })
+    }
 }
 
 /// The OBIS code for a NMI suffix: the letter names the quantity (E import kWh, B export kWh,
@@ -57,16 +78,6 @@ fn quality_of(method: &str) -> Option<Quality> {
         b'N' => Quality::Missing,
         _ => return None,
     })
-}
-
-fn status_of(q: Quality) -> IntervalStatus {
-    match q {
-        Quality::Estimated => IntervalStatus::ESTIMATED,
-        Quality::Edited => IntervalStatus::EDITED,
-        Quality::Missing => IntervalStatus::MISSING,
-        Quality::Invalid => IntervalStatus::INVALID,
-        Quality::Measured => IntervalStatus::EMPTY,
-    }
 }
 
 struct Stream {
@@ -221,6 +232,11 @@ pub fn read_nem12(text: &str) -> Result<Vec<Nem12Interval>, FileError> {
                     .map(|r| r.trim())
                     .filter(|r| !r.is_empty())
                     .map(str::to_string);
+                let reason_text = f
+                    .get(4 + per_day)
+                    .map(|r| r.trim())
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string);
                 let midnight = date
                     .and_hms_opt(0, 0, 0)
                     .map(|t| t.and_utc() - Duration::seconds(NEM_OFFSET_S))
@@ -244,10 +260,11 @@ pub fn read_nem12(text: &str) -> Result<Vec<Nem12Interval>, FileError> {
                             scale: scale + s.unit_scale,
                             unit: s.unit,
                             quality,
-                            status: status_of(quality),
+                            status: quality.status(),
                         },
                         method: method.to_string(),
                         reason: reason.clone(),
+                        reason_text: reason_text.clone(),
                     });
                 }
             }
@@ -287,14 +304,20 @@ pub fn read_nem12(text: &str) -> Result<Vec<Nem12Interval>, FileError> {
                     .map(|r| r.trim())
                     .filter(|r| !r.is_empty())
                     .map(str::to_string);
+                let reason_text = f
+                    .get(5)
+                    .map(|r| r.trim())
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string);
                 if let Some((_, covered)) = variable.as_mut() {
                     covered[a - 1..b].iter_mut().for_each(|c| *c = true);
                 }
                 for iv in &mut out[first + a - 1..first + b] {
                     iv.row.quality = q;
-                    iv.row.status = status_of(q);
+                    iv.row.status = q.status();
                     iv.method = method.to_string();
                     iv.reason = reason.clone();
+                    iv.reason_text = reason_text.clone();
                 }
             }
             "500" => {}
@@ -343,8 +366,28 @@ pub fn write_nem12(
     to: &str,
     now: DateTime<Utc>,
 ) -> Result<String, FileError> {
+    write_nem12_with_notes(rows, &[], from, to, now)
+}
+
+/// [`write_nem12`], writing each interval's quality method and reason from its note (when the
+/// note has the interval's quality) instead of the bare letter: what was read from a NEM12 file
+/// goes back out with its methods and reason codes.
+pub fn write_nem12_with_notes(
+    rows: &[IntervalRow],
+    notes: &[metermaster_model::IntervalNote],
+    from: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<String, FileError> {
     use std::collections::BTreeMap;
     use std::fmt::Write;
+    let by_interval: std::collections::HashMap<
+        (&str, ObisCode, i64),
+        &metermaster_model::IntervalNote,
+    > = notes
+        .iter()
+        .map(|n| ((&*n.meter, n.channel, n.start.timestamp()), n))
+        .collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -401,29 +444,42 @@ pub fn write_nem12(
         }
         for (day, slots) in days {
             let mut line = format!("300,{}", day.format("%Y%m%d"));
-            let mut methods = Vec::with_capacity(per_day);
+            // Per slot: (method, reason code, reason description).
+            let mut methods: Vec<(&str, &str, &str)> = Vec::with_capacity(per_day);
             for s in &slots {
                 match s {
                     Some(r) => {
                         // kWh with as many decimals as the value needs.
                         let q = Quantity::new(r.value, r.scale - 3, Unit::WattHour);
                         let _ = write!(line, ",{}", q.decimal_string());
-                        methods.push(match r.quality {
+                        let letter = match r.quality {
                             Quality::Measured => "A",
                             Quality::Estimated => "E",
                             Quality::Edited => "S",
                             Quality::Missing | Quality::Invalid => "N",
+                        };
+                        let note = by_interval
+                            .get(&(&*r.meter, r.channel, r.start.timestamp()))
+                            .filter(|n| n.quality == r.quality && quality_of(&n.method).is_some());
+                        methods.push(match note {
+                            Some(n) => (
+                                n.method.as_str(),
+                                n.reason.as_deref().unwrap_or(""),
+                                n.reason_text.as_deref().unwrap_or(""),
+                            ),
+                            None => (letter, "", ""),
                         });
                     }
                     None => {
                         line.push_str(",0");
-                        methods.push("N");
+                        methods.push(("N", "", ""));
                     }
                 }
             }
             let uniform = methods.iter().all(|m| *m == methods[0]);
             if uniform {
-                let _ = writeln!(out, "{line},{},,,,", methods[0]);
+                let (m, r, t) = methods[0];
+                let _ = writeln!(out, "{line},{m},{r},{t},,");
             } else {
                 let _ = writeln!(out, "{line},V,,,,");
                 let mut k = 0;
@@ -432,7 +488,8 @@ pub fn write_nem12(
                     while e + 1 < methods.len() && methods[e + 1] == methods[k] {
                         e += 1;
                     }
-                    let _ = writeln!(out, "400,{},{},{},,", k + 1, e + 1, methods[k]);
+                    let (m, r, t) = methods[k];
+                    let _ = writeln!(out, "400,{},{},{m},{r},{t}", k + 1, e + 1);
                     k = e + 1;
                 }
             }

@@ -16,8 +16,9 @@ use chrono::{DateTime, Utc};
 use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
 
 pub use day::{Day, DayError};
-pub use metermaster_model::{IntervalRow, Quality};
+pub use metermaster_model::{IntervalNote, IntervalRow, Quality};
 pub use postgres::PgStore;
+pub use rows::reading_intervals;
 pub use sqlite::SqliteStore;
 
 /// The schema version this build writes and reads.
@@ -86,6 +87,8 @@ pub struct Batch {
     pub readings: Vec<(Reading, String)>,
     /// Interval values not carried by a reading (CSV, NEM12).
     pub intervals: Vec<IntervalRow>,
+    /// What the file said of some intervals' quality (NEM12 methods and reason codes).
+    pub notes: Vec<IntervalNote>,
     /// The ledger entry of the file this batch came from.
     pub ledger: Option<LedgerEntry>,
     pub audit: Vec<AuditEntry>,
@@ -139,6 +142,18 @@ pub struct Series {
     pub scale: i8,
     pub interval_s: u32,
     pub points: Vec<Point>,
+    /// Notes on points (method, reason), by start time: only those that describe the stored
+    /// value (same quality).
+    pub notes: Vec<Note>,
+}
+
+/// A note on one stored interval value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub start: DateTime<Utc>,
+    pub method: String,
+    pub reason: Option<String>,
+    pub reason_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS profile_days (
     vals BYTEA NOT NULL, quality BYTEA NOT NULL, status BYTEA,
     PRIMARY KEY (meter_id, channel, interval_s, day)
 );
+CREATE TABLE IF NOT EXISTS interval_notes (
+    meter_id BIGINT NOT NULL, channel TEXT NOT NULL, interval_s INTEGER NOT NULL, start TIMESTAMPTZ NOT NULL,
+    quality SMALLINT NOT NULL, method TEXT NOT NULL, reason TEXT, reason_text TEXT,
+    PRIMARY KEY (meter_id, channel, interval_s, start)
+);
 CREATE TABLE IF NOT EXISTS file_ledger (
     sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, size BIGINT NOT NULL, format TEXT NOT NULL,
     imported_at TIMESTAMPTZ NOT NULL, outcome TEXT NOT NULL, readings BIGINT NOT NULL,
@@ -416,6 +421,41 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
     for (o, n) in outs.iter_mut().zip(changed) {
         o.intervals_changed = n;
     }
+    // Notes on intervals (NEM12 methods and reasons): a note replaces one of lower quality.
+    let notes: Vec<&crate::IntervalNote> = batches.iter().flat_map(|b| &b.notes).collect();
+    if !notes.is_empty() {
+        meter_ids(tx, &mut ids, notes.iter().map(|n| &*n.meter)).await?;
+        let st = tx
+            .prepare(
+                "INSERT INTO interval_notes (meter_id, channel, interval_s, start, quality, method, reason, reason_text)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (meter_id, channel, interval_s, start) DO UPDATE SET
+                   quality = EXCLUDED.quality, method = EXCLUDED.method, reason = EXCLUDED.reason,
+                   reason_text = EXCLUDED.reason_text
+                 WHERE EXCLUDED.quality > interval_notes.quality",
+            )
+            .await?;
+        let vals = notes
+            .iter()
+            .map(|n| {
+                Ok((
+                    id_of(&ids, &n.meter)?,
+                    n.channel.to_string(),
+                    n.seconds as i32,
+                    n.start,
+                    i16::from(n.quality as u8),
+                    &n.method,
+                    &n.reason,
+                    &n.reason_text,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        try_join_all(
+            vals.iter()
+                .map(|x| exec(tx, &st, vec![&x.0, &x.1, &x.2, &x.3, &x.4, x.5, x.6, x.7])),
+        )
+        .await?;
+    }
     // Ledger entries and audit records.
     let led = tx
         .prepare(
@@ -458,6 +498,21 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
     }
     Ok(outs)
 }
+
+/// A stored range to probe: (meter id, channel, interval), interval as SQL int, first and last day.
+type Range<'a> = ((i64, &'a str, u32), i32, NaiveDate, NaiveDate);
+/// A day row to write, as its SQL parameters.
+type DayOut = (
+    i64,
+    String,
+    i32,
+    NaiveDate,
+    &'static str,
+    i16,
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+);
 
 /// Day rows below this count are written with one INSERT each (pipelined); above it through
 /// `COPY`.
@@ -516,7 +571,7 @@ async fn merge_days(
              WHERE meter_id = $1 AND channel = $2 AND interval_s = $3 AND day >= $4 AND day <= $5",
         )
         .await?;
-    let range_list: Vec<((i64, &str, u32), i32, NaiveDate, NaiveDate)> = ranges
+    let range_list: Vec<Range<'_>> = ranges
         .iter()
         .map(|(k, (lo, hi))| (*k, k.2 as i32, *lo, *hi))
         .collect();
@@ -562,17 +617,7 @@ async fn merge_days(
             }
         }
     }
-    let out: Vec<(
-        i64,
-        String,
-        i32,
-        NaiveDate,
-        &'static str,
-        i16,
-        Vec<u8>,
-        Vec<u8>,
-        Option<Vec<u8>>,
-    )> = state
+    let out: Vec<DayOut> = state
         .into_iter()
         .filter(|(_, v)| v.3)
         .map(|((id, channel, interval_s, day), (unit, scale, d, _))| {
@@ -664,7 +709,7 @@ async fn merge_days(
 async fn try_join_all_rows(
     tx: &Transaction<'_>,
     probe: &tokio_postgres::Statement,
-    ranges: &[((i64, &str, u32), i32, NaiveDate, NaiveDate)],
+    ranges: &[Range<'_>],
 ) -> Result<Vec<Vec<tokio_postgres::Row>>> {
     Ok(futures_util::future::try_join_all(ranges.iter().map(
         |((id, channel, _), interval, lo, hi)| {
@@ -788,7 +833,34 @@ impl Store for PgStore {
             )?;
             days.push((day, interval_s, unit, scale, d));
         }
-        Ok(rows::to_series(meter, channel, from, to, days))
+        let Some(mut series) = rows::to_series(meter, channel, from, to, days) else {
+            return Ok(None);
+        };
+        let notes = c
+            .query(
+                "SELECT n.start, n.quality, n.method, n.reason, n.reason_text FROM interval_notes n
+                 JOIN meters m ON m.id = n.meter_id
+                 WHERE m.serial = $1 AND n.channel = $2 AND n.interval_s = $3 AND n.start >= $4 AND n.start < $5",
+                &[&meter, &channel.to_string(), &(series.interval_s as i32), &from, &to],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let start: DateTime<Utc> = r.get(0);
+                (
+                    start,
+                    crate::Quality::from_byte(r.get::<_, i16>(1) as u8),
+                    crate::Note {
+                        start,
+                        method: r.get(2),
+                        reason: r.get(3),
+                        reason_text: r.get(4),
+                    },
+                )
+            })
+            .collect();
+        rows::attach_notes(&mut series, notes);
+        Ok(Some(series))
     }
 
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {

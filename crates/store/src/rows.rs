@@ -9,7 +9,7 @@ use metermaster_model::{IntervalStatus, ObisCode, Quantity, Reading, Unit};
 use sha2::{Digest, Sha256};
 
 use crate::day::{Day, DayError, Quality};
-use crate::{IntervalRow, Point, Result, Series, StoreError};
+use crate::{IntervalRow, Note, Point, Result, Series, StoreError};
 
 /// The interval rows a reading's load profile carries.
 pub fn reading_intervals(r: &Reading) -> Vec<IntervalRow> {
@@ -82,7 +82,8 @@ pub fn group_days(rows: &[IntervalRow]) -> Result<BTreeMap<DayKey, DayRow>> {
 
     let mut out: BTreeMap<DayKey, DayRow> = BTreeMap::new();
     // The day being filled: (meter, channel, interval, day number since the epoch) and its row.
-    let mut cur: Option<((&str, ObisCode, u32, i64), DayKey, DayRow)> = None;
+    type Run<'a> = (&'a str, ObisCode, u32, i64);
+    let mut cur: Option<(Run<'_>, DayKey, DayRow)> = None;
     for r in rows {
         let p = i64::from(r.seconds);
         if p == 0 || 86_400 % p != 0 {
@@ -255,5 +256,19 @@ pub(crate) fn to_series(
         scale,
         interval_s,
         points,
+        notes: Vec::new(),
     })
+}
+
+/// Keeps the notes that describe a series' stored values (same start and quality), sorted.
+pub(crate) fn attach_notes(series: &mut Series, notes: Vec<(DateTime<Utc>, Quality, Note)>) {
+    let by_start: std::collections::HashMap<DateTime<Utc>, Quality> =
+        series.points.iter().map(|p| (p.start, p.quality)).collect();
+    let mut keep: Vec<Note> = notes
+        .into_iter()
+        .filter(|(t, q, _)| by_start.get(t) == Some(q))
+        .map(|(_, _, n)| n)
+        .collect();
+    keep.sort_by_key(|n| n.start);
+    series.notes = keep;
 }

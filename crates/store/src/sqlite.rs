@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS profile_days (
     vals BLOB NOT NULL, quality BLOB NOT NULL, status BLOB,
     PRIMARY KEY (meter_id, channel, interval_s, day)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS interval_notes (
+    meter_id INTEGER NOT NULL, channel TEXT NOT NULL, interval_s INTEGER NOT NULL, start TEXT NOT NULL,
+    quality INTEGER NOT NULL, method TEXT NOT NULL, reason TEXT, reason_text TEXT,
+    PRIMARY KEY (meter_id, channel, interval_s, start)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS file_ledger (
     sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, format TEXT NOT NULL,
     imported_at TEXT NOT NULL, outcome TEXT NOT NULL, readings INTEGER NOT NULL,
@@ -257,6 +262,29 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
     }
     intervals.extend(batch.intervals.iter().cloned());
     out.intervals_changed = merge_days(tx, &mut ids, &intervals)?;
+    if !batch.notes.is_empty() {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO interval_notes (meter_id, channel, interval_s, start, quality, method, reason, reason_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (meter_id, channel, interval_s, start) DO UPDATE SET
+               quality = excluded.quality, method = excluded.method, reason = excluded.reason,
+               reason_text = excluded.reason_text
+             WHERE excluded.quality > interval_notes.quality",
+        )?;
+        for n in &batch.notes {
+            let id = meter_id(tx, &mut ids, &n.meter)?;
+            st.execute(params![
+                id,
+                n.channel.to_string(),
+                n.seconds,
+                ts(n.start),
+                n.quality as u8,
+                n.method,
+                n.reason,
+                n.reason_text
+            ])?;
+        }
+    }
     if let Some(l) = &batch.ledger {
         tx.execute(
             "INSERT INTO file_ledger (sha256, path, size, format, imported_at, outcome, readings, intervals, report)
@@ -531,7 +559,34 @@ impl Store for SqliteStore {
                 let d = Day::decode(day, interval_s, vals, quality, status)?;
                 days.push((day, interval_s, unit, scale, d));
             }
-            Ok(rows::to_series(&meter, channel, from, to, days))
+            let Some(mut series) = rows::to_series(&meter, channel, from, to, days) else {
+                return Ok(None);
+            };
+            let mut st = c.prepare_cached(
+                "SELECT n.start, n.quality, n.method, n.reason, n.reason_text FROM interval_notes n
+                 JOIN meters m ON m.id = n.meter_id
+                 WHERE m.serial = ?1 AND n.channel = ?2 AND n.interval_s = ?3 AND n.start >= ?4 AND n.start < ?5",
+            )?;
+            let notes = st
+                .query_map(
+                    params![meter, channel.to_string(), series.interval_s, ts(from), ts(to)],
+                    |r| {
+                        let start = parse_ts(&r.get::<_, String>(0)?);
+                        Ok((
+                            start,
+                            crate::Quality::from_byte(r.get::<_, u8>(1)?),
+                            crate::Note {
+                                start,
+                                method: r.get(2)?,
+                                reason: r.get(3)?,
+                                reason_text: r.get(4)?,
+                            },
+                        ))
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows::attach_notes(&mut series, notes);
+            Ok(Some(series))
         })
         .await
     }

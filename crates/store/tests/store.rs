@@ -451,3 +451,82 @@ both!(
         );
     }
 );
+
+both!(
+    notes_follow_the_value_they_describe,
+    |s: AnyStore| async move {
+        use metermaster_store::IntervalNote;
+        let note = |k: i64, q: Quality, method: &str, reason: Option<&str>| IntervalNote {
+            meter: "N1".into(),
+            channel: ObisCode::elec(1, 29, 0),
+            start: t0() + Duration::minutes(15 * k),
+            seconds: 900,
+            quality: q,
+            method: method.into(),
+            reason: reason.map(str::to_string),
+            reason_text: reason.map(|_| "Communications Fault".to_string()),
+        };
+        // Slot 0 estimated with a reason; slot 1 measured.
+        s.write(Batch {
+            intervals: vec![
+                row("N1", 0, 5, Quality::Estimated),
+                row("N1", 1, 6, Quality::Measured),
+            ],
+            notes: vec![note(0, Quality::Estimated, "E52", Some("76"))],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        // Later: slot 0 measured (its note no longer applies); slot 1 estimated with a note
+        // (the measured value stays, so the note does not apply either).
+        s.write(Batch {
+            intervals: vec![
+                row("N1", 0, 7, Quality::Measured),
+                row("N1", 1, 9, Quality::Estimated),
+                row("N1", 2, 9, Quality::Edited),
+            ],
+            notes: vec![
+                note(1, Quality::Estimated, "E56", None),
+                note(2, Quality::Edited, "S14", Some("76")),
+            ],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        let series = s
+            .series(
+                "N1",
+                ObisCode::elec(1, 29, 0),
+                t0(),
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let v: Vec<(i64, Quality)> = series.points.iter().map(|p| (p.value, p.quality)).collect();
+        assert_eq!(
+            v,
+            [
+                (7, Quality::Measured),
+                (6, Quality::Measured),
+                (9, Quality::Edited)
+            ]
+        );
+        let notes: Vec<(i64, &str, Option<&str>, Option<&str>)> = series
+            .notes
+            .iter()
+            .map(|n| {
+                (
+                    (n.start - t0()).num_minutes() / 15,
+                    n.method.as_str(),
+                    n.reason.as_deref(),
+                    n.reason_text.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            [(2, "S14", Some("76"), Some("Communications Fault"))]
+        );
+    }
+);
