@@ -1896,6 +1896,7 @@ pub fn read_mapped_csv(text: &str, map: &CsvMapping) -> Result<Vec<IntervalRow>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metermaster_model::IntervalStatus;
     use proptest::prelude::*;
 
     const EXAMPLE: &str = r#"
