@@ -21,19 +21,43 @@ pub struct StoreArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The data directory when none is given: $METERMASTER_DATA_DIR, else
+/// $XDG_DATA_HOME/metermaster, else ~/.local/share/metermaster.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("METERMASTER_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("metermaster")
+}
+
 impl StoreArgs {
+    /// The data directory: --data-dir, $METERMASTER_DATA_DIR, the configuration's `data_dir`,
+    /// else the default.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .or_else(|| crate::config::get().data_dir.clone())
+            .unwrap_or_else(default_data_dir)
+    }
+
+    /// The store: --database, $METERMASTER_DATABASE, the configuration's `database`, else
+    /// `sqlite:DATA_DIR/metermaster.db`.
     pub fn url(&self) -> String {
-        if let Some(u) = &self.database {
-            return u.clone();
+        if let Some(u) = self
+            .database
+            .clone()
+            .or_else(|| crate::config::get().database.clone())
+        {
+            return u;
         }
-        let dir = self.data_dir.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .unwrap_or_else(|| PathBuf::from("."));
-            base.join("metermaster")
-        });
-        format!("sqlite:{}", dir.join("metermaster.db").display())
+        format!(
+            "sqlite:{}",
+            self.data_dir().join("metermaster.db").display()
+        )
     }
 
     pub async fn open(&self) -> Result<AnyStore> {
@@ -580,24 +604,78 @@ pub async fn export(a: ExportArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Folders to scan for reading files.
-    #[arg(long = "folder", required = true)]
+    /// Folders to scan for reading files (added to the configuration's `[[watch.folders]]`).
+    #[arg(long = "folder")]
     pub folders: Vec<PathBuf>,
     /// Seconds between scans (at least 10; a file is taken once it has not changed for one
-    /// scan interval).
-    #[arg(long, default_value_t = 10)]
-    pub interval: u64,
-    /// Where imported files go (default: FOLDER/processed).
+    /// scan interval). Default: the configuration's `watch.interval_s`, else 60.
+    #[arg(long)]
+    pub interval: Option<u64>,
+    /// Where imported files of the --folder folders go (default: FOLDER/processed).
     #[arg(long)]
     pub processed: Option<PathBuf>,
-    /// Where broken files go, with a .report.txt beside each (default: FOLDER/quarantine).
+    /// Where broken files of the --folder folders go, with a .report.txt beside each (default:
+    /// FOLDER/quarantine).
     #[arg(long)]
     pub quarantine: Option<PathBuf>,
+    /// Force the format of the --folder folders' files.
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
+    /// Read the --folder folders' files as CSV through this column mapping (TOML).
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
     /// Scan once and take every file found, stable or not (for scripts and tests).
     #[arg(long)]
     pub once: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// One watched folder, resolved.
+struct Watched {
+    path: PathBuf,
+    processed: PathBuf,
+    quarantine: PathBuf,
+    how: ReadAs,
+}
+
+fn watched_folders(a: &WatchArgs) -> Result<Vec<Watched>> {
+    let mut out = Vec::new();
+    let cli_how = ReadAs::from_args(a.format, a.mapping.as_deref())?;
+    for f in &a.folders {
+        out.push(Watched {
+            path: f.clone(),
+            processed: a.processed.clone().unwrap_or_else(|| f.join("processed")),
+            quarantine: a.quarantine.clone().unwrap_or_else(|| f.join("quarantine")),
+            how: cli_how.clone(),
+        });
+    }
+    for (k, f) in crate::config::get().watch.folders.iter().enumerate() {
+        let format = match f.format.as_deref() {
+            None => None,
+            Some("res") => Some(FileFormat::Res),
+            Some("csv") => Some(FileFormat::Csv),
+            Some("nem12") => Some(FileFormat::Nem12),
+            Some(other) => bail!("watch.folders[{k}].format {other:?}"),
+        };
+        out.push(Watched {
+            path: f.path.clone(),
+            processed: f
+                .processed
+                .clone()
+                .unwrap_or_else(|| f.path.join("processed")),
+            quarantine: f
+                .quarantine
+                .clone()
+                .unwrap_or_else(|| f.path.join("quarantine")),
+            how: ReadAs::from_args(format, f.mapping.as_deref())
+                .with_context(|| format!("watch.folders[{k}]"))?,
+        });
+    }
+    if out.is_empty() {
+        bail!("no folders to watch: give --folder or [[watch.folders]] in the configuration");
+    }
+    Ok(out)
 }
 
 fn move_into(file: &Path, dir: &Path) -> Result<PathBuf> {
@@ -615,19 +693,21 @@ fn move_into(file: &Path, dir: &Path) -> Result<PathBuf> {
 }
 
 pub async fn watch(a: WatchArgs) -> Result<()> {
-    if a.interval < 10 && !a.once {
+    let interval = a.interval.unwrap_or(crate::config::get().watch.interval_s);
+    if interval < 10 && !a.once {
         bail!("--interval must be at least 10 seconds");
     }
+    let folders = watched_folders(&a)?;
     let store = a.store.open().await?;
     // Size and modification time at the previous scan: a file is taken when both held still.
     let mut seen: std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)> =
         Default::default();
     loop {
-        for folder in &a.folders {
-            let entries = match std::fs::read_dir(folder) {
+        for w in &folders {
+            let entries = match std::fs::read_dir(&w.path) {
                 Ok(e) => e,
                 Err(e) => {
-                    eprintln!("{}: {e}", folder.display());
+                    eprintln!("{}: {e}", w.path.display());
                     continue;
                 }
             };
@@ -652,22 +732,14 @@ pub async fn watch(a: WatchArgs) -> Result<()> {
                     continue;
                 }
                 seen.remove(&f);
-                let report = import_one(&store, &f, &ReadAs::default()).await;
-                let processed = a
-                    .processed
-                    .clone()
-                    .unwrap_or_else(|| folder.join("processed"));
-                let quarantine = a
-                    .quarantine
-                    .clone()
-                    .unwrap_or_else(|| folder.join("quarantine"));
+                let report = import_one(&store, &f, &w.how).await;
                 match &report.error {
                     None => {
-                        let to = move_into(&f, &processed)?;
+                        let to = move_into(&f, &w.processed)?;
                         println!("{}: {} -> {}", report.file, report.outcome, to.display());
                     }
                     Some(e) => {
-                        let to = move_into(&f, &quarantine)?;
+                        let to = move_into(&f, &w.quarantine)?;
                         let report_path = PathBuf::from(format!("{}.report.txt", to.display()));
                         std::fs::write(&report_path, format!("{}\n{e}\n", report.file))
                             .with_context(|| format!("writing {}", report_path.display()))?;
@@ -679,7 +751,7 @@ pub async fn watch(a: WatchArgs) -> Result<()> {
         if a.once {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_secs(a.interval)).await;
+        tokio::time::sleep(Duration::from_secs(interval)).await;
     }
 }
 

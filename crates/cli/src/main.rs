@@ -1,6 +1,7 @@
 //! The `metermaster` command: parses arguments and calls the library crates.
 
 mod bench;
+mod config;
 mod demo;
 mod files;
 mod list;
@@ -17,6 +18,9 @@ use clap::{Parser, Subcommand};
     about = "An open local master for electricity meters"
 )]
 struct Cli {
+    /// The configuration file (default: metermaster.toml in the data directory, when present).
+    #[arg(long, global = true, env = "METERMASTER_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -111,6 +115,10 @@ pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Re
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = config::load(cli.config.as_deref()) {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -62,6 +62,57 @@ pub struct ReadArgs {
     /// (see docs/res-format.md), else JSON. The file is replaced.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Do not store the reading (by default every reading is stored, see --database).
+    #[arg(long)]
+    pub no_store: bool,
+    /// Also write the reading to DIR/SERIAL.res (default: the configuration's
+    /// `output.res_folder`).
+    #[arg(long)]
+    pub res_folder: Option<std::path::PathBuf>,
+    /// What happens to an existing SERIAL.res: the reading is appended (a history) or the file
+    /// is replaced (default: the configuration's `output.res_mode`, else append).
+    #[arg(long, value_enum)]
+    pub res_mode: Option<crate::config::ResMode>,
+    #[command(flatten)]
+    pub store: crate::files::StoreArgs,
+}
+
+/// Adds a reading to a meter's .RES output file, or replaces the file.
+pub fn write_res_output(
+    folder: &std::path::Path,
+    mode: crate::config::ResMode,
+    reading: &metermaster_model::Reading,
+) -> Result<std::path::PathBuf> {
+    use std::io::Write;
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let name: String = reading
+        .meter
+        .serial
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = folder.join(format!("{name}.res"));
+    let text = metermaster_res::to_res(reading);
+    match mode {
+        crate::config::ResMode::Overwrite => crate::write_file_atomically(&path, text.as_bytes())?,
+        crate::config::ResMode::Append => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("appending to {}", path.display()))?;
+        }
+    }
+    Ok(path)
 }
 
 pub fn parse_offset(s: &str) -> Result<i32> {
@@ -205,10 +256,36 @@ pub async fn run(a: ReadArgs) -> Result<()> {
         };
         crate::write_file_atomically(path, text.as_bytes())?;
     }
+    let cfg = crate::config::get();
+    if let Some(folder) = a.res_folder.as_ref().or(cfg.output.res_folder.as_ref()) {
+        let mode = a.res_mode.unwrap_or(cfg.output.res_mode);
+        let p = write_res_output(folder, mode, &reading)?;
+        eprintln!("written to {}", p.display());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reading)?);
     } else {
         crate::print::reading(&reading, Some(&stats));
+    }
+    // Stored last: a store that cannot be written still lets the user see (and keep, with
+    // --out or the .RES output folder) what was read.
+    if !a.no_store {
+        use metermaster_store::Store;
+        let store = a.store.open().await?;
+        let origin = format!("read {conn} address {:?}", a.address);
+        let out = store
+            .write(metermaster_store::Batch {
+                readings: vec![(reading.clone(), origin)],
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("storing the reading in {}", a.store.url()))?;
+        eprintln!(
+            "stored in {} ({} new reading, {} interval values written)",
+            a.store.url(),
+            out.readings_new,
+            out.intervals_changed
+        );
     }
     Ok(())
 }

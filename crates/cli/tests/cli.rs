@@ -47,8 +47,19 @@ fn sim(extra: &[&str]) -> Sim {
     Sim { child, port }
 }
 
+/// The data directory every command of this test process uses (never the user's own).
+fn data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("mm-cli-{}-data", std::process::id()))
+}
+
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .env("METERMASTER_DATA_DIR", data_dir())
+        .env_remove("METERMASTER_DATABASE")
+        .env_remove("METERMASTER_CONFIG")
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -821,5 +832,140 @@ fn nem12_methods_and_reasons_survive_the_store() {
         }
         assert_eq!(summary(&src), summary(back.to_str().unwrap()), "{name}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `read` stores what it read (its origin says where from), and writes the meter's .RES
+/// output file: appended to, or replaced.
+#[test]
+fn read_stores_and_writes_res_output() {
+    let dir = temp_dir("read-store");
+    let s = sim(&["--meters", "1"]);
+    let url = format!("tcp://127.0.0.1:{}", s.port);
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let res_dir = dir.join("res");
+    let read = |mode: &str| {
+        let (ok, _, err) = run(&[
+            "read",
+            &url,
+            "--address",
+            "10000001",
+            "--only",
+            "registers,profile",
+            "--database",
+            &db,
+            "--res-folder",
+            res_dir.to_str().unwrap(),
+            "--res-mode",
+            mode,
+        ]);
+        assert!(ok, "{err}");
+        assert!(err.contains("stored in sqlite:"), "{err}");
+    };
+    let count = || {
+        let (ok, out, err) = run(&[
+            "res",
+            "show",
+            "--json",
+            res_dir.join("0000000010000001.res").to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    read("append");
+    read("append");
+    assert_eq!(count(), 2);
+    read("overwrite");
+    assert_eq!(count(), 1);
+    let (ok, out, err) = run(&["list", "readings", "--json", "--database", &db]);
+    assert!(ok, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert!(
+        list[0]["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("read tcp://127.0.0.1:"),
+        "{list}"
+    );
+    // --no-store leaves the store alone.
+    let (ok, _, err) = run(&[
+        "read",
+        &url,
+        "--address",
+        "10000001",
+        "--only",
+        "registers",
+        "--database",
+        &db,
+        "--no-store",
+    ]);
+    assert!(ok, "{err}");
+    let (_, out, _) = run(&["list", "readings", "--json", "--database", &db]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `watch` takes its folders, their CSV mapping and its store from the configuration file.
+#[test]
+fn watch_from_the_configuration_file() {
+    let dir = temp_dir("watch-config");
+    let inbox = dir.join("retailer");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(
+        dir.join("retailer.toml"),
+        "meter = { fixed = \"M77\" }\ntime = { column = \"Time\" }\ntime_zone = \"+10:00\"\nstamp = \"end\"\n[[values]]\ncolumn = \"kWh\"\nchannel = \"1-0:1.29.0\"\nunit = \"kWh\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inbox.join("a.csv"),
+        "Time,kWh\n2024-03-05 00:30,0.25\n2024-03-05 01:00,0.5\n",
+    )
+    .unwrap();
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let cfg = dir.join("metermaster.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "database = \"{db}\"\n[watch]\ninterval_s = 10\n[[watch.folders]]\npath = \"{}\"\nmapping = \"{}\"\n",
+            inbox.display(),
+            dir.join("retailer.toml").display()
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&["watch", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("imported"), "{out}{err}");
+    assert!(inbox.join("processed/a.csv").exists());
+    let (ok, out, err) = run(&[
+        "export",
+        "--format",
+        "csv",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "meter,channel,start,end,value,unit,quality\n\
+         M77,1-0:1.29.0*255,2024-03-04T14:00:00Z,2024-03-04T14:30:00Z,250,Wh,measured\n\
+         M77,1-0:1.29.0*255,2024-03-04T14:30:00Z,2024-03-04T15:00:00Z,500,Wh,measured\n"
+    );
+    // A broken configuration names what is wrong.
+    std::fs::write(&cfg, "[watch]\ninterval_s = 3\n").unwrap();
+    let (ok, _, err) = run(&["watch", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("at least 10 seconds"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
