@@ -76,6 +76,9 @@ pub enum FileFormat {
     /// A CSV read through a user's column mapping (`--mapping FILE.toml`).
     #[value(skip)]
     Mapped,
+    /// Export only: each meter's parameters from its latest reading, one JSON file per meter
+    /// in the folder given with --out.
+    Params,
 }
 
 /// How to read files: detected, forced to a format, or through a CSV mapping.
@@ -109,6 +112,7 @@ impl FileFormat {
             FileFormat::Csv => "csv",
             FileFormat::Nem12 => "nem12",
             FileFormat::Mapped => "csv-mapped",
+            FileFormat::Params => "params",
         }
     }
 }
@@ -177,6 +181,7 @@ pub fn parse_file(path: &Path, bytes: &[u8], how: &ReadAs) -> Result<(FileFormat
             }
         }
         FileFormat::Csv => batch.intervals = metermaster_res::csv::read_csv(text)?,
+        FileFormat::Params => bail!("--format params is for export only"),
         FileFormat::Mapped => {
             let Some(m) = &how.mapping else {
                 bail!("--format mapped needs --mapping FILE.toml");
@@ -563,6 +568,14 @@ pub async fn export(a: ExportArgs) -> Result<()> {
     if from >= to {
         bail!("--from must be before --to");
     }
+    if a.format == FileFormat::Params {
+        let Some(dir) = &a.out else {
+            bail!("--format params writes a folder: give it with --out DIR");
+        };
+        let n = export_params(&store, a.meter.as_deref(), dir).await?;
+        eprintln!("parameters of {n} meters written to {}", dir.display());
+        return Ok(());
+    }
     let bytes: Vec<u8> = match a.format {
         FileFormat::Csv => {
             let (rows, _) = stored_rows(&store, a.meter.as_deref(), from, to).await?;
@@ -581,7 +594,7 @@ pub async fn export(a: ExportArgs) -> Result<()> {
             )?
             .into_bytes()
         }
-        FileFormat::Mapped => bail!("export writes csv, nem12 or res"),
+        FileFormat::Mapped | FileFormat::Params => bail!("export writes csv, nem12 or res"),
         FileFormat::Res => {
             let mut text = String::new();
             for rec in store.readings(a.meter.as_deref()).await? {
@@ -600,6 +613,72 @@ pub async fn export(a: ExportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A meter serial as a file name: letters, digits, `-` and `_` kept, anything else `_`.
+pub fn safe_file_name(serial: &str) -> String {
+    serial
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A meter's parameters as its latest stored reading shows them.
+pub fn meter_params(r: &metermaster_model::Reading, reading_id: i64) -> serde_json::Value {
+    serde_json::json!({
+        "serial": r.meter.serial,
+        "identity": r.meter,
+        "protocol": r.protocol,
+        "read_at": r.finished,
+        "reading_id": reading_id,
+        "clock": r.clock.as_ref().map(|c| serde_json::json!({
+            "utc_offset_s": c.utc_offset_s,
+            "drift_s": c.drift_s,
+        })),
+        "ct_ratio": r.ct_ratio,
+        "vt_ratio": r.vt_ratio,
+        "load_profile": r.load_profile.as_ref().map(|p| serde_json::json!({
+            "interval_s": p.interval_s,
+            "channels": p.channels,
+        })),
+        "registers": r.registers.iter().map(|g| serde_json::json!({
+            "obis": g.obis.to_string(), "name": g.name, "unit": g.value.unit.symbol(),
+        })).collect::<Vec<_>>(),
+        "max_demands": r.max_demands.iter().map(|m| serde_json::json!({
+            "obis": m.obis.to_string(), "name": m.name, "unit": m.value.unit.symbol(),
+        })).collect::<Vec<_>>(),
+        "programming": r.programming.as_ref().map(|p| serde_json::json!({
+            "count": p.count,
+            "last": p.records.iter().max_by_key(|x| x.time),
+        })),
+        "event_counters": r.event_counters,
+        "status": r.status,
+    })
+}
+
+/// Writes DIR/SERIAL.json for every selected meter that has a stored reading; returns how
+/// many.
+async fn export_params(store: &AnyStore, meter: Option<&str>, dir: &Path) -> Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut latest: std::collections::BTreeMap<String, metermaster_store::ReadingRecord> =
+        Default::default();
+    for rec in store.readings(meter).await? {
+        // Oldest first: the last one seen is the latest.
+        latest.insert(rec.meter.clone(), rec);
+    }
+    for (serial, rec) in &latest {
+        let r = store.reading(rec.id).await?;
+        let name = safe_file_name(serial);
+        let text = serde_json::to_string_pretty(&meter_params(&r, rec.id))?;
+        crate::write_file_atomically(&dir.join(format!("{name}.json")), text.as_bytes())?;
+    }
+    Ok(latest.len())
 }
 
 #[derive(Debug, Args)]
