@@ -271,9 +271,14 @@ pub async fn import_files_grouped(
     for chunk in paths.chunks(usize::from(GROUP_FILES)) {
         let chunk_owned = chunk.to_vec();
         let how = how.clone();
-        let prepared = tokio::task::spawn_blocking(move || prepare_all(&chunk_owned, &how))
-            .await
-            .unwrap_or_default();
+        let prepared =
+            match tokio::task::spawn_blocking(move || prepare_all(&chunk_owned, &how)).await {
+                Ok(p) => p,
+                Err(e) => chunk
+                    .iter()
+                    .map(|_| Err(format!("reading the file failed: {e}")))
+                    .collect(),
+            };
         // Ledger checks, then groups of batches.
         let mut group: Vec<(usize, Batch)> = Vec::new();
         let mut group_intervals = 0u64;
@@ -375,24 +380,25 @@ async fn write_group(store: &AnyStore, group: Vec<(usize, Batch)>, reports: &mut
         return;
     }
     let (idx, batches): (Vec<usize>, Vec<Batch>) = group.into_iter().unzip();
-    let result = if batches.len() == 1 {
-        Err(batches)
-    } else {
-        match store.write_many(batches.clone()).await {
-            Ok(outs) => Ok(outs),
-            Err(_) => Err(batches),
-        }
-    };
-    match result {
+    let single = batches.len() == 1;
+    let batches: std::sync::Arc<[Batch]> = batches.into();
+    match store.write_many(batches.clone()).await {
         Ok(outs) => {
             for (k, out) in idx.into_iter().zip(outs) {
                 reports[k].readings_new = out.readings_new;
                 reports[k].intervals_changed = out.intervals_changed;
             }
         }
-        Err(batches) => {
-            for (k, b) in idx.into_iter().zip(batches) {
-                match store.write(b).await {
+        Err(e) if single => {
+            if let Some(&k) = idx.first() {
+                reports[k].outcome = "failed".into();
+                reports[k].error = Some(e.to_string());
+            }
+        }
+        Err(_) => {
+            // One file spoilt the group: write them one by one so that only it fails.
+            for (k, b) in idx.into_iter().zip(batches.iter()) {
+                match store.write(b.clone()).await {
                     Ok(out) => {
                         reports[k].readings_new = out.readings_new;
                         reports[k].intervals_changed = out.intervals_changed;

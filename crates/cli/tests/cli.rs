@@ -969,3 +969,68 @@ fn watch_from_the_configuration_file() {
     assert!(err.contains("at least 10 seconds"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Files imported together commit in one transaction; when one of them cannot be stored, the
+/// others are still imported and only that one fails, with the reason.
+#[test]
+fn one_bad_file_in_a_group_fails_alone() {
+    let dir = temp_dir("group");
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let head = "meter,channel,start,end,value,unit,quality\n";
+    let a = dir.join("a.csv");
+    std::fs::write(
+        &a,
+        format!(
+            "{head}M1,1-0:1.29.0*255,2024-03-05T00:00:00Z,2024-03-05T00:15:00Z,5,Wh,measured\n"
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["import", a.to_str().unwrap(), "--database", &db]);
+    assert!(ok, "{err}");
+    let b = dir.join("b.csv");
+    std::fs::write(
+        &b,
+        format!(
+            "{head}M2,1-0:1.29.0*255,2024-03-05T00:00:00Z,2024-03-05T00:15:00Z,7,Wh,measured\n"
+        ),
+    )
+    .unwrap();
+    // The same day of M1's channel in another unit: parses, but cannot be merged.
+    let c = dir.join("c.csv");
+    std::fs::write(
+        &c,
+        format!("{head}M1,1-0:1.29.0*255,2024-03-05T00:15:00Z,2024-03-05T00:30:00Z,5,W,measured\n"),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&[
+        "import",
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "--database",
+        &db,
+        "--json",
+    ]);
+    assert!(!ok);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r[0]["outcome"], "imported", "{out}");
+    assert_eq!(r[0]["intervals_changed"], 1);
+    assert_eq!(r[1]["outcome"], "failed", "{out}");
+    assert!(
+        r[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("meter M1 channel 1-0:1.29.0*255"),
+        "{out}"
+    );
+    assert!(err.contains("1 of 2 files could not be imported"), "{err}");
+    let (_, out, _) = run(&["list", "files", "--json", "--database", &db]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

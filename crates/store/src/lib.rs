@@ -170,12 +170,14 @@ pub struct Point {
 pub trait Store {
     /// Stores a batch atomically.
     async fn write(&self, batch: Batch) -> Result<BatchOutcome> {
-        let mut out = self.write_many(vec![batch]).await?;
+        let mut out = self.write_many(std::sync::Arc::from(vec![batch])).await?;
         Ok(out.pop().unwrap_or_default())
     }
-    /// Stores several batches in one transaction (all or none), each with its own outcome:
-    /// importing many small files commits once instead of once a file.
-    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>>;
+    /// Stores several batches in one transaction (all or none), each with its own outcome, as if
+    /// they were written one after the other: importing many small files commits once instead of
+    /// once a file. The batches are shared, so that a caller can retry them one by one after a
+    /// failure without having copied them first.
+    async fn write_many(&self, batches: std::sync::Arc<[Batch]>) -> Result<Vec<BatchOutcome>>;
     /// Meters, by serial.
     async fn meters(&self) -> Result<Vec<MeterRecord>>;
     /// Stored readings of one meter (or all), oldest first.
@@ -269,7 +271,7 @@ macro_rules! delegate {
 }
 
 impl Store for AnyStore {
-    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>> {
+    async fn write_many(&self, batches: std::sync::Arc<[Batch]>) -> Result<Vec<BatchOutcome>> {
         delegate!(self, s => s.write_many(batches).await)
     }
     async fn meters(&self) -> Result<Vec<MeterRecord>> {

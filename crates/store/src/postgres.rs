@@ -720,7 +720,7 @@ async fn try_join_all_rows(
 }
 
 impl Store for PgStore {
-    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>> {
+    async fn write_many(&self, batches: Arc<[Batch]>) -> Result<Vec<BatchOutcome>> {
         let mut c = self.client.lock().await;
         let tx = c.transaction().await?;
         let mut out = Vec::with_capacity(batches.len());

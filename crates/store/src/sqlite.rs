@@ -420,7 +420,7 @@ fn merge_days(
 }
 
 impl Store for SqliteStore {
-    async fn write_many(&self, batches: Vec<Batch>) -> Result<Vec<BatchOutcome>> {
+    async fn write_many(&self, batches: Arc<[Batch]>) -> Result<Vec<BatchOutcome>> {
         self.with(move |c| {
             // IMMEDIATE: take the write lock before reading what to merge with, so that another
             // process cannot change a day row between our read and our write.

@@ -367,7 +367,7 @@ both!(
             readings: vec![(r, "c".into())],
             ..Batch::default()
         };
-        let outs = s.write_many(vec![a, b, c]).await.unwrap();
+        let outs = s.write_many(vec![a, b, c].into()).await.unwrap();
         let got: Vec<(u64, u64, u64)> = outs
             .iter()
             .map(|o| (o.readings_new, o.intervals_changed, o.events_new))
@@ -399,7 +399,7 @@ both!(
             intervals: vec![bad_row],
             ..Batch::default()
         };
-        assert!(s.write_many(vec![good, bad]).await.is_err());
+        assert!(s.write_many(vec![good, bad].into()).await.is_err());
         assert!(s.meters().await.unwrap().iter().all(|m| m.serial != "M10"));
     }
 );
