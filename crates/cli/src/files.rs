@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The store: `sqlite:PATH` or `postgres://USER@HOST/DB`. Default: `sqlite:DATA_DIR/metermaster.db`.
-    #[arg(long, env = "METERMASTER_DATABASE")]
+    #[arg(long, env = "METERMASTER_DATABASE", global = true)]
     pub database: Option<String>,
     /// The data directory. Default: $METERMASTER_DATA_DIR, else ~/.local/share/metermaster.
-    #[arg(long, env = "METERMASTER_DATA_DIR")]
+    #[arg(long, env = "METERMASTER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
 

@@ -40,14 +40,18 @@ pub async fn run(a: ListArgs) -> Result<()> {
         ListWhat::Meters => {
             let v = store.meters().await?;
             if !a.json {
-                println!("{:<16} {:<10} {:<12} last read", "serial", "model", "make");
+                println!(
+                    "{:<16} {:<10} {:<12} {:<26} group",
+                    "serial", "model", "make", "last read"
+                );
                 for m in &v {
                     println!(
-                        "{:<16} {:<10} {:<12} {}",
+                        "{:<16} {:<10} {:<12} {:<26} {}",
                         m.serial,
                         m.model.as_deref().unwrap_or("-"),
                         m.manufacturer.as_deref().unwrap_or("-"),
-                        m.last_read.map_or("-".into(), |t| t.to_rfc3339())
+                        m.last_read.map_or("-".into(), |t| t.to_rfc3339()),
+                        m.group.as_deref().unwrap_or("-")
                     );
                 }
                 return Ok(());
@@ -55,7 +59,8 @@ pub async fn run(a: ListArgs) -> Result<()> {
             json!(
                 v.iter()
                     .map(|m| json!({"serial": m.serial, "model": m.model,
-                        "manufacturer": m.manufacturer, "last_read": m.last_read}))
+                        "manufacturer": m.manufacturer, "last_read": m.last_read,
+                        "group": m.group}))
                     .collect::<Vec<_>>()
             )
         }

@@ -8,6 +8,7 @@ mod list;
 mod print;
 mod read;
 mod sim;
+mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +45,10 @@ enum Command {
     Watch(files::WatchArgs),
     /// What the store holds: meters, readings, channels, imported files.
     List(list::ListArgs),
+    /// The people who use metermaster: add, passwd, list, remove.
+    User(users::UserArgs),
+    /// The meter tree: add, assign, remove, list.
+    Group(users::GroupArgs),
     /// Reading-result (.RES) files.
     #[command(subcommand)]
     Res(ResCommand),
@@ -140,6 +145,8 @@ fn main() -> std::process::ExitCode {
             Command::Export(a) => files::export(a).await,
             Command::Watch(a) => files::watch(a).await,
             Command::List(a) => list::run(a).await,
+            Command::User(a) => users::user(a).await,
+            Command::Group(a) => users::group(a).await,
             Command::Inspect(a) => files::inspect(a).await,
         }
     });

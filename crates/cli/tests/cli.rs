@@ -1034,3 +1034,63 @@ fn one_bad_file_in_a_group_fails_alone() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Users (Argon2id hashes, never the password) and the meter tree, as a user manages them.
+#[test]
+fn users_and_groups() {
+    let dir = temp_dir("users");
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let with_stdin = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut c = Command::new(BIN)
+            .args(args)
+            .args(["--database", &db])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = c.stdin.take().unwrap().write_all(input.as_bytes());
+        let out = c.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(
+        with_stdin(
+            &["user", "add", "alice", "--role", "engineer"],
+            "s3cret-pw\n"
+        )
+        .0
+    );
+    let (ok, err) = with_stdin(&["user", "add", "alice"], "s3cret-pw\n");
+    assert!(!ok && err.contains("exists already"), "{err}");
+    let (ok, err) = with_stdin(&["user", "add", "bob"], "short\n");
+    assert!(!ok && err.contains("at least 8"), "{err}");
+    assert!(with_stdin(&["user", "check", "alice"], "s3cret-pw\n").0);
+    let (ok, err) = with_stdin(&["user", "check", "alice"], "guess\n");
+    assert!(!ok && err.contains("wrong password for alice"), "{err}");
+    assert!(with_stdin(&["user", "passwd", "alice"], "another-pw\n").0);
+    assert!(with_stdin(&["user", "check", "alice"], "another-pw\n").0);
+    let (ok, out, err) = run(&["user", "list", "--json", "--database", &db]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"role\": \"engineer\"") && !out.contains("argon2"),
+        "{out}"
+    );
+    // The tree: meters come from a file, then go into groups.
+    let csv = dir.join("m.csv");
+    std::fs::write(&csv, "meter,channel,start,end,value,unit,quality\nM1,1.29.0,2024-03-05T00:00:00Z,2024-03-05T00:15:00Z,1,Wh,measured\n").unwrap();
+    assert!(run(&["import", csv.to_str().unwrap(), "--database", &db]).0);
+    let (ok, _, err) = run(&["group", "assign", "North/Sub 4", "M1", "--database", &db]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["group", "assign", "North", "M9", "--database", &db]);
+    assert!(!ok && err.contains("no meter M9"), "{err}");
+    let (ok, out, _) = run(&["group", "list", "--database", &db]);
+    assert!(ok);
+    assert_eq!(out, "North/\n  Sub 4/\n    M1\n");
+    let (_, out, _) = run(&["list", "meters", "--json", "--database", &db]);
+    assert!(out.contains("\"group\": \"North/Sub 4\""), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

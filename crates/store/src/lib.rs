@@ -49,6 +49,10 @@ pub enum StoreError {
     NoReading(i64),
     #[error("store task failed: {0}")]
     Task(String),
+    #[error("group {0}")]
+    Group(String),
+    #[error("no meter {0} in the store")]
+    NoMeter(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -111,6 +115,48 @@ pub struct MeterRecord {
     pub model: Option<String>,
     pub manufacturer: Option<String>,
     pub last_read: Option<DateTime<Utc>>,
+    /// The group (folder of the meter tree) the meter is in.
+    pub group: Option<String>,
+}
+
+/// A folder of the meter tree and the meters directly in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// `Region/Substation/Feeder`.
+    pub path: String,
+    pub meters: Vec<String>,
+}
+
+/// A user of metermaster (who programs meters, who signs in to the web UI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: String,
+    /// A PHC string (Argon2id), never the password itself.
+    pub password_hash: String,
+    /// `admin`, `engineer`, `operator` or `viewer`.
+    pub role: String,
+    pub created: DateTime<Utc>,
+}
+
+/// A group path in its one written form: segments trimmed, joined by `/`; an empty segment or
+/// one with control characters is refused.
+pub fn group_path(path: &str) -> Result<String> {
+    let parts: Vec<&str> = path.split('/').map(str::trim).collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || p.chars().any(char::is_control))
+    {
+        return Err(StoreError::Group(format!(
+            "{path:?} is not a group path (names separated by /, none empty)"
+        )));
+    }
+    Ok(parts.join("/"))
+}
+
+/// The path and all its ancestors, shortest first.
+pub(crate) fn group_ancestry(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..=parts.len()).map(|n| parts[..n].join("/")).collect()
 }
 
 /// A stored reading's header.
@@ -196,6 +242,20 @@ pub trait Store {
     ) -> Result<Option<Series>>;
     /// The ledger entry of a file with this content hash.
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>>;
+    /// Adds a group and its parents (nothing happens if it exists).
+    async fn add_group(&self, path: &str) -> Result<()>;
+    /// Puts meters into a group (created if missing); every meter must be in the store.
+    async fn assign_group(&self, path: &str, serials: &[String]) -> Result<()>;
+    /// Removes a group and its subgroups; their meters are left without a group.
+    async fn remove_group(&self, path: &str) -> Result<u64>;
+    /// The meter tree: every group with the meters directly in it, by path.
+    async fn groups(&self) -> Result<Vec<GroupRecord>>;
+    /// Adds a user or replaces one of the same name.
+    async fn put_user(&self, user: UserRecord) -> Result<()>;
+    /// The users, by name.
+    async fn users(&self) -> Result<Vec<UserRecord>>;
+    /// Removes a user; whether there was one.
+    async fn remove_user(&self, name: &str) -> Result<bool>;
     /// Every ledger entry, oldest first.
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>>;
     /// The audit log, oldest first.
@@ -297,6 +357,27 @@ impl Store for AnyStore {
     }
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
         delegate!(self, s => s.ledger(sha256).await)
+    }
+    async fn add_group(&self, path: &str) -> Result<()> {
+        delegate!(self, s => s.add_group(path).await)
+    }
+    async fn assign_group(&self, path: &str, serials: &[String]) -> Result<()> {
+        delegate!(self, s => s.assign_group(path, serials).await)
+    }
+    async fn remove_group(&self, path: &str) -> Result<u64> {
+        delegate!(self, s => s.remove_group(path).await)
+    }
+    async fn groups(&self) -> Result<Vec<GroupRecord>> {
+        delegate!(self, s => s.groups().await)
+    }
+    async fn put_user(&self, user: UserRecord) -> Result<()> {
+        delegate!(self, s => s.put_user(user).await)
+    }
+    async fn users(&self) -> Result<Vec<UserRecord>> {
+        delegate!(self, s => s.users().await)
+    }
+    async fn remove_user(&self, name: &str) -> Result<bool> {
+        delegate!(self, s => s.remove_user(name).await)
     }
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
         delegate!(self, s => s.ledger_entries().await)

@@ -75,10 +75,7 @@ CREATE TABLE IF NOT EXISTS users (
     id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
     role TEXT NOT NULL, created TIMESTAMPTZ NOT NULL
 );
-CREATE TABLE IF NOT EXISTS groups (
-    id BIGSERIAL PRIMARY KEY, parent_id BIGINT REFERENCES groups(id), name TEXT NOT NULL,
-    UNIQUE (parent_id, name)
-);
+CREATE TABLE IF NOT EXISTS meter_groups (path TEXT PRIMARY KEY);
 "#;
 
 /// The PostgreSQL implementation of [`Store`].
@@ -733,7 +730,7 @@ impl Store for PgStore {
         let c = self.client.lock().await;
         let rows = c
             .query(
-                "SELECT serial, model, manufacturer, last_read FROM meters ORDER BY serial",
+                "SELECT serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
                 &[],
             )
             .await?;
@@ -744,6 +741,7 @@ impl Store for PgStore {
                 model: r.get(1),
                 manufacturer: r.get(2),
                 last_read: r.get(3),
+                group: r.get(4),
             })
             .collect())
     }
@@ -873,6 +871,118 @@ impl Store for PgStore {
             )
             .await?;
         Ok(row.as_ref().map(ledger_row))
+    }
+
+    async fn add_group(&self, path: &str) -> Result<()> {
+        let path = crate::group_path(path)?;
+        let c = self.client.lock().await;
+        c.execute(
+            "INSERT INTO meter_groups (path) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING",
+            &[&crate::group_ancestry(&path)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn assign_group(&self, path: &str, serials: &[String]) -> Result<()> {
+        let path = crate::group_path(path)?;
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO meter_groups (path) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING",
+            &[&crate::group_ancestry(&path)],
+        )
+        .await?;
+        for s in serials {
+            let n = tx
+                .execute(
+                    "UPDATE meters SET group_path = $1 WHERE serial = $2",
+                    &[&path, s],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NoMeter(s.clone()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_group(&self, path: &str) -> Result<u64> {
+        let path = crate::group_path(path)?;
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        // The group and everything under it (no LIKE: names may hold % and _).
+        tx.execute(
+            "UPDATE meters SET group_path = NULL
+             WHERE group_path = $1 OR left(group_path, length($1) + 1) = $1 || '/'",
+            &[&path],
+        )
+        .await?;
+        let n = tx
+            .execute(
+                "DELETE FROM meter_groups WHERE path = $1 OR left(path, length($1) + 1) = $1 || '/'",
+                &[&path],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn groups(&self) -> Result<Vec<crate::GroupRecord>> {
+        let c = self.client.lock().await;
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for r in c.query("SELECT path FROM meter_groups", &[]).await? {
+            out.entry(r.get(0)).or_default();
+        }
+        for r in c
+            .query(
+                "SELECT group_path, serial FROM meters WHERE group_path IS NOT NULL ORDER BY serial",
+                &[],
+            )
+            .await?
+        {
+            out.entry(r.get(0)).or_default().push(r.get(1));
+        }
+        Ok(out
+            .into_iter()
+            .map(|(path, meters)| crate::GroupRecord { path, meters })
+            .collect())
+    }
+
+    async fn put_user(&self, user: crate::UserRecord) -> Result<()> {
+        let c = self.client.lock().await;
+        c.execute(
+            "INSERT INTO users (name, password_hash, role, created) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role",
+            &[&user.name, &user.password_hash, &user.role, &user.created],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn users(&self) -> Result<Vec<crate::UserRecord>> {
+        let c = self.client.lock().await;
+        Ok(c.query(
+            "SELECT name, password_hash, role, created FROM users ORDER BY name",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| crate::UserRecord {
+            name: r.get(0),
+            password_hash: r.get(1),
+            role: r.get(2),
+            created: r.get(3),
+        })
+        .collect())
+    }
+
+    async fn remove_user(&self, name: &str) -> Result<bool> {
+        let c = self.client.lock().await;
+        Ok(c.execute("DELETE FROM users WHERE name = $1", &[&name])
+            .await?
+            > 0)
     }
 
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {

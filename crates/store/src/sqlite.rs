@@ -75,10 +75,7 @@ CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
     role TEXT NOT NULL, created TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS groups (
-    id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES groups(id), name TEXT NOT NULL,
-    UNIQUE (parent_id, name)
-);
+CREATE TABLE IF NOT EXISTS meter_groups (path TEXT PRIMARY KEY);
 "#;
 
 /// Fixed-width UTC time text, so that text order is time order.
@@ -438,7 +435,7 @@ impl Store for SqliteStore {
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT serial, model, manufacturer, last_read FROM meters ORDER BY serial",
+                "SELECT serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
             )?;
             let rows = st.query_map([], |r| {
                 Ok(MeterRecord {
@@ -446,6 +443,7 @@ impl Store for SqliteStore {
                     model: r.get(1)?,
                     manufacturer: r.get(2)?,
                     last_read: r.get::<_, Option<String>>(3)?.map(|s| parse_ts(&s)),
+                    group: r.get(4)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -603,6 +601,125 @@ impl Store for SqliteStore {
             .optional()?)
         })
         .await
+    }
+
+    async fn add_group(&self, path: &str) -> Result<()> {
+        let path = crate::group_path(path)?;
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for p in crate::group_ancestry(&path) {
+                tx.execute(
+                    "INSERT INTO meter_groups (path) VALUES (?1) ON CONFLICT DO NOTHING",
+                    [p],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn assign_group(&self, path: &str, serials: &[String]) -> Result<()> {
+        let path = crate::group_path(path)?;
+        let serials = serials.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for p in crate::group_ancestry(&path) {
+                tx.execute(
+                    "INSERT INTO meter_groups (path) VALUES (?1) ON CONFLICT DO NOTHING",
+                    [p],
+                )?;
+            }
+            for s in &serials {
+                let n = tx.execute(
+                    "UPDATE meters SET group_path = ?1 WHERE serial = ?2",
+                    params![path, s],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NoMeter(s.clone()));
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_group(&self, path: &str) -> Result<u64> {
+        let path = crate::group_path(path)?;
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // The group and everything under it (no LIKE: names may hold % and _).
+            tx.execute(
+                "UPDATE meters SET group_path = NULL
+                 WHERE group_path = ?1 OR substr(group_path, 1, length(?1) + 1) = ?1 || '/'",
+                [&path],
+            )?;
+            let n = tx.execute(
+                "DELETE FROM meter_groups WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'",
+                [&path],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn groups(&self) -> Result<Vec<crate::GroupRecord>> {
+        self.with(|c| {
+            let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            let mut st = c.prepare("SELECT path FROM meter_groups")?;
+            for p in st.query_map([], |r| r.get::<_, String>(0))? {
+                out.entry(p?).or_default();
+            }
+            let mut st = c.prepare(
+                "SELECT group_path, serial FROM meters WHERE group_path IS NOT NULL ORDER BY serial",
+            )?;
+            for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (g, s) = row?;
+                out.entry(g).or_default().push(s);
+            }
+            Ok(out
+                .into_iter()
+                .map(|(path, meters)| crate::GroupRecord { path, meters })
+                .collect())
+        })
+        .await
+    }
+
+    async fn put_user(&self, user: crate::UserRecord) -> Result<()> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO users (name, password_hash, role, created) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
+                params![user.name, user.password_hash, user.role, ts(user.created)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<crate::UserRecord>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT name, password_hash, role, created FROM users ORDER BY name")?;
+            let rows = st.query_map([], |r| {
+                Ok(crate::UserRecord {
+                    name: r.get(0)?,
+                    password_hash: r.get(1)?,
+                    role: r.get(2)?,
+                    created: parse_ts(&r.get::<_, String>(3)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn remove_user(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.with(move |c| Ok(c.execute("DELETE FROM users WHERE name = ?1", [name])? > 0))
+            .await
     }
 
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {

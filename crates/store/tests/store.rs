@@ -530,3 +530,79 @@ both!(
         );
     }
 );
+
+both!(groups_and_users, |s: AnyStore| async move {
+    use metermaster_store::{GroupRecord, UserRecord};
+    s.write(batch(reading("G1", t0(), 1, 1))).await.unwrap();
+    s.write(batch(reading("G2", t0(), 1, 1))).await.unwrap();
+    s.add_group("North / Sub_1").await.unwrap();
+    s.assign_group("North/Sub_1/Feeder%A", &["G1".into()])
+        .await
+        .unwrap();
+    s.assign_group("NorthXSub_1", &["G2".into()]).await.unwrap();
+    let e = s
+        .assign_group("North", &["nobody".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "no meter nobody in the store");
+    assert!(s.add_group("North//x").await.is_err());
+    let g = s.groups().await.unwrap();
+    assert_eq!(
+        g,
+        [
+            GroupRecord {
+                path: "North".into(),
+                meters: vec![]
+            },
+            GroupRecord {
+                path: "North/Sub_1".into(),
+                meters: vec![]
+            },
+            GroupRecord {
+                path: "North/Sub_1/Feeder%A".into(),
+                meters: vec!["G1".into()]
+            },
+            GroupRecord {
+                path: "NorthXSub_1".into(),
+                meters: vec!["G2".into()]
+            },
+        ]
+    );
+    let m = s.meters().await.unwrap();
+    assert_eq!(m[0].group.as_deref(), Some("North/Sub_1/Feeder%A"));
+    // Removing a group takes its subgroups, not its look-alikes.
+    assert_eq!(s.remove_group("North/Sub_1").await.unwrap(), 2);
+    let paths: Vec<String> = s
+        .groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.path)
+        .collect();
+    assert_eq!(paths, ["North", "NorthXSub_1"]);
+    assert_eq!(s.meters().await.unwrap()[0].group, None);
+
+    let u = UserRecord {
+        name: "alice".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        role: "engineer".into(),
+        created: t0(),
+    };
+    s.put_user(u.clone()).await.unwrap();
+    s.put_user(UserRecord {
+        role: "admin".into(),
+        ..u.clone()
+    })
+    .await
+    .unwrap();
+    let users = s.users().await.unwrap();
+    assert_eq!(
+        users,
+        [UserRecord {
+            role: "admin".into(),
+            ..u
+        }]
+    );
+    assert!(s.remove_user("alice").await.unwrap());
+    assert!(!s.remove_user("alice").await.unwrap());
+});
