@@ -32,6 +32,8 @@ pub enum ListWhat {
     Channels,
     /// The ledger of imported files (by content hash).
     Files,
+    /// The store's audit log: who did what to which meter, and how it went.
+    Audit,
 }
 
 pub async fn run(a: ListArgs) -> Result<()> {
@@ -119,6 +121,31 @@ pub async fn run(a: ListArgs) -> Result<()> {
                     .map(
                         |c| json!({"channel": c.channel.to_string(), "unit": c.unit.symbol(),
                         "scale": c.scale, "interval_s": c.interval_s, "days": c.days})
+                    )
+                    .collect::<Vec<_>>()
+            )
+        }
+        ListWhat::Audit => {
+            let v = store.audit().await?;
+            if !a.json {
+                for e in &v {
+                    println!(
+                        "{}  {:<12} {:<12} {:<18} {}  {}",
+                        e.time.format("%Y-%m-%d %H:%M:%S"),
+                        e.user,
+                        e.action,
+                        e.meter.as_deref().unwrap_or("-"),
+                        e.outcome,
+                        e.detail
+                    );
+                }
+                return Ok(());
+            }
+            json!(
+                v.iter()
+                    .map(
+                        |e| json!({"time": e.time, "user": e.user, "action": e.action,
+                        "meter": e.meter, "detail": e.detail, "outcome": e.outcome})
                     )
                     .collect::<Vec<_>>()
             )

@@ -8,6 +8,7 @@ mod list;
 mod print;
 mod read;
 mod sim;
+mod time;
 mod users;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Read one meter now.
     Read(read::ReadArgs),
+    /// Check a meter's clock against ours, trim it (within its trim limit) or set it.
+    Time(time::TimeArgs),
     /// Import reading files into the store: .RES, NEM12, the interval CSV (format detected).
     Import(files::ImportArgs),
     /// Show what reading files hold (per meter and channel: intervals, exact totals, span,
@@ -139,6 +142,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => demo::run(a).await,
             Command::Sim(a) => sim::run(a).await,
             Command::Read(a) => read::run(a).await,
+            Command::Time(a) => time::run(a).await,
             Command::Bench(b) => bench::run(b).await,
             Command::Res(r) => res_command(r),
             Command::Import(a) => files::import(a).await,

@@ -1094,3 +1094,129 @@ fn users_and_groups() {
     assert!(out.contains("\"group\": \"North/Sub 4\""), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `time`: a drift within the trim limit is trimmed at level 1 and is not programming; a large
+/// one is refused by `--adjust`, and `--set` (level 2) corrects it and is recorded as
+/// programming under the user's name; every attempt is in the audit log.
+#[test]
+fn time_trims_and_sets_the_clock() {
+    let dir = temp_dir("time");
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let prog_count = |port: u16| {
+        let (ok, out, err) = run(&[
+            "read",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--address",
+            "10000001",
+            "--only",
+            "programming",
+            "--json",
+            "--no-store",
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (
+            v["programming"]["count"].as_u64().unwrap(),
+            v["programming"]["records"][0]["user"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        )
+    };
+    let time = |port: u16, extra: &[&str]| {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut args = vec![
+            "time",
+            url.as_str(),
+            "--address",
+            "10000001",
+            "--json",
+            "--database",
+            &db,
+            "--user",
+            "alice",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // A simulated meter started at our time is off by its own seeded drift (within ±10 s):
+    // trimmed with the level 1 password.
+    let start = chrono::Utc::now().to_rfc3339();
+    let mut child = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--start", &start])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let s = Sim {
+        port: line
+            .split("tcp://127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap(),
+        child,
+    };
+    let (count0, _) = prog_count(s.port);
+    let (ok, out, err) = time(s.port, &[]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = v["drift_before_s"].as_f64().unwrap();
+    assert!((1.0..12.0).contains(&d.abs()), "{v}");
+    let (ok, out, err) = time(s.port, &["--adjust"]);
+    assert!(!ok && err.contains("level 1"), "without a password: {err}");
+    let (ok, out2, err) = time(s.port, &["--adjust", "--password", "0001ABCD"]);
+    assert!(ok, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out2).unwrap();
+    assert_eq!(v["action"], "trim");
+    assert!(v["drift_after_s"].as_f64().unwrap().abs() < 1.6, "{v}");
+    assert_eq!(prog_count(s.port).0, count0, "a trim is not programming");
+    drop(s);
+    // Years off (the usual test sim): --adjust refuses, --set corrects and counts.
+    let s = sim(&[]);
+    let (ok, _, err) = time(s.port, &["--adjust", "--password", "0001ABCD"]);
+    assert!(!ok && err.contains("beyond its 30 s trim limit"), "{err}");
+    let (ok, _, err) = time(s.port, &["--set", "--password", "0001ABCD"]);
+    assert!(!ok && err.contains("level 2"), "{err}");
+    let (count1, _) = prog_count(s.port);
+    let (ok, out, err) = time(s.port, &["--set", "--password", "ABCD0002"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["drift_after_s"].as_f64().unwrap().abs() < 1.6, "{v}");
+    let (count2, user) = prog_count(s.port);
+    assert_eq!(count2, count1 + 1);
+    assert_eq!(user, "alice");
+    let (ok, out, _) = run(&["list", "audit", "--json", "--database", &db]);
+    assert!(ok);
+    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let actions: Vec<(String, bool)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["outcome"] == "ok",
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("time trim".to_string(), false),
+            ("time trim".to_string(), true),
+            ("time trim".to_string(), false),
+            ("time set".to_string(), false),
+            ("time set".to_string(), true),
+        ]
+    );
+    assert!(
+        log[4]["user"] == "alice" && log[4]["meter"] == "0000000010000001",
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

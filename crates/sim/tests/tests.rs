@@ -245,15 +245,25 @@ async fn access_levels_and_password_timeout() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     c.write_id(576, b"AGAIN       ").await.unwrap();
     assert_eq!(fleet.meters[0].lock().unwrap().operator, "AGAIN");
-    // A clock set beyond the trim limit needs level 2 and counts as programming.
+    // A clock trim within the limit is allowed at level 1 and is not programming; a set
+    // beyond it needs level 2 and counts as programming.
     let before = fleet.meters[0].lock().unwrap().programming_count();
-    assert!(
-        c.write_id(861, &metermaster_flag::codec::encode_clock(start()))
-            .await
-            .is_err()
-    );
-    c.authenticate(&seed, Some("FEDC0003")).await.unwrap();
     let t = start() + chrono::Duration::hours(1);
+    assert!(matches!(
+        c.write_id(861, &metermaster_flag::codec::encode_clock(t))
+            .await
+            .unwrap_err(),
+        Error::Meter(MeterError::Err { code: 5, .. })
+    ));
+    let now = fleet.meters[0].lock().unwrap().now();
+    c.write_id(
+        861,
+        &metermaster_flag::codec::encode_clock(now + chrono::Duration::seconds(20)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fleet.meters[0].lock().unwrap().programming_count(), before);
+    c.authenticate(&seed, Some("FEDC0003")).await.unwrap();
     c.write_id(861, &metermaster_flag::codec::encode_clock(t))
         .await
         .unwrap();

@@ -1,0 +1,168 @@
+//! `metermaster time`: a meter's clock against ours: check the drift, trim it within the
+//! meter's trim limit (not programming), or set it (programming, at the higher password level).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::Args;
+use metermaster_flag::client::{ClientOptions, FlagClient};
+use metermaster_flag::codec::{decode_clock, encode_clock, utc_to_local};
+use metermaster_flag::ids;
+use metermaster_flag::reader::open_session;
+use metermaster_flag::transport::Connection;
+use metermaster_store::{AuditEntry, Batch, Store};
+
+#[derive(Debug, Args)]
+pub struct TimeArgs {
+    /// Where the meter is: tcp://HOST:PORT or serial:///dev/ttyUSB0?baud=300.
+    pub connection: String,
+    /// The device address sent in the sign-on.
+    #[arg(long, default_value = "")]
+    pub address: String,
+    /// Password: level 1 or higher to trim, level 2 or higher to set.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Trim the clock to ours when the drift is within the trim limit.
+    #[arg(long, conflicts_with = "set")]
+    pub adjust: bool,
+    /// Set the clock to ours whatever the drift (counts as programming).
+    #[arg(long)]
+    pub set: bool,
+    /// The meter's trim limit in seconds (a larger correction is a time set).
+    #[arg(long, default_value_t = 30)]
+    pub trim_limit: u32,
+    /// Who does it: written to the meter's programming log (for --set) and the audit log.
+    #[arg(long, env = "USER", default_value = "metermaster")]
+    pub user: String,
+    /// The meter clock's offset from UTC, e.g. +01:00 (meters keep local standard time).
+    #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
+    pub utc_offset: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: crate::files::StoreArgs,
+}
+
+/// The meter's clock minus ours, in seconds (positive: the meter is fast).
+async fn drift<L: metermaster_flag::transport::Link>(
+    c: &mut FlagClient<L>,
+    offset_s: i32,
+) -> Result<(chrono::NaiveDateTime, f64)> {
+    let before = Utc::now();
+    let raw = c.read_id(ids::CLOCK, 7).await?;
+    let after = Utc::now();
+    let meter = decode_clock(&raw).context("the meter's clock (861) is not a valid time")?;
+    // Ours at the middle of the exchange, on the meter's wall clock.
+    let mid = before + (after - before) / 2;
+    let ours = utc_to_local(mid, offset_s);
+    let d = (meter - ours).num_milliseconds() as f64 / 1000.0;
+    Ok((meter, d))
+}
+
+pub async fn run(a: TimeArgs) -> Result<()> {
+    let conn = Connection::parse(&a.connection)?;
+    let offset_s = crate::read::parse_offset(&a.utc_offset)?;
+    if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
+        bail!(
+            "--user {:?}: 1 to 12 ASCII characters (the meter keeps 12)",
+            a.user
+        );
+    }
+    let link = conn.open(Duration::from_secs(10)).await?;
+    let mut c = FlagClient::attach(link, ClientOptions::default());
+    let result = async {
+        let (ident, _) = open_session(&mut c, &a.address, a.password.as_deref())
+            .await
+            .with_context(|| format!("signing on to {conn} address {:?}", a.address))?;
+        let serial = metermaster_flag::codec::ascii(&c.read_id(ids::SERIAL, 16).await?);
+        let (meter_before, before) = drift(&mut c, offset_s).await?;
+        let mut action = "check";
+        if a.adjust || a.set {
+            let limit = f64::from(a.trim_limit);
+            if a.adjust && before.abs() > limit {
+                bail!(
+                    "the meter is {before:+.1} s off, beyond its {} s trim limit: `time --set` (level 2 password) sets it, and counts as programming",
+                    a.trim_limit
+                );
+            }
+            if a.set {
+                // The operator name goes into the programming log with the time set.
+                let mut name = [b' '; 12];
+                name[..a.user.len()].copy_from_slice(a.user.as_bytes());
+                c.write_id(ids::OPERATOR_NAME, &name).await?;
+            }
+            // Our time half a second on: the meter takes whole seconds, so this is the nearest.
+            let target = utc_to_local(Utc::now() + chrono::Duration::milliseconds(500), offset_s);
+            c.write_id(ids::CLOCK, &encode_clock(target))
+                .await
+                .context(if a.set {
+                    "setting the clock (needs a level 2 password)"
+                } else {
+                    "trimming the clock (needs a level 1 password)"
+                })?;
+            action = if a.set { "set" } else { "trim" };
+        }
+        let (meter_after, after) = drift(&mut c, offset_s).await?;
+        Ok::<_, anyhow::Error>((ident, serial, action, meter_before, before, meter_after, after))
+    }
+    .await;
+    let _ = c.log_off().await;
+    let outcome_text = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("failed: {e:#}"),
+    };
+    if a.adjust || a.set {
+        // Every attempt to change a meter's clock goes to the audit log, whatever came of it.
+        let store = a.store.open().await?;
+        let (serial, detail) = match &result {
+            Ok((_, s, _, _, b, _, af)) => (
+                Some(s.clone()),
+                format!("{conn}: drift {b:+.1} s before, {af:+.1} s after"),
+            ),
+            Err(_) => (None, format!("{conn} address {:?}", a.address)),
+        };
+        store
+            .write(Batch {
+                audit: vec![AuditEntry {
+                    time: Utc::now(),
+                    user: a.user.clone(),
+                    action: if a.set { "time set" } else { "time trim" }.into(),
+                    meter: serial,
+                    detail,
+                    outcome: outcome_text.clone(),
+                }],
+                ..Batch::default()
+            })
+            .await?;
+    }
+    let (ident, serial, action, meter_before, before, meter_after, after) = result?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "meter": serial,
+                "ident": ident.line(),
+                "action": action,
+                "meter_time_before": meter_before,
+                "drift_before_s": before,
+                "meter_time_after": meter_after,
+                "drift_after_s": after,
+                "trim_limit_s": a.trim_limit,
+            }))?
+        );
+    } else {
+        println!("meter {serial} ({})", ident.line());
+        println!("clock {meter_before}  drift {before:+.1} s");
+        if action != "check" {
+            println!("{action}: clock {meter_after}  drift {after:+.1} s");
+        } else if before.abs() > f64::from(a.trim_limit) {
+            println!(
+                "beyond the {} s trim limit: `--set` corrects it (counts as programming)",
+                a.trim_limit
+            );
+        }
+    }
+    Ok(())
+}
