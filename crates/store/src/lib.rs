@@ -138,6 +138,24 @@ pub struct UserRecord {
     pub created: DateTime<Utc>,
 }
 
+/// One version of a tariff scheme or meter configuration, as its TOML text. Every change is a
+/// new version with its author, time and message; versions are never changed or deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeVersion {
+    /// The scheme's or configuration's id.
+    pub id: String,
+    /// 1, 2, 3... (given by the store).
+    pub version: i64,
+    /// `scheme` or `configuration`.
+    pub kind: String,
+    /// The folder of the tree it is in (`Domestic/Economy 7`), empty for the top.
+    pub folder: String,
+    pub body: String,
+    pub author: String,
+    pub time: DateTime<Utc>,
+    pub message: String,
+}
+
 /// A group path in its one written form: segments trimmed, joined by `/`; an empty segment or
 /// one with control characters is refused.
 pub fn group_path(path: &str) -> Result<String> {
@@ -256,6 +274,16 @@ pub trait Store {
     async fn users(&self) -> Result<Vec<UserRecord>>;
     /// Removes a user; whether there was one.
     async fn remove_user(&self, name: &str) -> Result<bool>;
+    /// Stores a new version of a scheme or configuration (its `version` is ignored) and returns
+    /// the version number; when the body and folder equal the latest version's, nothing is
+    /// stored and the latest number is returned.
+    async fn put_scheme(&self, v: SchemeVersion) -> Result<i64>;
+    /// One version (the latest when `version` is `None`).
+    async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<SchemeVersion>>;
+    /// Every version of one scheme, oldest first.
+    async fn scheme_history(&self, id: &str) -> Result<Vec<SchemeVersion>>;
+    /// The latest version of every scheme and configuration, by folder and id.
+    async fn schemes(&self) -> Result<Vec<SchemeVersion>>;
     /// Every ledger entry, oldest first.
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>>;
     /// The audit log, oldest first.
@@ -378,6 +406,18 @@ impl Store for AnyStore {
     }
     async fn remove_user(&self, name: &str) -> Result<bool> {
         delegate!(self, s => s.remove_user(name).await)
+    }
+    async fn put_scheme(&self, v: SchemeVersion) -> Result<i64> {
+        delegate!(self, s => s.put_scheme(v).await)
+    }
+    async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<SchemeVersion>> {
+        delegate!(self, s => s.scheme(id, version).await)
+    }
+    async fn scheme_history(&self, id: &str) -> Result<Vec<SchemeVersion>> {
+        delegate!(self, s => s.scheme_history(id).await)
+    }
+    async fn schemes(&self) -> Result<Vec<SchemeVersion>> {
+        delegate!(self, s => s.schemes().await)
     }
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
         delegate!(self, s => s.ledger_entries().await)

@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS users (
     role TEXT NOT NULL, created TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meter_groups (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS scheme_versions (
+    id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, folder TEXT NOT NULL,
+    body TEXT NOT NULL, author TEXT NOT NULL, time TIMESTAMPTZ NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (id, version)
+);
 "#;
 
 /// The PostgreSQL implementation of [`Store`].
@@ -172,6 +177,19 @@ async fn fetch(
 ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     use futures_util::TryStreamExt;
     tx.query_raw(st, p).await?.try_collect().await
+}
+
+fn scheme_row(r: &tokio_postgres::Row) -> crate::SchemeVersion {
+    crate::SchemeVersion {
+        id: r.get(0),
+        version: r.get(1),
+        kind: r.get(2),
+        folder: r.get(3),
+        body: r.get(4),
+        author: r.get(5),
+        time: r.get(6),
+        message: r.get(7),
+    }
 }
 
 fn ledger_row(r: &tokio_postgres::Row) -> LedgerEntry {
@@ -983,6 +1001,80 @@ impl Store for PgStore {
         Ok(c.execute("DELETE FROM users WHERE name = $1", &[&name])
             .await?
             > 0)
+    }
+
+    async fn put_scheme(&self, v: crate::SchemeVersion) -> Result<i64> {
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        // One writer per scheme id at a time (version numbers must not collide).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(4242003, hashtext($1))",
+            &[&v.id],
+        )
+        .await?;
+        let latest = tx
+            .query_opt(
+                "SELECT version, body, folder FROM scheme_versions WHERE id = $1
+                 ORDER BY version DESC LIMIT 1",
+                &[&v.id],
+            )
+            .await?;
+        if let Some(r) = &latest {
+            if r.get::<_, &str>(1) == v.body && r.get::<_, &str>(2) == v.folder {
+                return Ok(r.get(0));
+            }
+        }
+        let n: i64 = latest.map_or(1, |r| r.get::<_, i64>(0) + 1);
+        tx.execute(
+            "INSERT INTO scheme_versions (id, version, kind, folder, body, author, time, message)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &v.id, &n, &v.kind, &v.folder, &v.body, &v.author, &v.time, &v.message,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<crate::SchemeVersion>> {
+        let c = self.client.lock().await;
+        Ok(c.query_opt(
+            "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
+             WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+            &[&id, &version],
+        )
+        .await?
+        .as_ref()
+        .map(scheme_row))
+    }
+
+    async fn scheme_history(&self, id: &str) -> Result<Vec<crate::SchemeVersion>> {
+        let c = self.client.lock().await;
+        Ok(c.query(
+            "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
+             WHERE id = $1 ORDER BY version",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(scheme_row)
+        .collect())
+    }
+
+    async fn schemes(&self) -> Result<Vec<crate::SchemeVersion>> {
+        let c = self.client.lock().await;
+        Ok(c.query(
+            "SELECT s.id, s.version, s.kind, s.folder, s.body, s.author, s.time, s.message
+             FROM scheme_versions s
+             WHERE s.version = (SELECT MAX(version) FROM scheme_versions t WHERE t.id = s.id)
+             ORDER BY s.folder, s.id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(scheme_row)
+        .collect())
     }
 
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {

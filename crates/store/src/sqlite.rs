@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS users (
     role TEXT NOT NULL, created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meter_groups (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS scheme_versions (
+    id TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT NOT NULL, folder TEXT NOT NULL,
+    body TEXT NOT NULL, author TEXT NOT NULL, time TEXT NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (id, version)
+);
 "#;
 
 /// Fixed-width UTC time text, so that text order is time order.
@@ -85,6 +90,19 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
 
 fn parse_ts(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
+}
+
+fn scheme_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::SchemeVersion> {
+    Ok(crate::SchemeVersion {
+        id: r.get(0)?,
+        version: r.get(1)?,
+        kind: r.get(2)?,
+        folder: r.get(3)?,
+        body: r.get(4)?,
+        author: r.get(5)?,
+        time: parse_ts(&r.get::<_, String>(6)?),
+        message: r.get(7)?,
+    })
 }
 
 fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerEntry> {
@@ -720,6 +738,75 @@ impl Store for SqliteStore {
         let name = name.to_string();
         self.with(move |c| Ok(c.execute("DELETE FROM users WHERE name = ?1", [name])? > 0))
             .await
+    }
+
+    async fn put_scheme(&self, v: crate::SchemeVersion) -> Result<i64> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let latest: Option<(i64, String, String)> = tx
+                .query_row(
+                    "SELECT version, body, folder FROM scheme_versions WHERE id = ?1
+                     ORDER BY version DESC LIMIT 1",
+                    [&v.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((n, body, folder)) = &latest {
+                if *body == v.body && *folder == v.folder {
+                    return Ok(*n);
+                }
+            }
+            let n = latest.map_or(1, |l| l.0 + 1);
+            tx.execute(
+                "INSERT INTO scheme_versions (id, version, kind, folder, body, author, time, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![v.id, n, v.kind, v.folder, v.body, v.author, ts(v.time), v.message],
+            )?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<crate::SchemeVersion>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
+                 WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                params![id, version],
+                scheme_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn scheme_history(&self, id: &str) -> Result<Vec<crate::SchemeVersion>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
+                 WHERE id = ?1 ORDER BY version",
+            )?;
+            let rows = st.query_map([id], scheme_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn schemes(&self) -> Result<Vec<crate::SchemeVersion>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT s.id, s.version, s.kind, s.folder, s.body, s.author, s.time, s.message
+                 FROM scheme_versions s
+                 WHERE s.version = (SELECT MAX(version) FROM scheme_versions t WHERE t.id = s.id)
+                 ORDER BY s.folder, s.id",
+            )?;
+            let rows = st.query_map([], scheme_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
     }
 
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {

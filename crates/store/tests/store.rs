@@ -606,3 +606,82 @@ both!(groups_and_users, |s: AnyStore| async move {
     assert!(s.remove_user("alice").await.unwrap());
     assert!(!s.remove_user("alice").await.unwrap());
 });
+
+both!(scheme_versions, |s: AnyStore| async move {
+    use metermaster_store::SchemeVersion;
+    let v = |body: &str, folder: &str, msg: &str| SchemeVersion {
+        id: "E7".into(),
+        version: 0,
+        kind: "scheme".into(),
+        folder: folder.into(),
+        body: body.into(),
+        author: "alice".into(),
+        time: t0(),
+        message: msg.into(),
+    };
+    assert_eq!(
+        s.put_scheme(v("a = 1\n", "Domestic", "first"))
+            .await
+            .unwrap(),
+        1
+    );
+    // The same body again is no new version.
+    assert_eq!(
+        s.put_scheme(v("a = 1\n", "Domestic", "again"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.put_scheme(v("a = 2\n", "Domestic", "night rate moved"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.put_scheme(v("a = 2\n", "Domestic/Old", "moved"))
+            .await
+            .unwrap(),
+        3
+    );
+    s.put_scheme(SchemeVersion {
+        id: "CT1".into(),
+        kind: "configuration".into(),
+        ..v("b = 1\n", "", "cfg")
+    })
+    .await
+    .unwrap();
+    let latest = s.scheme("E7", None).await.unwrap().unwrap();
+    assert_eq!(
+        (latest.version, latest.folder.as_str()),
+        (3, "Domestic/Old")
+    );
+    assert_eq!(
+        s.scheme("E7", Some(1)).await.unwrap().unwrap().body,
+        "a = 1\n"
+    );
+    assert!(s.scheme("E7", Some(9)).await.unwrap().is_none());
+    let h: Vec<(i64, String)> = s
+        .scheme_history("E7")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version, v.message))
+        .collect();
+    assert_eq!(
+        h,
+        [
+            (1, "first".into()),
+            (2, "night rate moved".into()),
+            (3, "moved".into())
+        ]
+    );
+    let all: Vec<(String, i64)> = s
+        .schemes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.id, v.version))
+        .collect();
+    assert_eq!(all, [("CT1".into(), 1), ("E7".into(), 3)]);
+});
