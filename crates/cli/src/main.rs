@@ -1,5 +1,6 @@
 //! The `metermaster` command: parses arguments and calls the library crates.
 
+mod audit;
 mod bench;
 mod config;
 mod demo;
@@ -35,6 +36,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Read one meter now.
     Read(read::ReadArgs),
+    /// Read a meter's programming log: how often, when and by whom it was programmed.
+    Audit(audit::AuditArgs),
     /// Check a meter's clock against ours, trim it (within its trim limit) or set it.
     Time(time::TimeArgs),
     /// Import reading files into the store: .RES, NEM12, the interval CSV (format detected).
@@ -143,6 +146,7 @@ fn main() -> std::process::ExitCode {
             Command::Sim(a) => sim::run(a).await,
             Command::Read(a) => read::run(a).await,
             Command::Time(a) => time::run(a).await,
+            Command::Audit(a) => audit::run(a).await,
             Command::Bench(b) => bench::run(b).await,
             Command::Res(r) => res_command(r),
             Command::Import(a) => files::import(a).await,

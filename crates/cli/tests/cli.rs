@@ -1190,6 +1190,21 @@ fn time_trims_and_sets_the_clock() {
     let (count2, user) = prog_count(s.port);
     assert_eq!(count2, count1 + 1);
     assert_eq!(user, "alice");
+    // The meter's own log, as `audit` shows it.
+    let (ok, out, err) = run(&[
+        "audit",
+        &format!("tcp://127.0.0.1:{}", s.port),
+        "--address",
+        "10000001",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["count"].as_u64(), Some(count2));
+    assert_eq!(a["records"][0]["user"], "alice");
+    assert!(a["records"][0]["time"].is_string(), "{a}");
+    assert_eq!(a["records"][0]["scheme"], a["scheme"]);
+    assert!(a["scheme"].is_string(), "{a}");
     let (ok, out, _) = run(&["list", "audit", "--json", "--database", &db]);
     assert!(ok);
     let log: serde_json::Value = serde_json::from_str(&out).unwrap();
