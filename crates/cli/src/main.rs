@@ -8,6 +8,7 @@ mod files;
 mod list;
 mod print;
 mod read;
+mod scheme;
 mod sim;
 mod time;
 mod users;
@@ -51,6 +52,8 @@ enum Command {
     Watch(files::WatchArgs),
     /// What the store holds: meters, readings, channels, imported files.
     List(list::ListArgs),
+    /// Tariff schemes and meter configurations: validate, show, diff, import, export, tree, log.
+    Scheme(scheme::SchemeArgs),
     /// The people who use metermaster: add, passwd, list, remove.
     User(users::UserArgs),
     /// The meter tree: add, assign, remove, list.
@@ -154,6 +157,7 @@ fn main() -> std::process::ExitCode {
             Command::Watch(a) => files::watch(a).await,
             Command::List(a) => list::run(a).await,
             Command::User(a) => users::user(a).await,
+            Command::Scheme(a) => scheme::run(a).await,
             Command::Group(a) => users::group(a).await,
             Command::Inspect(a) => files::inspect(a).await,
         }

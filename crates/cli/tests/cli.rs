@@ -1235,3 +1235,131 @@ fn time_trims_and_sets_the_clock() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Schemes as an engineer handles them: validated (every violation with file, line and path),
+/// kept in the store's tree as versions with author and message, compared in domain words,
+/// exported back.
+#[test]
+fn schemes_validate_version_diff_and_export() {
+    let dir = temp_dir("schemes");
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/schemes");
+    let files: Vec<String> = ["economy7", "three-rate", "max-demand", "config-ct-site"]
+        .iter()
+        .map(|n| format!("{examples}/{n}.toml"))
+        .collect();
+    let mut args = vec![
+        "scheme",
+        "validate",
+        "--meter-type",
+        "a1140",
+        "--today",
+        "2026-01-01",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, out, err) = run(&args);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("4 file(s) valid for the"), "{out}");
+    // A switch inside the clock-change hour, and too many switches for the A1140.
+    let e7 = std::fs::read_to_string(&files[0]).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, e7.replace("\"00:30\"", "\"01:30\"")).unwrap();
+    let (ok, out, _) = run(&[
+        "scheme",
+        "validate",
+        bad.to_str().unwrap(),
+        "--today",
+        "2026-01-01",
+    ]);
+    assert!(!ok);
+    assert!(
+        out.contains(": error: day_profiles[0].switches[1].at: 01:30 does not exist on 2026-03-29"),
+        "{out}"
+    );
+    // Into the store: the examples folder as a tree folder, then a change as version 2.
+    let (ok, out, err) = run(&[
+        "scheme",
+        "import",
+        examples,
+        "--folder",
+        "Examples",
+        "--author",
+        "alice",
+        "-m",
+        "first",
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("E7-2026: scheme version 1 (new version)"),
+        "{out}"
+    );
+    let moved = dir.join("e7.toml");
+    std::fs::write(&moved, e7.replace("\"07:30\"", "\"08:00\"")).unwrap();
+    let (ok, out, err) = run(&[
+        "scheme",
+        "import",
+        moved.to_str().unwrap(),
+        "--folder",
+        "Examples",
+        "--author",
+        "bob",
+        "-m",
+        "night ends at 08:00",
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("E7-2026: scheme version 2 (new version)"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&[
+        "scheme",
+        "import",
+        moved.to_str().unwrap(),
+        "--folder",
+        "Examples",
+        "-m",
+        "again",
+        "--database",
+        &db,
+    ]);
+    assert!(ok && out.contains("version 2 (unchanged)"), "{out}");
+    let (ok, out, err) = run(&["scheme", "log", "E7-2026", "--json", "--database", &db]);
+    assert!(ok, "{err}");
+    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(log[1]["author"], "bob");
+    assert_eq!(log[1]["message"], "night ends at 08:00");
+    let (ok, out, err) = run(&[
+        "scheme",
+        "diff",
+        "E7-2026@1",
+        "E7-2026@2",
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("07:30") && out.contains("08:00") && !out.contains('{'),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["scheme", "tree", "--database", &db]);
+    assert!(ok && out.starts_with("Examples/\n"), "{out}");
+    let exp = dir.join("export");
+    let (ok, _, err) = run(&[
+        "scheme",
+        "export",
+        "--out",
+        exp.to_str().unwrap(),
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(exp.join("Examples/E7-2026.toml")).unwrap(),
+        std::fs::read_to_string(&moved).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,482 @@
+//! `metermaster scheme ...`: tariff schemes and meter configurations: validate, show, diff, and
+//! the versioned tree in the store (import, export, tree, log).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use metermaster_store::{AnyStore, SchemeVersion, Store};
+use metermaster_tariff::{
+    MeterCapabilities, MeterConfiguration, MeterType, Scheme, Severity, line_of, resolve_chain,
+    validate, validate_configuration,
+};
+
+use crate::files::StoreArgs;
+
+#[derive(Debug, Args)]
+pub struct SchemeArgs {
+    #[command(subcommand)]
+    pub cmd: SchemeCommand,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MeterTypeArg {
+    A1140,
+    A1700,
+    Dlms,
+}
+
+impl From<MeterTypeArg> for MeterType {
+    fn from(m: MeterTypeArg) -> MeterType {
+        match m {
+            MeterTypeArg::A1140 => MeterType::A1140,
+            MeterTypeArg::A1700 => MeterType::A1700,
+            MeterTypeArg::Dlms => MeterType::Dlms,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemeCommand {
+    /// Check schemes and configurations (TOML files) against what a meter type can hold;
+    /// every violation is listed with its file, line and path. Parents are looked up among the
+    /// files given, then in the store.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "a1140")]
+        meter_type: MeterTypeArg,
+        /// The day from which clock changes are checked (two years on); default today.
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a scheme (a file, or ID or ID@VERSION from the store) with its parents merged in.
+    Show {
+        what: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between two schemes (files or ID@VERSION), in domain words.
+    Diff { from: String, to: String },
+    /// Store schemes and configurations as new versions: files, or folders whose sub-folders
+    /// become the tree's folders.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The tree folder (default: the file's folder below the folder given, or the top).
+        #[arg(long)]
+        folder: Option<String>,
+        /// Who makes the change.
+        #[arg(long, env = "USER", default_value = "metermaster")]
+        author: String,
+        /// Why.
+        #[arg(long, short)]
+        message: String,
+    },
+    /// Write the latest version of every scheme and configuration to a folder, as the tree.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The tree: folders, schemes and configurations with their latest versions.
+    Tree {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The versions of one scheme or configuration: who, when, why.
+    Log {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A scheme or configuration file's text, parsed.
+enum Doc {
+    Scheme(Scheme),
+    Config(MeterConfiguration),
+}
+
+fn is_configuration(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim_start().starts_with("meter_type") || l.trim_start().starts_with("ct_ratio"))
+}
+
+fn parse_doc(text: &str) -> std::result::Result<Doc, String> {
+    if is_configuration(text) {
+        MeterConfiguration::from_toml(text)
+            .map(Doc::Config)
+            .map_err(|e| e.to_string())
+    } else {
+        Scheme::from_toml(text)
+            .map(Doc::Scheme)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The text of a file, or of `ID[@VERSION]` in the store.
+async fn load_text(store: Option<&AnyStore>, what: &str) -> Result<(String, String)> {
+    let p = Path::new(what);
+    if p.exists() {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        return Ok((text, what.to_string()));
+    }
+    let Some(store) = store else {
+        bail!("{what}: no such file");
+    };
+    let (id, version) = match what.rsplit_once('@') {
+        Some((id, v)) => (
+            id,
+            Some(
+                v.parse::<i64>()
+                    .with_context(|| format!("{what}: version {v:?} is not a number"))?,
+            ),
+        ),
+        None => (what, None),
+    };
+    let v = store
+        .scheme(id, version)
+        .await?
+        .with_context(|| format!("{what}: no such file, and no such scheme in the store"))?;
+    Ok((v.body, format!("{}@{}", v.id, v.version)))
+}
+
+/// Schemes by id from the store's latest versions.
+async fn stored_schemes(store: &AnyStore) -> Result<Vec<Scheme>> {
+    Ok(store
+        .schemes()
+        .await?
+        .into_iter()
+        .filter(|v| v.kind == "scheme")
+        .filter_map(|v| Scheme::from_toml(&v.body).ok())
+        .collect())
+}
+
+async fn resolved_scheme(store: &AnyStore, what: &str) -> Result<Scheme> {
+    let (text, origin) = load_text(Some(store), what).await?;
+    let s = Scheme::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    if s.parent.is_none() {
+        return Ok(s);
+    }
+    let mut known = stored_schemes(store).await?;
+    known.retain(|k| k.id != s.id);
+    known.push(s.clone());
+    resolve_chain(&s.id, |id| known.iter().find(|k| k.id == id).cloned())
+        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+}
+
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            toml_files(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "toml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(a: SchemeArgs) -> Result<()> {
+    match a.cmd {
+        SchemeCommand::Validate {
+            files,
+            meter_type,
+            today,
+            json,
+        } => {
+            let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let mt: MeterType = meter_type.into();
+            let caps = MeterCapabilities::for_type(mt);
+            let mut texts = Vec::new();
+            for f in &files {
+                texts.push(
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                );
+            }
+            // Parents come from the files given, then from the store (when it opens).
+            let mut known: Vec<Scheme> = texts
+                .iter()
+                .filter(|t| !is_configuration(t))
+                .filter_map(|t| Scheme::from_toml(t).ok())
+                .collect();
+            let any_parent = known.iter().any(|s| s.parent.is_some())
+                || texts.iter().any(|t| is_configuration(t));
+            if any_parent {
+                if let Ok(store) = a.store.open().await {
+                    for s in stored_schemes(&store).await.unwrap_or_default() {
+                        if !known.iter().any(|k| k.id == s.id) {
+                            known.push(s);
+                        }
+                    }
+                }
+            }
+            let lookup = |id: &str| known.iter().find(|k| k.id == id).cloned();
+            let mut report = Vec::new();
+            let mut errors = 0;
+            for (f, text) in files.iter().zip(&texts) {
+                let name = f.display().to_string();
+                let mut push = |line: Option<usize>, sev: &str, path: &str, msg: &str| {
+                    if sev == "error" {
+                        errors += 1;
+                    }
+                    report.push(serde_json::json!({
+                        "file": name, "line": line, "severity": sev, "path": path, "message": msg,
+                    }));
+                };
+                let violations = match parse_doc(text) {
+                    Err(e) => {
+                        for l in e.lines() {
+                            push(None, "error", "", l);
+                        }
+                        continue;
+                    }
+                    Ok(Doc::Scheme(s)) => match resolve_chain(&s.id, lookup) {
+                        Ok(r) => validate(&r, &caps, today),
+                        Err(e) => {
+                            push(None, "error", "parent", &e.to_string());
+                            continue;
+                        }
+                    },
+                    Ok(Doc::Config(c)) => {
+                        let resolved = if c.parent.is_some() {
+                            // Configurations inherit from configurations among the files.
+                            let configs: Vec<MeterConfiguration> = texts
+                                .iter()
+                                .filter(|t| is_configuration(t))
+                                .filter_map(|t| MeterConfiguration::from_toml(t).ok())
+                                .collect();
+                            match resolve_chain(&c.id, |id| {
+                                configs.iter().find(|k| k.id == id).cloned()
+                            }) {
+                                Ok(r) => r,
+                                Err(e) => {
+                                    push(None, "error", "parent", &e.to_string());
+                                    continue;
+                                }
+                            }
+                        } else {
+                            c
+                        };
+                        validate_configuration(&resolved, |id| resolve_chain(id, lookup).ok())
+                    }
+                };
+                for v in violations {
+                    let sev = match v.severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    };
+                    push(line_of(text, &v.path), sev, &v.path, &v.message);
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for r in &report {
+                    let line = r["line"]
+                        .as_u64()
+                        .map_or(String::new(), |l| format!(":{l}"));
+                    let path = r["path"].as_str().unwrap_or("");
+                    let path = if path.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{path}: ")
+                    };
+                    println!(
+                        "{}{line}: {}: {path}{}",
+                        r["file"].as_str().unwrap_or(""),
+                        r["severity"].as_str().unwrap_or(""),
+                        r["message"].as_str().unwrap_or("")
+                    );
+                }
+                if report.is_empty() {
+                    println!("{} file(s) valid for the {}", files.len(), mt.label());
+                }
+            }
+            if errors > 0 {
+                bail!("{errors} error(s)");
+            }
+        }
+        SchemeCommand::Show { what, json } => {
+            let store = a.store.open().await.ok();
+            let s = match &store {
+                Some(st) => resolved_scheme(st, &what).await?,
+                None => {
+                    let (text, origin) = load_text(None, &what).await?;
+                    Scheme::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", s.to_toml().map_err(|e| anyhow::anyhow!("{e}"))?);
+            }
+        }
+        SchemeCommand::Diff { from, to } => {
+            let store = a.store.open().await?;
+            let x = resolved_scheme(&store, &from).await?;
+            let y = resolved_scheme(&store, &to).await?;
+            let d = metermaster_tariff::diff(&x, &y);
+            if d.is_empty() {
+                println!("no change");
+            }
+            for line in d {
+                println!("{line}");
+            }
+        }
+        SchemeCommand::Import {
+            paths,
+            folder,
+            author,
+            message,
+        } => {
+            let store = a.store.open().await?;
+            let mut failed = 0;
+            for root in &paths {
+                let mut files = Vec::new();
+                if root.is_dir() {
+                    toml_files(root, &mut files)?;
+                } else {
+                    files.push(root.clone());
+                }
+                for f in files {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    let (id, kind) = match parse_doc(&text) {
+                        Ok(Doc::Scheme(s)) => (s.id, "scheme"),
+                        Ok(Doc::Config(c)) => (c.id, "configuration"),
+                        Err(e) => {
+                            failed += 1;
+                            eprintln!("{}: {e}", f.display());
+                            continue;
+                        }
+                    };
+                    let tree_folder = match &folder {
+                        Some(x) => metermaster_store::group_path(x)?,
+                        None if root.is_dir() => f
+                            .parent()
+                            .and_then(|p| p.strip_prefix(root).ok())
+                            .map(|p| {
+                                p.components()
+                                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                                    .collect::<Vec<_>>()
+                                    .join("/")
+                            })
+                            .unwrap_or_default(),
+                        None => String::new(),
+                    };
+                    let before = store.scheme(&id, None).await?.map(|v| v.version);
+                    let n = store
+                        .put_scheme(SchemeVersion {
+                            id: id.clone(),
+                            version: 0,
+                            kind: kind.into(),
+                            folder: tree_folder,
+                            body: text,
+                            author: author.clone(),
+                            time: chrono::Utc::now(),
+                            message: message.clone(),
+                        })
+                        .await?;
+                    let what = if before == Some(n) {
+                        "unchanged"
+                    } else {
+                        "new version"
+                    };
+                    println!("{id}: {kind} version {n} ({what})");
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} file(s) could not be read");
+            }
+        }
+        SchemeCommand::Export { out } => {
+            let store = a.store.open().await?;
+            let all = store.schemes().await?;
+            for v in &all {
+                let dir = v
+                    .folder
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .fold(out.clone(), |d, s| d.join(crate::files::safe_file_name(s)));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let path = dir.join(format!("{}.toml", crate::files::safe_file_name(&v.id)));
+                crate::write_file_atomically(&path, v.body.as_bytes())?;
+            }
+            eprintln!(
+                "{} scheme(s) and configuration(s) written to {}",
+                all.len(),
+                out.display()
+            );
+        }
+        SchemeCommand::Tree { json } => {
+            let store = a.store.open().await?;
+            let all = store.schemes().await?;
+            if json {
+                let v: Vec<_> = all
+                    .iter()
+                    .map(|v| {
+                        serde_json::json!({"folder": v.folder, "id": v.id, "kind": v.kind,
+                        "version": v.version, "author": v.author, "time": v.time})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let mut last: Option<&str> = None;
+                for v in &all {
+                    if last != Some(v.folder.as_str()) {
+                        println!("{}/", v.folder);
+                        last = Some(v.folder.as_str());
+                    }
+                    println!(
+                        "  {} ({} v{}, {} {})",
+                        v.id,
+                        v.kind,
+                        v.version,
+                        v.author,
+                        v.time.format("%Y-%m-%d")
+                    );
+                }
+            }
+        }
+        SchemeCommand::Log { id, json } => {
+            let store = a.store.open().await?;
+            let h = store.scheme_history(&id).await?;
+            if h.is_empty() {
+                bail!("no scheme or configuration {id} in the store");
+            }
+            if json {
+                let v: Vec<_> = h
+                    .iter()
+                    .map(|v| {
+                        serde_json::json!({"version": v.version, "author": v.author,
+                        "time": v.time, "message": v.message, "folder": v.folder})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for v in &h {
+                    println!(
+                        "v{}  {}  {:<12} {}",
+                        v.version,
+                        v.time.to_rfc3339(),
+                        v.author,
+                        v.message
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
