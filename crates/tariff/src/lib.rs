@@ -51,6 +51,7 @@ mod caps;
 mod config;
 mod diff;
 mod error;
+mod evaluate;
 pub mod inherit;
 mod schema;
 mod scheme;
@@ -61,6 +62,7 @@ pub use caps::MeterCapabilities;
 pub use config::{ClockSettings, MeterConfiguration, PasswordRef, Passwords};
 pub use diff::diff;
 pub use error::{Problem, SchemeError, line_of};
+pub use evaluate::{EvalError, Evaluation, PeriodResult, billing_boundaries, evaluate, rate_table};
 pub use inherit::{Inherit, InheritError, MAX_GENERATIONS, resolve, resolve_chain};
 pub use schema::json_schema;
 pub use scheme::{
