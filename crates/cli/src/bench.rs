@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use metermaster_flag::client::{ClientOptions, FlagClient};
 use metermaster_flag::reader::{ReadOptions, read_meter};
@@ -58,6 +58,18 @@ pub enum BenchCommand {
         database: Option<String>,
         #[arg(long, default_value_t = 3)]
         runs: u32,
+    },
+    /// Evaluating a TOU scheme (examples/schemes/economy7.toml) over a year of 15-minute data:
+    /// energy per rate and maximum demand per billing period.
+    Tariff {
+        #[arg(long, default_value_t = 15)]
+        runs: u32,
+        /// Years of data (each evaluated as one profile).
+        #[arg(long, default_value_t = 1)]
+        years: u32,
+        /// Print the figures as JSON (`intervals_per_second`, ...).
+        #[arg(long)]
+        json: bool,
     },
     /// Decoding speed of data-readout telegrams and load-profile streams.
     Parse {
@@ -202,6 +214,7 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             );
         }
         BenchCommand::Parse { runs } => parse_bench(runs)?,
+        BenchCommand::Tariff { runs, years, json } => tariff_bench(runs, years, json)?,
         BenchCommand::Import {
             meters,
             database,
@@ -560,5 +573,77 @@ async fn import_res_bench(files: u32, database: Option<String>, runs: u32) -> Re
         median(singles)
     );
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tariff_bench(runs: u32, years: u32, json: bool) -> Result<()> {
+    use chrono::Timelike;
+    use metermaster_tariff::{Scheme, Source, evaluate};
+    let scheme = Scheme::from_toml(include_str!("../../../examples/schemes/economy7.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t0 =
+        chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&chrono::Utc);
+    let n = 365 * 96 * years.max(1) as usize;
+    let values: Vec<i64> = (0..n as i64).map(|k| (k * 7919) % 997).collect();
+    let mut times = Vec::new();
+    let mut check = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let ev = evaluate(&scheme, Source::ImportKwh, t0, 900, &values)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        times.push(t.elapsed().as_secs_f64());
+        check = Some(ev.rates.clone());
+    }
+    // Baseline in the same run: the obvious way, the local time and rate of every interval
+    // computed with chrono-tz.
+    let zone = match scheme.time_zone {
+        Some(metermaster_tariff::Zone::Named(tz)) => tz,
+        _ => bail!("the example scheme has no named zone"),
+    };
+    let t = Instant::now();
+    let mut naive = vec![0i128; scheme.rates.len()];
+    for (k, v) in values.iter().enumerate() {
+        let l = (t0 + chrono::Duration::seconds(900 * k as i64))
+            .with_timezone(&zone)
+            .naive_local();
+        let p = scheme.day_profile_on(l.date()).context("no day profile")?;
+        let tod = metermaster_tariff::TimeOfDay::new(l.hour() as u8, l.minute() as u8)
+            .context("time of day")?;
+        let name = p.rate_at(tod).unwrap_or("");
+        let i = scheme
+            .rates
+            .iter()
+            .position(|r| r.name == name)
+            .unwrap_or(0);
+        naive[i] += i128::from(*v);
+    }
+    let naive_s = t.elapsed().as_secs_f64();
+    if check.as_ref() != Some(&naive) {
+        bail!("the evaluation and the per-interval baseline disagree");
+    }
+    let med = median(times);
+    let rate = n as f64 / med;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "intervals": n,
+                "median_seconds": med,
+                "intervals_per_second": rate,
+                "baseline_per_interval_seconds": naive_s,
+                "baseline_intervals_per_second": n as f64 / naive_s,
+                "speedup": naive_s / med,
+            }))?
+        );
+    } else {
+        println!(
+            "tariff: {n} intervals (Economy 7, Europe/London, 15 min): median {:.3} ms = {:.1} M intervals/s; per-interval chrono-tz baseline {:.1} ms = {:.2} M/s ({:.0} x)",
+            med * 1000.0,
+            rate / 1e6,
+            naive_s * 1000.0,
+            n as f64 / naive_s / 1e6,
+            naive_s / med
+        );
+    }
     Ok(())
 }

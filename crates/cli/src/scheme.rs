@@ -87,6 +87,28 @@ pub enum SchemeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Apply a scheme to interval data as the meter would: energy per rate and maximum demand
+    /// per billing period.
+    Evaluate {
+        /// The scheme: a file, or ID[@VERSION] from the store.
+        #[arg(long)]
+        scheme: String,
+        /// The profile: a reading file (.RES, NEM12, CSV; --mapping for other CSV layouts) or a
+        /// stored meter's serial.
+        #[arg(long)]
+        profile: String,
+        /// The channel (OBIS) to use when the profile has several (default: the first energy
+        /// channel).
+        #[arg(long)]
+        channel: Option<String>,
+        /// What the channel's values are (default: import_kwh).
+        #[arg(long, default_value = "import_kwh")]
+        source: String,
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The versions of one scheme or configuration: who, when, why.
     Log {
         id: String,
@@ -450,6 +472,40 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
                 }
             }
         }
+        SchemeCommand::Evaluate {
+            scheme,
+            profile,
+            channel,
+            source,
+            mapping,
+            json,
+        } => {
+            let store = a.store.open().await?;
+            let s = resolved_scheme(&store, &scheme).await?;
+            let source: metermaster_tariff::Source =
+                serde_json::from_value(serde_json::Value::String(source.clone())).map_err(|_| {
+                    anyhow::anyhow!(
+                        "--source {source:?}: one of import_kwh, export_kwh, import_kvarh, export_kvarh, q1_kvarh .. q4_kvarh, kvah"
+                    )
+                })?;
+            let channel = match &channel {
+                Some(c) => Some(
+                    metermaster_model::ObisCode::parse(c)
+                        .map_err(|e| anyhow::anyhow!("--channel {c:?}: {e}"))?,
+                ),
+                None => None,
+            };
+            let series = profile_series(&store, &profile, channel, mapping.as_deref()).await?;
+            let ev = metermaster_tariff::evaluate(
+                &s,
+                source,
+                series.start,
+                series.interval_s,
+                &series.values,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print_evaluation(&s, &series, &ev, json)?;
+        }
         SchemeCommand::Log { id, json } => {
             let store = a.store.open().await?;
             let h = store.scheme_history(&id).await?;
@@ -478,5 +534,187 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// One channel of interval energy on a gapless grid (gaps are zero, and counted).
+pub struct ProfileSeries {
+    pub meter: String,
+    pub channel: metermaster_model::ObisCode,
+    pub unit: metermaster_model::Unit,
+    pub scale: i8,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub interval_s: u32,
+    pub values: Vec<i64>,
+    pub gaps: usize,
+}
+
+/// A channel from a file or a stored meter, as a gapless series at one scale.
+async fn profile_series(
+    store: &AnyStore,
+    profile: &str,
+    channel: Option<metermaster_model::ObisCode>,
+    mapping: Option<&Path>,
+) -> Result<ProfileSeries> {
+    use metermaster_model::{IntervalRow, Quantity};
+    let rows: Vec<IntervalRow> = if Path::new(profile).exists() {
+        let how = crate::files::ReadAs::from_args(None, mapping)?;
+        let p = Path::new(profile);
+        let bytes = std::fs::read(p).with_context(|| format!("reading {profile}"))?;
+        let (_, batch) = crate::files::parse_file(p, &bytes, &how)?;
+        let mut rows = batch.intervals;
+        for (r, _) in &batch.readings {
+            rows.extend(metermaster_store::reading_intervals(r));
+        }
+        rows
+    } else {
+        let (rows, _) = crate::files::stored_rows(
+            store,
+            Some(profile),
+            chrono::DateTime::UNIX_EPOCH,
+            chrono::Utc::now() + chrono::Duration::days(3650),
+        )
+        .await?;
+        if rows.is_empty() {
+            bail!("{profile}: no such file, and no stored profile for a meter of that serial");
+        }
+        rows
+    };
+    let ch = match channel {
+        Some(c) => c,
+        None => rows
+            .iter()
+            .find(|r| r.unit == metermaster_model::Unit::WattHour)
+            .or(rows.first())
+            .map(|r| r.channel)
+            .context("the profile has no intervals")?,
+    };
+    let mut rows: Vec<&IntervalRow> = rows.iter().filter(|r| r.channel == ch).collect();
+    if rows.is_empty() {
+        bail!("the profile has no channel {ch}");
+    }
+    rows.sort_by_key(|r| r.start);
+    let first = rows[0];
+    if rows.iter().any(|r| r.meter != first.meter) {
+        bail!("the profile holds several meters; give one meter's file or serial");
+    }
+    let interval_s = first.seconds;
+    let scale = rows.iter().map(|r| r.scale).min().unwrap_or(0);
+    let start = first.start;
+    let last = rows.last().map_or(start, |r| r.start);
+    let n = ((last - start).num_seconds() / i64::from(interval_s) + 1) as usize;
+    let mut values = vec![0i64; n];
+    let mut present = vec![false; n];
+    for r in &rows {
+        if r.seconds != interval_s {
+            bail!(
+                "channel {ch} mixes interval lengths ({} s and {} s)",
+                interval_s,
+                r.seconds
+            );
+        }
+        let k = ((r.start - start).num_seconds() / i64::from(interval_s)) as usize;
+        let v = Quantity::new(r.value, r.scale, r.unit)
+            .rescaled(scale)
+            .context("a value does not fit the common scale")?;
+        if let (Some(slot), Some(p)) = (values.get_mut(k), present.get_mut(k)) {
+            *slot = v;
+            *p = true;
+        }
+    }
+    Ok(ProfileSeries {
+        meter: first.meter.to_string(),
+        channel: ch,
+        unit: first.unit,
+        scale,
+        start,
+        interval_s,
+        gaps: present.iter().filter(|p| !**p).count(),
+        values,
+    })
+}
+
+fn print_evaluation(
+    s: &Scheme,
+    p: &ProfileSeries,
+    ev: &metermaster_tariff::Evaluation,
+    json: bool,
+) -> Result<()> {
+    use metermaster_model::{Quantity, Unit};
+    let energy = |raw: i128| -> String {
+        i64::try_from(raw).map_or(raw.to_string(), |r| {
+            Quantity::new(r, p.scale, p.unit).decimal_string()
+        })
+    };
+    let demand_unit = match p.unit {
+        Unit::WattHour => "W",
+        Unit::VarHour => "var",
+        Unit::VoltAmpereHour => "VA",
+        _ => "per hour",
+    };
+    if json {
+        let v = serde_json::json!({
+            "scheme": s.id,
+            "meter": p.meter,
+            "channel": p.channel.to_string(),
+            "unit": p.unit.symbol(),
+            "source": ev.source.to_string(),
+            "intervals": p.values.len(),
+            "gaps": p.gaps,
+            "rates": s.rates.iter().zip(&ev.rates).map(|(r, e)| serde_json::json!({
+                "rate": r.name, "register": r.register, "energy": energy(*e),
+            })).collect::<Vec<_>>(),
+            "periods": ev.periods.iter().map(|q| serde_json::json!({
+                "start": q.start, "end": q.end,
+                "rates": s.rates.iter().zip(&q.rates).map(|(r, e)| serde_json::json!({"rate": r.name, "energy": energy(*e)})).collect::<Vec<_>>(),
+                "max_demand": q.max_demand.map(|(d, at)| serde_json::json!({"value": energy(d), "unit": demand_unit, "at": at})),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{} on meter {} channel {} ({} intervals of {} s{}):",
+        s.id,
+        p.meter,
+        p.channel,
+        p.values.len(),
+        p.interval_s,
+        if p.gaps > 0 {
+            format!(", {} missing counted as 0", p.gaps)
+        } else {
+            String::new()
+        }
+    );
+    for q in &ev.periods {
+        let rates: Vec<String> = s
+            .rates
+            .iter()
+            .zip(&q.rates)
+            .filter(|(r, _)| r.source == ev.source)
+            .map(|(r, e)| format!("{} {} {}", r.name, energy(*e), p.unit.symbol()))
+            .collect();
+        let md = q.max_demand.map_or(String::new(), |(d, at)| {
+            format!(
+                "; max demand {} {demand_unit} at {}",
+                energy(d),
+                at.to_rfc3339()
+            )
+        });
+        println!(
+            "  {} .. {}: {}{md}",
+            q.start.to_rfc3339(),
+            q.end.to_rfc3339(),
+            rates.join(", ")
+        );
+    }
+    let total: Vec<String> = s
+        .rates
+        .iter()
+        .zip(&ev.rates)
+        .filter(|(r, _)| r.source == ev.source)
+        .map(|(r, e)| format!("{} {} {}", r.name, energy(*e), p.unit.symbol()))
+        .collect();
+    println!("  total: {}", total.join(", "));
     Ok(())
 }
