@@ -123,9 +123,20 @@ enum Doc {
     Config(MeterConfiguration),
 }
 
+/// Whether a file is a meter configuration rather than a scheme: it has a top-level key only
+/// configurations have. (A file that is not TOML at all is read as a scheme, whose reader then
+/// says where it breaks.)
 fn is_configuration(text: &str) -> bool {
-    text.lines()
-        .any(|l| l.trim_start().starts_with("meter_type") || l.trim_start().starts_with("ct_ratio"))
+    const ONLY_CONFIGURATIONS: [&str; 6] = [
+        "meter_type",
+        "scheme",
+        "ct_ratio",
+        "vt_ratio",
+        "passwords",
+        "clock",
+    ];
+    toml::from_str::<toml::Table>(text)
+        .is_ok_and(|t| ONLY_CONFIGURATIONS.iter().any(|k| t.contains_key(*k)))
 }
 
 fn parse_doc(text: &str) -> std::result::Result<Doc, String> {

@@ -396,6 +396,16 @@ fn watch_moves_files_to_processed_and_quarantine() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// What `list WHAT --json` says of a store, as a JSON array.
+fn listed(what: &str, db: &str) -> Vec<serde_json::Value> {
+    let (ok, out, err) = run(&["list", what, "--json", "--database", db]);
+    assert!(ok, "list {what}: {err}");
+    match serde_json::from_str(&out).unwrap() {
+        serde_json::Value::Array(a) => a,
+        other => panic!("list {what} printed {other}"),
+    }
+}
+
 /// Interval CSV text for one meter: `days` of 15-minute values from 2024-01-01.
 fn meter_csv(meter: &str, days: i64, seed: i64) -> String {
     let mut s = String::from("meter,channel,start,end,value,unit,quality\n");
@@ -446,12 +456,7 @@ fn rfc3339(t: i64) -> String {
 
 /// The ledger paths and, per meter, the exported CSV lines of a store.
 fn store_state(db: &str) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
-    let (ok, out, err) = run(&["list", "files", "--json", "--database", db]);
-    assert!(ok, "{err}");
-    let files: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let mut paths: Vec<String> = files
-        .as_array()
-        .unwrap()
+    let mut paths: Vec<String> = listed("files", db)
         .iter()
         .map(|f| f["path"].as_str().unwrap().to_string())
         .collect();
@@ -881,16 +886,14 @@ fn read_stores_and_writes_res_output() {
     assert_eq!(count(), 2);
     read("overwrite");
     assert_eq!(count(), 1);
-    let (ok, out, err) = run(&["list", "readings", "--json", "--database", &db]);
-    assert!(ok, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 3);
+    let list = listed("readings", &db);
+    assert_eq!(list.len(), 3);
     assert!(
         list[0]["origin"]
             .as_str()
             .unwrap()
             .starts_with("read tcp://127.0.0.1:"),
-        "{list}"
+        "{list:?}"
     );
     // --no-store leaves the store alone.
     let (ok, _, err) = run(&[
@@ -905,15 +908,7 @@ fn read_stores_and_writes_res_output() {
         "--no-store",
     ]);
     assert!(ok, "{err}");
-    let (_, out, _) = run(&["list", "readings", "--json", "--database", &db]);
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&out)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(listed("readings", &db).len(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1023,15 +1018,7 @@ fn one_bad_file_in_a_group_fails_alone() {
         "{out}"
     );
     assert!(err.contains("1 of 2 files could not be imported"), "{err}");
-    let (_, out, _) = run(&["list", "files", "--json", "--database", &db]);
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&out)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(listed("files", &db).len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1205,12 +1192,8 @@ fn time_trims_and_sets_the_clock() {
     assert!(a["records"][0]["time"].is_string(), "{a}");
     assert_eq!(a["records"][0]["scheme"], a["scheme"]);
     assert!(a["scheme"].is_string(), "{a}");
-    let (ok, out, _) = run(&["list", "audit", "--json", "--database", &db]);
-    assert!(ok);
-    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let log = listed("audit", &db);
     let actions: Vec<(String, bool)> = log
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| {
             (
@@ -1231,7 +1214,7 @@ fn time_trims_and_sets_the_clock() {
     );
     assert!(
         log[4]["user"] == "alice" && log[4]["meter"] == "0000000010000001",
-        "{log}"
+        "{log:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -179,6 +179,10 @@ async fn fetch(
     tx.query_raw(st, p).await?.try_collect().await
 }
 
+/// Creates the groups of `$1` (a path and its parents); those that exist are left alone.
+const INSERT_GROUPS: &str =
+    "INSERT INTO meter_groups (path) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING";
+
 fn scheme_row(r: &tokio_postgres::Row) -> crate::SchemeVersion {
     crate::SchemeVersion {
         id: r.get(0),
@@ -894,11 +898,8 @@ impl Store for PgStore {
     async fn add_group(&self, path: &str) -> Result<()> {
         let path = crate::group_path(path)?;
         let c = self.client.lock().await;
-        c.execute(
-            "INSERT INTO meter_groups (path) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING",
-            &[&crate::group_ancestry(&path)],
-        )
-        .await?;
+        c.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
+            .await?;
         Ok(())
     }
 
@@ -906,11 +907,8 @@ impl Store for PgStore {
         let path = crate::group_path(path)?;
         let mut c = self.client.lock().await;
         let tx = c.transaction().await?;
-        tx.execute(
-            "INSERT INTO meter_groups (path) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING",
-            &[&crate::group_ancestry(&path)],
-        )
-        .await?;
+        tx.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
+            .await?;
         for s in serials {
             let n = tx
                 .execute(

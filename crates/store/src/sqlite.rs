@@ -92,6 +92,17 @@ fn parse_ts(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
 }
 
+/// Creates a group and its parents (those that exist are left as they are).
+fn insert_groups(tx: &Transaction<'_>, path: &str) -> Result<()> {
+    for p in crate::group_ancestry(path) {
+        tx.execute(
+            "INSERT INTO meter_groups (path) VALUES (?1) ON CONFLICT DO NOTHING",
+            [p],
+        )?;
+    }
+    Ok(())
+}
+
 fn scheme_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::SchemeVersion> {
     Ok(crate::SchemeVersion {
         id: r.get(0)?,
@@ -625,12 +636,7 @@ impl Store for SqliteStore {
         let path = crate::group_path(path)?;
         self.with(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for p in crate::group_ancestry(&path) {
-                tx.execute(
-                    "INSERT INTO meter_groups (path) VALUES (?1) ON CONFLICT DO NOTHING",
-                    [p],
-                )?;
-            }
+            insert_groups(&tx, &path)?;
             tx.commit()?;
             Ok(())
         })
@@ -642,12 +648,7 @@ impl Store for SqliteStore {
         let serials = serials.to_vec();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for p in crate::group_ancestry(&path) {
-                tx.execute(
-                    "INSERT INTO meter_groups (path) VALUES (?1) ON CONFLICT DO NOTHING",
-                    [p],
-                )?;
-            }
+            insert_groups(&tx, &path)?;
             for s in &serials {
                 let n = tx.execute(
                     "UPDATE meters SET group_path = ?1 WHERE serial = ?2",
