@@ -491,8 +491,21 @@ impl<L: Link> FlagClient<L> {
 
     /// Writes an identity (packet 001).
     pub async fn write_id(&mut self, id: u16, data: &[u8]) -> Result<()> {
-        let req_text = format!("{id:03}001({})", to_hex(data));
-        let during = format!("W1 {id:03}001");
+        self.write_packet(id, 1, data).await
+    }
+
+    /// Writes `data` to an identity in 64-byte packets from packet 1 on.
+    pub async fn write_packets(&mut self, id: u16, data: &[u8]) -> Result<()> {
+        for (i, chunk) in data.chunks(64).enumerate() {
+            self.write_packet(id, i as u32 + 1, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes one packet (1-based) of an identity.
+    pub async fn write_packet(&mut self, id: u16, packet: u32, data: &[u8]) -> Result<()> {
+        let req_text = format!("{id:03}{packet:03X}({})", to_hex(data));
+        let during = format!("W1 {id:03}{packet:03X}");
         let req = Message::command(b"W1", req_text.into_bytes());
         match self.data_request(&req, &during).await? {
             ReplyPayload::Bytes(b) if b.is_empty() => Ok(()),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod profile;
+pub mod program;
 pub mod rd;
 pub mod reader;
 pub mod readout;

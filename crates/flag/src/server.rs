@@ -44,6 +44,21 @@ pub trait MeterFace {
     }
     /// Writes an identity; `Err(code)` for ERRn.
     fn write_id(&mut self, id: u16, data: &[u8], access: Access) -> Result<(), u8>;
+    /// Writes packet `packet` (1-based, 64 bytes each) of an identity. Only identities written
+    /// in several packets override this; for the rest a packet other than 1 is ERR3.
+    fn write_packet(
+        &mut self,
+        id: u16,
+        packet: u32,
+        data: &[u8],
+        access: Access,
+    ) -> Result<(), u8> {
+        if packet == 1 {
+            self.write_id(id, data, access)
+        } else {
+            Err(3)
+        }
+    }
     /// Whether the identity may be sent as an RD stream.
     fn streamable(&self, id: u16) -> bool {
         id == 550
@@ -248,9 +263,9 @@ impl MeterSession {
                 None => vec![err_reply(3)],
             },
             b"W1" => match parse_write(&data) {
-                Some((id, bytes)) => {
+                Some((id, packet, bytes)) => {
                     let access = self.current_access(now);
-                    match meter.write_id(id, &bytes, access) {
+                    match meter.write_packet(id, packet, &bytes, access) {
                         Ok(()) => vec![Action::Send(vec![crate::frame::ACK])],
                         Err(code) => vec![err_reply(code)],
                     }
@@ -302,14 +317,12 @@ fn parse_read(d: &[u8]) -> Option<(u16, u32, usize)> {
     (packet >= 1 && (1..=64).contains(&len)).then_some((id, packet, len))
 }
 
-/// `IIIPPP(hex)` → (id, bytes); only packet 001.
-fn parse_write(d: &[u8]) -> Option<(u16, Vec<u8>)> {
+/// `IIIPPP(hex)` → (id, packet, bytes); packet ≥ 1, at most 64 bytes.
+fn parse_write(d: &[u8]) -> Option<(u16, u32, Vec<u8>)> {
     let id = parse_id(d)?;
-    if hex_number(d.get(3..6)?)? != 1 {
-        return None;
-    }
+    let packet = hex_number(d.get(3..6)?)?;
     let bytes = from_hex(d.get(6..)?.strip_prefix(b"(")?.strip_suffix(b")")?)?;
-    Some((id, bytes))
+    (packet >= 1 && bytes.len() <= 64).then_some((id, packet, bytes))
 }
 
 /// `III001(NB)` → (id, blocks).
@@ -331,8 +344,10 @@ mod tests {
         assert_eq!(parse_read(b"861001(41)"), None);
         assert_eq!(parse_read(b"861000(07)"), None);
         assert_eq!(parse_read(b"86x001(07)"), None);
-        assert_eq!(parse_write(b"551001(0100)"), Some((551, vec![1, 0])));
-        assert_eq!(parse_write(b"655001()"), Some((655, vec![])));
+        assert_eq!(parse_write(b"551001(0100)"), Some((551, 1, vec![1, 0])));
+        assert_eq!(parse_write(b"655001()"), Some((655, 1, vec![])));
+        assert_eq!(parse_write(b"94000A(FF)"), Some((940, 10, vec![0xFF])));
+        assert_eq!(parse_write(b"940000(FF)"), None);
         assert_eq!(parse_stream(b"550001(1)"), Some((550, 1)));
     }
 }

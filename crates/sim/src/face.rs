@@ -10,18 +10,80 @@ use metermaster_flag::ids::{self, MeterModel};
 use metermaster_flag::readout::{DataLine, DataValue};
 use metermaster_flag::server::{Access, MeterFace};
 
-use crate::load::CHANNELS;
 use crate::meter::{PROFILE_MASK, SimEvent, SimMeter};
+use metermaster_flag::program::{self, Program, ProgramStatus, SessionNote};
 
 const ERR_NO_ID: u8 = 2;
 const ERR_PACKET: u8 = 3;
 const ERR_LOCKED: u8 = 5;
+/// A commit the meter refuses: nothing (or not all) staged, a length or CRC that does not
+/// match, or an image that is not a program for this meter (metermaster's code).
+const ERR_PROGRAM: u8 = 6;
 
 impl SimMeter {
-    fn channel_of_source(&self, src: u8) -> Option<usize> {
-        match self.model() {
-            MeterModel::A1140 => (usize::from(src) < CHANNELS).then_some(usize::from(src)),
-            MeterModel::A1700 => (1..=7).contains(&src).then(|| usize::from(src) - 1),
+    fn program_status(&self) -> ProgramStatus {
+        ProgramStatus {
+            staged: self.staging.as_ref().map_or(0, |s| s.staged()),
+            expected: self.staging.as_ref().map_or(0, |s| s.expected),
+            interrupted: self.interrupted.clone(),
+            active_len: self.active_image.len() as u16,
+            active_crc: if self.active_image.is_empty() {
+                0
+            } else {
+                metermaster_flag::crc::crc16_arc(&self.active_image)
+            },
+            active_label: self.active_label(),
+        }
+    }
+
+    /// 941: `01 LLLL CCCC` begin, `02 CCCC` commit, `00` abandon.
+    fn program_control(&mut self, data: &[u8]) -> Result<(), u8> {
+        match data {
+            [0] => {
+                self.staging = None;
+                Ok(())
+            }
+            [1, l0, l1, c0, c1] => {
+                let len = usize::from(u16::from_le_bytes([*l0, *l1]));
+                if len == 0 || len > program::MAX_IMAGE {
+                    return Err(ERR_PROGRAM);
+                }
+                self.staging = Some(crate::meter::Staging {
+                    expected: len as u16,
+                    crc: u16::from_le_bytes([*c0, *c1]),
+                    buf: vec![0; len],
+                    got: vec![false; len.div_ceil(64)],
+                });
+                Ok(())
+            }
+            [2, c0, c1] => {
+                let crc = u16::from_le_bytes([*c0, *c1]);
+                let st = self.staging.as_ref().ok_or(ERR_PROGRAM)?;
+                if !st.got.iter().all(|g| *g)
+                    || st.crc != crc
+                    || metermaster_flag::crc::crc16_arc(&st.buf) != crc
+                {
+                    return Err(ERR_PROGRAM);
+                }
+                let p = Program::decode(&st.buf).map_err(|_| ERR_PROGRAM)?;
+                let family_ok = matches!(
+                    (p.family, self.model()),
+                    (program::Family::A1140, MeterModel::A1140)
+                        | (program::Family::A1700, MeterModel::A1700)
+                );
+                let regs_ok = p.rates.iter().all(|r| {
+                    usize::from(r.register) <= self.model().tou_count()
+                        && self.channel_of_source(r.source).is_some()
+                });
+                if !family_ok || !regs_ok {
+                    return Err(ERR_PROGRAM);
+                }
+                let image = st.buf.clone();
+                self.staging = None;
+                self.commit_program(p, image, 1);
+                Ok(())
+            }
+            _ => Err(ERR_PACKET),
         }
     }
 
@@ -295,6 +357,18 @@ impl SimMeter {
                 self.instant_request.iter().map(|c| c | 0x80).collect()
             }
             ids::INSTANT_VALUES if model == MeterModel::A1700 => self.instant_values(),
+            program::STATUS => self.program_status().encode(),
+            program::ACTIVE => self.active_image.clone(),
+            program::NOTES => {
+                let notes: Vec<SessionNote> = self
+                    .programming
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|p| p.note.clone())
+                    .collect();
+                SessionNote::encode_all(&notes)
+            }
             691..=701 => self.event_log(id).ok_or(ERR_NO_ID)?,
             _ => return Err(ERR_NO_ID),
         })
@@ -411,8 +485,40 @@ impl MeterFace for SimMeter {
                 self.billing_reset();
                 Ok(())
             }
+            program::CONTROL => {
+                need(Access::Level(3))?;
+                self.program_control(data)
+            }
             _ => Err(ERR_NO_ID),
         }
+    }
+
+    fn write_packet(
+        &mut self,
+        id: u16,
+        packet: u32,
+        data: &[u8],
+        access: Access,
+    ) -> Result<(), u8> {
+        if id != program::STAGE {
+            return if packet == 1 {
+                self.write_id(id, data, access)
+            } else {
+                Err(ERR_PACKET)
+            };
+        }
+        if access < Access::Level(3) {
+            return Err(ERR_LOCKED);
+        }
+        let st = self.staging.as_mut().ok_or(ERR_PROGRAM)?;
+        let offset = (packet as usize - 1) * 64;
+        let want = st.buf.len().saturating_sub(offset).min(64);
+        if want == 0 || data.len() != want {
+            return Err(ERR_PACKET);
+        }
+        st.buf[offset..offset + want].copy_from_slice(data);
+        st.got[packet as usize - 1] = true;
+        Ok(())
     }
 
     fn readout(&mut self) -> Vec<DataLine> {
@@ -453,12 +559,21 @@ impl MeterFace for SimMeter {
                 None,
             ),
             line("1.8.0", kwh(tot.energy[0]), Some("kWh")),
-            line("1.8.1", kwh(tot.rate[0]), Some("kWh")),
-            line("1.8.2", kwh(tot.rate[1]), Some("kWh")),
+        ];
+        // The TOU registers holding import energy, as rates 1.8.1, 1.8.2, ...
+        let import_src = self.source_of_channel(0);
+        let mut k = 0;
+        for (v, src) in tot.tou.iter().zip(self.tou_sources()) {
+            if src == import_src {
+                k += 1;
+                lines.push(line(&format!("1.8.{k}"), kwh(*v), Some("kWh")));
+            }
+        }
+        lines.extend([
             line("2.8.0", kwh(tot.energy[1]), Some("kWh")),
             line("5.8.0", kwh(tot.energy[2]), Some("kvarh")),
             line("8.8.0", kwh(tot.energy[5]), Some("kvarh")),
-        ];
+        ]);
         let (peak, at) = md[0][0];
         let mut md_line = line(
             "1.6.0",
@@ -478,6 +593,7 @@ impl MeterFace for SimMeter {
 
     fn session_ended(&mut self) {
         self.profile_image = None;
+        self.abandon_staging();
     }
 }
 

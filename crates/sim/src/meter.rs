@@ -7,11 +7,13 @@
 //! cached, which keeps a thousand meters cheap.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use metermaster_flag::ids::MeterModel;
 use metermaster_flag::profile::{Marker, Record, period_code};
+use metermaster_flag::program::{Interrupted, Program, SessionNote};
 
 use crate::load::{CHANNELS, LoadModel, mix, unit};
 
@@ -75,8 +77,11 @@ pub const PROFILE_CHANNELS: [usize; 4] = [0, 1, 2, 5];
 /// The clock trim a meter accepts without it counting as programming, in seconds.
 pub const CLOCK_TRIM_LIMIT_S: i64 = 30;
 
-/// The TOU layout: (model channel, rate filter) per TOU register. Rate 1 = day, rate 2 = night
-/// (Economy 7: night 00:30–07:30), `None` = all times.
+/// TOU registers the simulator keeps (the A1700's 16-register class; the A1140 shows 8).
+pub const MAX_TOU: usize = 16;
+
+/// The factory TOU layout, before any program: (model channel, rate filter) per TOU register.
+/// Rate 1 = day, rate 2 = night (Economy 7: night 00:30–07:30 meter time), `None` = all times.
 const TOU_LAYOUT: [(usize, Option<u8>); 6] = [
     (0, Some(1)),
     (0, Some(2)),
@@ -119,8 +124,8 @@ impl SimEvent {
 pub struct DaySummary {
     /// Energy per model channel, mWh.
     pub energy: [u64; CHANNELS],
-    /// Import energy per rate (day, night), mWh.
-    pub rate: [u64; 2],
+    /// Energy per TOU register, mWh.
+    pub tou: [u64; MAX_TOU],
     /// The three highest demands per MD source with the end of their interval.
     pub top: [[(u64, Option<NaiveDateTime>); 3]; 4],
 }
@@ -130,8 +135,9 @@ impl DaySummary {
         for i in 0..CHANNELS {
             self.energy[i] += o.energy[i];
         }
-        self.rate[0] += o.rate[0];
-        self.rate[1] += o.rate[1];
+        for (a, b) in self.tou.iter_mut().zip(o.tou) {
+            *a += b;
+        }
         for s in 0..4 {
             for &p in &o.top[s] {
                 push_top(&mut self.top[s], p);
@@ -156,7 +162,7 @@ fn push_top(top: &mut [(u64, Option<NaiveDateTime>); 3], p: (u64, Option<NaiveDa
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Totals {
     pub energy: [u64; CHANNELS],
-    pub rate: [u64; 2],
+    pub tou: [u64; MAX_TOU],
 }
 
 /// One programming session recorded in the meter.
@@ -166,6 +172,24 @@ pub struct ProgrammingEntry {
     /// 0 optical, 1 remote.
     pub port: u8,
     pub user: String,
+    /// What the session did and the program label in force after it (944).
+    pub note: SessionNote,
+}
+
+/// A program being staged in this session (940/941).
+#[derive(Debug, Clone)]
+pub struct Staging {
+    pub expected: u16,
+    pub crc: u16,
+    pub buf: Vec<u8>,
+    pub got: Vec<bool>,
+}
+
+impl Staging {
+    pub fn staged(&self) -> u16 {
+        let full = self.got.iter().filter(|g| **g).count() * 64;
+        full.min(self.buf.len()) as u16
+    }
 }
 
 /// A simulated meter.
@@ -176,6 +200,8 @@ pub struct SimMeter {
     t0: Instant,
     /// Seconds added to the meter clock by clock writes.
     clock_offset_s: i64,
+    /// Seconds the whole simulation was moved on by [`SimMeter::advance`].
+    skipped_s: i64,
     history_start: NaiveDateTime,
     base: Totals,
     day_cache: HashMap<NaiveDate, DaySummary>,
@@ -187,6 +213,13 @@ pub struct SimMeter {
     pub profile_image: Option<Vec<u8>>,
     pub instant_request: [u8; 4],
     seed_counter: u64,
+    /// Programs committed, with the (model) time each took over; none: the factory layout.
+    programs: Vec<(NaiveDateTime, Arc<Program>)>,
+    /// The image of the last program committed.
+    pub active_image: Vec<u8>,
+    pub staging: Option<Staging>,
+    /// A session that ended with a program staged and not committed.
+    pub interrupted: Option<Interrupted>,
 }
 
 impl SimMeter {
@@ -205,17 +238,28 @@ impl SimMeter {
         base.energy[5] = base.energy[1] / 20;
         base.energy[6] = import + import / 50;
         base.energy[7] = base.energy[1] + base.energy[1] / 100;
-        base.rate = [import - night, night];
+        for (i, &(c, rate)) in TOU_LAYOUT.iter().enumerate() {
+            base.tou[i] = match rate {
+                Some(1) => import - night,
+                Some(_) => night,
+                None => base.energy[c],
+            };
+        }
         let programming_base = 1 + (r(3) * 4.0) as u32;
         let programming = vec![ProgrammingEntry {
             time: history_start - Duration::days(30 + (r(4) * 300.0) as i64),
             port: 0,
             user: "FACTORY".into(),
+            note: SessionNote {
+                kind: 1,
+                label: cfg.scheme_id.clone(),
+            },
         }];
         SimMeter {
             load,
             t0: Instant::now(),
             clock_offset_s: (r(5) * 20.0) as i64 - 10,
+            skipped_s: 0,
             history_start,
             base,
             day_cache: HashMap::new(),
@@ -227,6 +271,10 @@ impl SimMeter {
             profile_image: None,
             instant_request: [0; 4],
             seed_counter: 0,
+            programs: Vec::new(),
+            active_image: Vec::new(),
+            staging: None,
+            interrupted: None,
             cfg,
         }
     }
@@ -253,7 +301,13 @@ impl SimMeter {
         } else {
             0
         };
-        self.cfg.start + Duration::seconds(run + self.clock_offset_s)
+        self.cfg.start + Duration::seconds(run + self.skipped_s + self.clock_offset_s)
+    }
+
+    /// Moves the simulation (history and clock together) on by `seconds`, as if that much time
+    /// had passed: for tests that need time to pass exactly.
+    pub fn advance(&mut self, seconds: i64) {
+        self.skipped_s += seconds.max(0);
     }
 
     /// The clock the simulation's history runs on (without the meter's drift and writes).
@@ -412,9 +466,7 @@ impl SimMeter {
             for (e, d) in sum.energy.iter_mut().zip(demand) {
                 *e += self.load.energy(d, pm);
             }
-            let minute = t.hour() * 60 + t.minute();
-            let night = (30..450).contains(&minute);
-            sum.rate[usize::from(night)] += self.load.energy(demand[0], pm);
+            self.add_tou(&mut sum.tou, t, &demand);
             for (s, &c) in MD_CHANNELS.iter().enumerate() {
                 push_top(&mut sum.top[s], (demand[c], Some(end)));
             }
@@ -463,32 +515,126 @@ impl SimMeter {
         for c in 0..CHANNELS {
             out.energy[c] += s.energy[c];
         }
-        out.rate[0] += s.rate[0];
-        out.rate[1] += s.rate[1];
+        for (a, b) in out.tou.iter_mut().zip(s.tou) {
+            *a += b;
+        }
         out
     }
 
-    /// TOU register values in layout order at a moment.
-    pub fn tou_at(&mut self, t: NaiveDateTime) -> Vec<u64> {
-        let tot = self.totals_at(t);
-        TOU_LAYOUT
+    /// The program in force for the interval starting at `t` (model time); `None`: the
+    /// factory layout.
+    pub fn program_at(&self, t: NaiveDateTime) -> Option<&Program> {
+        self.programs
             .iter()
-            .map(|&(c, rate)| match rate {
-                Some(r) => tot.rate[usize::from(r - 1)],
-                None => tot.energy[c],
-            })
-            .collect()
+            .rfind(|(from, _)| *from <= t)
+            .map(|(_, p)| p.as_ref())
     }
 
-    /// Source codes of the TOU registers for this model.
+    /// Adds an interval's energy (demand per model channel) to the TOU register its rate
+    /// selects: by the program in force at the interval's start, by its wall-clock time.
+    fn add_tou(&self, tou: &mut [u64; MAX_TOU], t: NaiveDateTime, demand: &[u64; CHANNELS]) {
+        let pm = self.cfg.period_min;
+        match self.program_at(t) {
+            None => {
+                let minute = t.hour() * 60 + t.minute();
+                let night = (30..450).contains(&minute);
+                for (i, &(c, rate)) in TOU_LAYOUT.iter().enumerate() {
+                    if rate.is_none_or(|r| (r == 2) == night) {
+                        tou[i] += self.load.energy(demand[c], pm);
+                    }
+                }
+            }
+            Some(p) => {
+                let Some(rate) = p.rates.get(p.rate_at(t)) else {
+                    return;
+                };
+                let reg = usize::from(rate.register).wrapping_sub(1);
+                if let (Some(slot), Some(c)) =
+                    (tou.get_mut(reg), self.channel_of_source(rate.source))
+                {
+                    *slot += self.load.energy(demand[c], pm);
+                }
+            }
+        }
+    }
+
+    /// TOU register values at a moment, as many as the model has.
+    pub fn tou_at(&mut self, t: NaiveDateTime) -> Vec<u64> {
+        let tot = self.totals_at(t);
+        tot.tou[..self.cfg.model.tou_count()].to_vec()
+    }
+
+    /// Source codes of the TOU registers for this model: the program's (0xFF for registers it
+    /// does not use), or the factory layout's.
     pub fn tou_sources(&self) -> Vec<u8> {
         let n = self.cfg.model.tou_count();
-        let mut v: Vec<u8> = TOU_LAYOUT
-            .iter()
-            .map(|&(c, _)| self.source_of_channel(c))
-            .collect();
+        let mut v: Vec<u8> = match self.programs.last() {
+            None => TOU_LAYOUT
+                .iter()
+                .map(|&(c, _)| self.source_of_channel(c))
+                .collect(),
+            Some((_, p)) => {
+                let mut v = vec![0xFF; n];
+                for r in &p.rates {
+                    if let Some(s) = v.get_mut(usize::from(r.register).wrapping_sub(1)) {
+                        *s = r.source;
+                    }
+                }
+                v
+            }
+        };
         v.resize(n, 0xFF);
         v
+    }
+
+    /// The model channel a source code (in this model's numbering) measures.
+    pub fn channel_of_source(&self, src: u8) -> Option<usize> {
+        match self.model() {
+            MeterModel::A1140 => (usize::from(src) < CHANNELS).then_some(usize::from(src)),
+            MeterModel::A1700 => (1..=7).contains(&src).then(|| usize::from(src) - 1),
+        }
+    }
+
+    /// The label of the program in force now.
+    pub fn active_label(&self) -> String {
+        self.programs
+            .last()
+            .map_or_else(|| self.cfg.scheme_id.clone(), |(_, p)| p.label.clone())
+    }
+
+    /// Commits a staged program: it takes over at its activation time or now, whichever is
+    /// later, and counts as a programming session.
+    pub fn commit_program(&mut self, program: Program, image: Vec<u8>, port: u8) {
+        let now = self.model_now();
+        let from = program.activation.map_or(now, |a| a.max(now));
+        self.cfg.scheme_id = program
+            .label
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        self.programs.push((from, Arc::new(program)));
+        self.active_image = image;
+        self.interrupted = None;
+        self.record_programming(port, 1);
+    }
+
+    /// The session ended: a program staged and not committed is dropped, and marked.
+    pub fn abandon_staging(&mut self) {
+        if let Some(st) = self.staging.take() {
+            let label = st
+                .buf
+                .get(5..5 + metermaster_flag::program::LABEL_LEN)
+                .filter(|_| st.got.first().copied().unwrap_or(false))
+                .map(|b| metermaster_flag::codec::ascii(b).trim_end().to_string())
+                .unwrap_or_default();
+            self.interrupted = Some(Interrupted {
+                at: self.now(),
+                staged: st.staged(),
+                expected: st.expected,
+                label,
+            });
+        }
     }
 
     /// The register source code of a model channel in this meter's numbering.
@@ -609,20 +755,23 @@ impl SimMeter {
         self.clock_offset_s += delta;
         if delta.abs() > CLOCK_TRIM_LIMIT_S {
             self.clock_changes.push(self.model_now());
-            self.record_programming(port);
+            self.record_programming(port, 2);
         }
     }
 
-    pub fn record_programming(&mut self, port: u8) {
+    /// Counts a programming session: `kind` 1 program, 2 clock set (944).
+    pub fn record_programming(&mut self, port: u8, kind: u8) {
         let user = if self.operator.is_empty() {
             "UNKNOWN".to_string()
         } else {
             self.operator.clone()
         };
+        let label = self.active_label();
         self.programming.push(ProgrammingEntry {
             time: self.now(),
             port,
             user,
+            note: SessionNote { kind, label },
         });
     }
 
@@ -669,7 +818,7 @@ mod tests {
             let mut m = meter(seed);
             let now = m.model_now();
             let tot = m.totals_at(now);
-            assert_eq!(tot.rate[0] + tot.rate[1], tot.energy[0], "seed {seed}");
+            assert_eq!(tot.tou[0] + tot.tou[1], tot.energy[0], "seed {seed}");
             // The profile of one day equals the register advance over that day.
             let day = now.date() - Duration::days(3);
             let a = day.and_hms_opt(0, 0, 0).unwrap();

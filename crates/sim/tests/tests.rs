@@ -596,3 +596,256 @@ async fn p1_and_e2_are_refused_cleanly() {
     // The session is still usable afterwards.
     assert_eq!(c.read_id(798, 16).await.unwrap(), b"0000000010000001");
 }
+
+// ---- Tariff programming (ids 940–944) ------------------------------------------------------
+
+fn example_scheme(name: &str) -> metermaster_tariff::Scheme {
+    let path = format!(
+        "{}/../../examples/schemes/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    metermaster_tariff::Scheme::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn flag_program(
+    scheme: &metermaster_tariff::Scheme,
+    label: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> metermaster_flag::program::Program {
+    match metermaster_tariff::compile(
+        scheme,
+        metermaster_tariff::MeterType::A1140,
+        label,
+        None,
+        now,
+    )
+    .unwrap()
+    {
+        metermaster_tariff::Compiled::Flag(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn programming_client(
+    addr: std::net::SocketAddr,
+    password: &str,
+) -> FlagClient<tokio::net::TcpStream> {
+    let mut c = client(addr).await;
+    let id = c.sign_on("10000001").await.unwrap();
+    let seed = c.enter_programming(&id).await.unwrap();
+    c.authenticate(&seed, Some(password)).await.unwrap();
+    c
+}
+
+async fn tou(c: &mut FlagClient<tokio::net::TcpStream>) -> Vec<u64> {
+    let b = c.read_id(508, 64).await.unwrap();
+    b.chunks(8)
+        .map(|x| metermaster_flag::codec::bcd_le(x).unwrap())
+        .collect()
+}
+
+/// The simulated meter's TOU registers, driven by the program written to it, agree to the mWh
+/// with `evaluate` applied to the load profile read from the same meter (Economy 7 over the UK
+/// spring clock change; the NSW three-rate scheme over Sydney's autumn change, a season change
+/// and Easter holidays).
+#[tokio::test]
+async fn programmed_tou_registers_agree_with_evaluate() {
+    for (file, start, offset_h, days) in [
+        ("economy7.toml", (2026, 3, 20), 0i64, 20i64),
+        ("three-rate.toml", (2026, 3, 25), 10, 21),
+    ] {
+        let start = NaiveDate::from_ymd_opt(start.0, start.1, start.2)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let f = Fleet::new(vec![SimMeter::new(MeterConfig::new(
+            "10000001",
+            MeterModel::A1140,
+            7,
+            start,
+        ))]);
+        let (addr, fleet) = serve(f, ServeOptions::default()).await;
+        let scheme = example_scheme(file);
+        let utc_start = start.and_utc() - chrono::Duration::hours(offset_h);
+        let p = flag_program(&scheme, &format!("{}@1", scheme.id), utc_start);
+        assert_eq!(i64::from(p.std_offset_min), offset_h * 60);
+        let mut c = programming_client(addr, "FEDC0003").await;
+        let out = metermaster_flag::program::program_meter(&mut c, MeterModel::A1140, &p, "TESTER")
+            .await
+            .unwrap();
+        assert_eq!(out.counter_after, out.counter_before + 1, "{file}");
+        assert!(!out.already_in_force);
+        let r0 = tou(&mut c).await;
+        c.log_off().await.unwrap();
+        fleet.meters[0].lock().unwrap().advance(days * 86_400);
+        let mut c = programming_client(addr, "FEDC0003").await;
+        let r1 = tou(&mut c).await;
+        let lp = metermaster_flag::reader::read_profile(
+            &mut c,
+            MeterModel::A1140,
+            days as u16 + 2,
+            (offset_h * 3600) as i32,
+        )
+        .await
+        .unwrap();
+        c.log_off().await.unwrap();
+        // The import channel as a gapless series of mWh from the moment of programming.
+        let ch = lp
+            .channels
+            .iter()
+            .position(|c| c.obis.c == 1)
+            .expect("an import channel");
+        let end = utc_start + chrono::Duration::days(days);
+        let n = (days * 86_400 / i64::from(lp.interval_s)) as usize;
+        let mut values = vec![0i64; n];
+        for iv in &lp.intervals {
+            if iv.start < utc_start || iv.end() > end {
+                continue;
+            }
+            let k = ((iv.start - utc_start).num_seconds() / i64::from(lp.interval_s)) as usize;
+            values[k] = lp.interval_energy(iv, ch).unwrap().rescaled(-3).unwrap();
+        }
+        let ev = metermaster_tariff::evaluate(
+            &scheme,
+            metermaster_tariff::Source::ImportKwh,
+            utc_start,
+            lp.interval_s,
+            &values,
+        )
+        .unwrap();
+        for (i, rate) in scheme.rates.iter().enumerate() {
+            let reg = usize::from(rate.register) - 1;
+            let advance = i128::from(r1[reg] - r0[reg]);
+            assert!(advance > 0, "{file}: rate {} never in force", rate.name);
+            assert_eq!(
+                advance,
+                ev.rates[i],
+                "{file}: rate {} (register {})",
+                rate.name,
+                reg + 1
+            );
+        }
+        // The registers the program does not use stand still and show no source.
+        let sources = {
+            let mut c = programming_client(addr, "FEDC0003").await;
+            let s = c.read_id(667, 8).await.unwrap();
+            c.log_off().await.unwrap();
+            s
+        };
+        for (k, s) in sources.iter().enumerate() {
+            let used = scheme
+                .rates
+                .iter()
+                .any(|r| usize::from(r.register) == k + 1);
+            assert_eq!(*s == 0xFF, !used, "{file}: register {}", k + 1);
+            if !used {
+                assert_eq!(r0[k], r1[k]);
+            }
+        }
+    }
+}
+
+/// A session that drops with a program half staged leaves the old program in force and a mark
+/// the next session reads; a retry programs it; a commit whose answer was lost is found in
+/// force and not written twice; bad commits and low password levels are refused.
+#[tokio::test]
+async fn interrupted_programming_is_detected_and_retried() {
+    use metermaster_flag::program::{self, program_meter, read_status};
+    let (addr, fleet) = serve(fleet(MeterModel::A1140, 1, 3), ServeOptions::default()).await;
+    let scheme = example_scheme("economy7.toml");
+    let p = flag_program(&scheme, "E7-2026@4", start().and_utc());
+    let image = p.encode();
+    let crc = metermaster_flag::crc::crc16_arc(&image);
+    let mut begin = vec![1u8];
+    begin.extend((image.len() as u16).to_le_bytes());
+    begin.extend(crc.to_le_bytes());
+    let mut commit = vec![2u8];
+    commit.extend(crc.to_le_bytes());
+
+    // Level 2 may not program.
+    let mut c = programming_client(addr, "ABCD0002").await;
+    assert!(matches!(
+        c.write_id(program::CONTROL, &begin).await.unwrap_err(),
+        Error::Meter(MeterError::Err { code: 5, .. })
+    ));
+    c.log_off().await.unwrap();
+
+    let before = fleet.meters[0].lock().unwrap().programming_count();
+    let mut c = programming_client(addr, "FEDC0003").await;
+    // Packets without a begin, and a commit of nothing, are refused.
+    assert!(matches!(
+        c.write_packet(program::STAGE, 1, &image[..64])
+            .await
+            .unwrap_err(),
+        Error::Meter(MeterError::Err { code: 6, .. })
+    ));
+    c.write_id(program::CONTROL, &begin).await.unwrap();
+    c.write_packet(program::STAGE, 1, &image[..64])
+        .await
+        .unwrap();
+    // Commit with a packet missing: refused, nothing changes.
+    assert!(matches!(
+        c.write_id(program::CONTROL, &commit).await.unwrap_err(),
+        Error::Meter(MeterError::Err { code: 6, .. })
+    ));
+    let st = read_status(&mut c).await.unwrap();
+    assert_eq!((st.staged, st.expected), (64, image.len() as u16));
+    // The line drops.
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    {
+        let m = fleet.meters[0].lock().unwrap();
+        assert_eq!(m.programming_count(), before);
+        assert_eq!(m.active_label(), "E7-2R-01");
+    }
+    let mut c = programming_client(addr, "FEDC0003").await;
+    let st = read_status(&mut c).await.unwrap();
+    let i = st.interrupted.clone().expect("the interruption is marked");
+    assert_eq!((i.staged, i.expected), (64, image.len() as u16));
+    assert_eq!(i.label, "E7-2026@4");
+    assert_eq!(st.active_label, "E7-2R-01");
+    // The retry programs it and clears the mark.
+    let out = program_meter(&mut c, MeterModel::A1140, &p, "RETRY")
+        .await
+        .unwrap();
+    assert!(out.before.interrupted.is_some());
+    assert!(out.after.interrupted.is_none());
+    assert_eq!(out.counter_after, before + 1);
+    // A commit whose answer is lost: stage and commit by hand, drop the line.
+    let p2 = flag_program(&scheme, "E7-2026@5", start().and_utc());
+    let img2 = p2.encode();
+    let crc2 = metermaster_flag::crc::crc16_arc(&img2);
+    let mut b2 = vec![1u8];
+    b2.extend((img2.len() as u16).to_le_bytes());
+    b2.extend(crc2.to_le_bytes());
+    c.write_id(program::CONTROL, &b2).await.unwrap();
+    c.write_packets(program::STAGE, &img2).await.unwrap();
+    let mut c2 = vec![2u8];
+    c2.extend(crc2.to_le_bytes());
+    c.write_id(program::CONTROL, &c2).await.unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = programming_client(addr, "FEDC0003").await;
+    let out = program_meter(&mut c, MeterModel::A1140, &p2, "RETRY")
+        .await
+        .unwrap();
+    assert!(out.already_in_force);
+    assert_eq!(out.counter_after, before + 2);
+    // The programming log names the user, and 944 the scheme of each session.
+    let log = c.read_id(680, 53).await.unwrap();
+    let log = metermaster_flag::ids::decode_programming(MeterModel::A1140, &log, 0).unwrap();
+    assert_eq!(log.records[0].user, "RETRY");
+    let notes = program::SessionNote::decode_all(
+        &c.read_id(program::NOTES, program::NOTES_LEN).await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(notes[0].label, "E7-2026@5");
+    assert_eq!(notes[1].label, "E7-2026@4");
+    assert_eq!(notes[0].kind_name(), "program");
+    // The scheme id (795) follows the program.
+    assert_eq!(
+        metermaster_flag::codec::ascii(&c.read_id(795, 8).await.unwrap()).trim(),
+        "E7-2026"
+    );
+    c.log_off().await.unwrap();
+}

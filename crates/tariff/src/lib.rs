@@ -48,6 +48,7 @@
 //! * [`json_schema`] is the JSON Schema of both files.
 
 mod caps;
+pub mod compile;
 mod config;
 mod diff;
 mod error;
@@ -59,6 +60,7 @@ mod validate;
 mod values;
 
 pub use caps::MeterCapabilities;
+pub use compile::{CompileError, Compiled, DlmsCalendar, compile};
 pub use config::{ClockSettings, MeterConfiguration, PasswordRef, Passwords};
 pub use diff::diff;
 pub use error::{Problem, SchemeError, line_of};
