@@ -7,6 +7,7 @@ mod demo;
 mod files;
 mod list;
 mod print;
+mod program;
 mod read;
 mod scheme;
 mod sim;
@@ -41,6 +42,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Check a meter's clock against ours, trim it (within its trim limit) or set it.
     Time(time::TimeArgs),
+    /// Program a tariff scheme into a meter, verify it by reading it back, and log it.
+    Program(program::ProgramArgs),
     /// Import reading files into the store: .RES, NEM12, the interval CSV (format detected).
     Import(files::ImportArgs),
     /// Show what reading files hold (per meter and channel: intervals, exact totals, span,
@@ -149,6 +152,7 @@ fn main() -> std::process::ExitCode {
             Command::Sim(a) => sim::run(a).await,
             Command::Read(a) => read::run(a).await,
             Command::Time(a) => time::run(a).await,
+            Command::Program(a) => program::run(a).await,
             Command::Audit(a) => audit::run(a).await,
             Command::Bench(b) => bench::run(b).await,
             Command::Res(r) => res_command(r),

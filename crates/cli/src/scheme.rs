@@ -109,6 +109,22 @@ pub enum SchemeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compile a scheme into the exact program a meter type holds: for the A1140 / A1700 the
+    /// program image and the FLAG writes that put it in, for DLMS meters the passive activity
+    /// calendar, special days and activation time. Nothing is written to any meter.
+    Compile {
+        /// The scheme: a file, or ID[@VERSION] from the store.
+        scheme: String,
+        #[arg(long, value_enum)]
+        meter_type: MeterTypeArg,
+        /// When the program takes over (RFC 3339, e.g. 2026-12-01T00:00:00Z); default: as soon
+        /// as it is written. The clock changes it carries start from here (or from now).
+        #[arg(long)]
+        activate: Option<String>,
+        /// Print JSON (the program's tables, and the image in hex for FLAG meters).
+        #[arg(long)]
+        json: bool,
+    },
     /// The versions of one scheme or configuration: who, when, why.
     Log {
         id: String,
@@ -201,6 +217,42 @@ async fn resolved_scheme(store: &AnyStore, what: &str) -> Result<Scheme> {
     known.push(s.clone());
     resolve_chain(&s.id, |id| known.iter().find(|k| k.id == id).cloned())
         .map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+}
+
+/// RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .with_context(|| format!("{s:?}: not an RFC 3339 time (2026-12-01T00:00:00Z)"))
+}
+
+/// A scheme (resolved) and the label a meter keeps for it: `ID@VERSION` when it is in the
+/// store (a file whose text is the stored latest version counts), else its id.
+pub async fn scheme_with_label(store: Option<&AnyStore>, what: &str) -> Result<(Scheme, String)> {
+    let (text, origin) = load_text(store, what).await?;
+    let parsed = Scheme::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let s = match store {
+        Some(st) if parsed.parent.is_some() => resolved_scheme(st, what).await?,
+        _ if parsed.parent.is_some() => {
+            bail!(
+                "{origin}: the scheme inherits from {:?}; its parents are looked up in the store, which did not open",
+                parsed.parent.as_deref().unwrap_or("")
+            )
+        }
+        _ => parsed,
+    };
+    let label = if origin.contains('@') && !Path::new(what).exists() {
+        origin
+    } else {
+        match store {
+            Some(st) => match st.scheme(&s.id, None).await? {
+                Some(v) if v.body == text => format!("{}@{}", v.id, v.version),
+                _ => s.id.clone(),
+            },
+            None => s.id.clone(),
+        }
+    };
+    Ok((s, label))
 }
 
 fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -338,6 +390,36 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
             }
             if errors > 0 {
                 bail!("{errors} error(s)");
+            }
+        }
+        SchemeCommand::Compile {
+            scheme,
+            meter_type,
+            activate,
+            json,
+        } => {
+            let store = a.store.open().await.ok();
+            let (s, label) = scheme_with_label(store.as_ref(), &scheme).await?;
+            let activation = activate.as_deref().map(parse_time).transpose()?;
+            let now = chrono::Utc::now();
+            let c = metermaster_tariff::compile(&s, meter_type.into(), &label, activation, now)
+                .map_err(|e| anyhow::anyhow!("{scheme}: {e}"))?;
+            if json {
+                let mut v = serde_json::to_value(&c)?;
+                if let metermaster_tariff::Compiled::Flag(p) = &c {
+                    let image = p.encode();
+                    v["image_hex"] = metermaster_flag::codec::to_hex(&image).into();
+                    v["crc"] =
+                        format!("{:04X}", metermaster_flag::program::image_crc(&image)).into();
+                    v["writes"] = p
+                        .write_sequence()
+                        .into_iter()
+                        .map(|(w, level)| serde_json::json!({"message": w, "level": level}))
+                        .collect();
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", c.listing());
             }
         }
         SchemeCommand::Show { what, json } => {

@@ -1346,3 +1346,245 @@ fn schemes_validate_version_diff_and_export() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TCP relay to `port` that drops its first connection the moment the client sends
+/// `cut_at` (the bytes are not passed on); later connections pass untouched.
+fn cutting_relay(port: u16, cut_at: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, client) in l.incoming().enumerate() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut meter) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return;
+            };
+            let (mut c2, mut m2) = (client.try_clone().unwrap(), meter.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(k) = m2.read(&mut buf) {
+                    if k == 0 || c2.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let mut seen: Vec<u8> = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(k) = client.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..k]);
+                    if n == 0 && seen.windows(cut_at.len()).any(|w| w == cut_at) {
+                        break;
+                    }
+                    if meter.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                }
+                let _ = meter.shutdown(std::net::Shutdown::Both);
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    relay_port
+}
+
+#[test]
+fn program_verify_audit_and_interrupted_session() {
+    let dir = temp_dir("program");
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let e7 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/schemes/economy7.toml"
+    );
+    let three = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/schemes/three-rate.toml"
+    );
+    let s = sim(&["--meters", "1"]);
+    let url = format!("tcp://127.0.0.1:{}", s.port);
+    let program = |url: &str, scheme: &str, password: &str, extra: &[&str]| {
+        let mut args = vec![
+            "program",
+            url,
+            "--address",
+            "10000001",
+            "--scheme",
+            scheme,
+            "--user",
+            "alice",
+            "--password",
+            password,
+            "--database",
+            &db,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let audit = |url: &str| {
+        let (ok, out, err) = run(&["audit", url, "--address", "10000001", "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let a0 = audit(&url);
+    let count0 = a0["count"].as_u64().unwrap();
+
+    // Store the scheme so the meter records its id and version.
+    let (ok, _, err) = run(&[
+        "scheme",
+        "import",
+        e7,
+        "--database",
+        &db,
+        "--author",
+        "alice",
+        "--message",
+        "E7",
+    ]);
+    assert!(ok, "{err}");
+
+    // A dry run writes nothing and shows the writes.
+    let (ok, out, err) = program(&url, "E7-2026", "FEDC0003", &["--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("nothing written") && out.contains("W1 940001("),
+        "{out}"
+    );
+    assert_eq!(audit(&url)["count"].as_u64().unwrap(), count0);
+
+    // The level 2 password may not program: refused, logged, nothing changed.
+    let (ok, _, err) = program(&url, "E7-2026", "ABCD0002", &[]);
+    assert!(!ok);
+    assert!(err.contains("level 3"), "{err}");
+    assert_eq!(audit(&url)["count"].as_u64().unwrap(), count0);
+
+    // Programmed, verified, counted, with user and scheme version in the meter's log.
+    let (ok, out, err) = program(&url, "E7-2026", "FEDC0003", &["--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["scheme"], "E7-2026@1");
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["counter_after"].as_u64().unwrap(), count0 + 1);
+    let a1 = audit(&url);
+    assert_eq!(a1["count"].as_u64().unwrap(), count0 + 1);
+    assert_eq!(a1["records"][0]["user"], "alice");
+    assert_eq!(a1["records"][0]["scheme"], "E7-2026@1");
+    assert_eq!(a1["scheme"], "E7-2026");
+
+    // The line drops in the middle of staging the next program: reported as interrupted, the
+    // meter keeps E7 and its counter.
+    let relay = cutting_relay(s.port, b"940002(");
+    let rurl = format!("tcp://127.0.0.1:{relay}");
+    let (ok, _, err) = program(&rurl, three, "FEDC0003", &["--retries", "0"]);
+    assert!(!ok);
+    assert!(
+        err.contains("interrupted") && err.contains("previous program"),
+        "{err}"
+    );
+    let a2 = audit(&url);
+    assert_eq!(a2["count"].as_u64().unwrap(), count0 + 1);
+    assert_eq!(a2["scheme"], "E7-2026");
+    // The retry (the relay passes later connections) finds the mark, programs, verifies.
+    let (ok, out, err) = program(&rurl, three, "FEDC0003", &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("was not committed") && out.contains("NSW-TOU-2026"),
+        "{out}"
+    );
+    let a3 = audit(&url);
+    assert_eq!(a3["count"].as_u64().unwrap(), count0 + 2);
+    assert_eq!(a3["records"][0]["scheme"], "NSW-TOU-2026");
+    assert_eq!(a3["records"][1]["scheme"], "E7-2026@1");
+
+    // With retries, a dropped line is retried on a new connection by itself.
+    let relay = cutting_relay(s.port, b"940001(");
+    let (ok, out, err) = program(
+        &format!("tcp://127.0.0.1:{relay}"),
+        "E7-2026",
+        "FEDC0003",
+        &["--json"],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["attempts"], 2);
+    assert_eq!(v["counter_after"].as_u64().unwrap(), count0 + 3);
+
+    // Every attempt is in the store's audit log with its outcome and the counters.
+    let log = listed("audit", &db);
+    let outcomes: Vec<&str> = log
+        .iter()
+        .filter(|e| e["action"] == "program")
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 5, "{log:?}");
+    assert!(
+        log.iter()
+            .filter(|e| e["action"] == "program")
+            .all(|e| e["meter"] == "10000001"),
+        "{log:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("interrupted")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.contains("level 3")),
+        "{outcomes:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e["detail"].as_str().unwrap_or("").contains(&format!(
+                "counter {} → {}",
+                count0,
+                count0 + 1
+            ))),
+        "{log:?}"
+    );
+
+    // Compilation golden tests: the exact program per meter type.
+    for (mt, golden) in [
+        ("a1140", "economy7.a1140.txt"),
+        ("a1700", "economy7.a1700.txt"),
+        ("dlms", "three-rate.dlms.txt"),
+    ] {
+        let scheme = if mt == "dlms" { three } else { e7 };
+        // A store of its own, where the scheme is not stored: the label is the bare id.
+        let gdb = format!("sqlite:{}", dir.join("golden.db").display());
+        let (ok, out, err) = run(&[
+            "scheme",
+            "compile",
+            scheme,
+            "--meter-type",
+            mt,
+            "--activate",
+            "2027-01-01T00:00:00Z",
+            "--database",
+            &gdb,
+        ]);
+        assert!(ok, "{err}");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(golden);
+        if std::env::var_os("METERMASTER_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &out).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} (METERMASTER_BLESS=1 writes it)", path.display()));
+        assert_eq!(out, want, "{golden}");
+    }
+    // A scheme a meter cannot hold is refused with the reason.
+    let (ok, _, err) = run(&[
+        "scheme",
+        "compile",
+        three,
+        "--meter-type",
+        "a1140",
+        "--activate",
+        "nonsense",
+    ]);
+    assert!(!ok && err.contains("RFC 3339"), "{err}");
+}

@@ -163,6 +163,12 @@ fn from_epoch(b: [u8; 4]) -> Option<NaiveDateTime> {
         .flatten()
 }
 
+/// A program image's CRC: the CRC-16/ARC of everything before its last two bytes, which hold
+/// it (what begin and commit announce, and what 942 reports for the program in force).
+pub fn image_crc(image: &[u8]) -> u16 {
+    crc16_arc(&image[..image.len().saturating_sub(2)])
+}
+
 impl Program {
     /// The image: header, tables, CRC. Counts above 255 are the compiler's to refuse; here they
     /// are cut to what fits.
@@ -398,7 +404,7 @@ impl Program {
     /// with the password level it needs.
     pub fn write_sequence(&self) -> Vec<(String, u8)> {
         let image = self.encode();
-        let crc = crc16_arc(&image);
+        let crc = image_crc(&image);
         let hex = crate::codec::to_hex;
         let mut out = Vec::new();
         let mut begin = vec![1u8];
@@ -602,7 +608,7 @@ pub async fn program_meter<L: crate::transport::Link>(
 ) -> crate::error::Result<ProgramOutcome> {
     use crate::error::Error;
     let image = program.encode();
-    let crc = crc16_arc(&image);
+    let crc = image_crc(&image);
     let before = read_status(c).await?;
     let counter_before = read_counter(c, model).await?;
     let already = usize::from(before.active_len) == image.len()

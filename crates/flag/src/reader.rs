@@ -263,7 +263,26 @@ async fn read_body<L: Link>(
 
     if opts.programming {
         let prog = read_len(client, model, ids::PROGRAMMING_LOG).await?;
-        reading.programming = Some(ids::decode_programming(model, &prog, off).map_err(id_error)?);
+        let mut log = ids::decode_programming(model, &prog, off).map_err(id_error)?;
+        // Meters programmed by metermaster say which scheme each session left in force (944);
+        // others answer ERR2 and their records keep no scheme.
+        match client
+            .read_id(crate::program::NOTES, crate::program::NOTES_LEN)
+            .await
+        {
+            Ok(b) => {
+                if let Ok(notes) = crate::program::SessionNote::decode_all(&b) {
+                    for (r, n) in log.records.iter_mut().zip(notes) {
+                        if n.kind != 0 && !n.label.is_empty() {
+                            r.scheme = Some(n.label);
+                        }
+                    }
+                }
+            }
+            Err(Error::Meter(MeterError::Err { code: 2, .. })) => {}
+            Err(e) => return Err(e),
+        }
+        reading.programming = Some(log);
     }
 
     if opts.events {

@@ -30,7 +30,7 @@ impl SimMeter {
             active_crc: if self.active_image.is_empty() {
                 0
             } else {
-                metermaster_flag::crc::crc16_arc(&self.active_image)
+                program::image_crc(&self.active_image)
             },
             active_label: self.active_label(),
         }
@@ -59,9 +59,7 @@ impl SimMeter {
             [2, c0, c1] => {
                 let crc = u16::from_le_bytes([*c0, *c1]);
                 let st = self.staging.as_ref().ok_or(ERR_PROGRAM)?;
-                if !st.got.iter().all(|g| *g)
-                    || st.crc != crc
-                    || metermaster_flag::crc::crc16_arc(&st.buf) != crc
+                if !st.got.iter().all(|g| *g) || st.crc != crc || program::image_crc(&st.buf) != crc
                 {
                     return Err(ERR_PROGRAM);
                 }

@@ -755,7 +755,7 @@ async fn interrupted_programming_is_detected_and_retried() {
     let scheme = example_scheme("economy7.toml");
     let p = flag_program(&scheme, "E7-2026@4", start().and_utc());
     let image = p.encode();
-    let crc = metermaster_flag::crc::crc16_arc(&image);
+    let crc = program::image_crc(&image);
     let mut begin = vec![1u8];
     begin.extend((image.len() as u16).to_le_bytes());
     begin.extend(crc.to_le_bytes());
@@ -814,7 +814,7 @@ async fn interrupted_programming_is_detected_and_retried() {
     // A commit whose answer is lost: stage and commit by hand, drop the line.
     let p2 = flag_program(&scheme, "E7-2026@5", start().and_utc());
     let img2 = p2.encode();
-    let crc2 = metermaster_flag::crc::crc16_arc(&img2);
+    let crc2 = program::image_crc(&img2);
     let mut b2 = vec![1u8];
     b2.extend((img2.len() as u16).to_le_bytes());
     b2.extend(crc2.to_le_bytes());

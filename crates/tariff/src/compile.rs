@@ -486,7 +486,7 @@ impl Compiled {
                     },
                     p.label,
                     image.len(),
-                    metermaster_flag::crc::crc16_arc(&image),
+                    metermaster_flag::program::image_crc(&image),
                     p.std_offset_min / 60,
                     (p.std_offset_min % 60).abs()
                 );

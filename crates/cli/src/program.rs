@@ -1,0 +1,354 @@
+//! `metermaster program`: compile a scheme for the meter at the other end, write it at
+//! password level 3, verify it by reading it back, and record every attempt in the store's
+//! audit log. A dropped line is retried on a new connection; the meter stages a program and
+//! switches to it only on a complete, CRC-checked commit, so it is never half programmed.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::Args;
+use metermaster_flag::client::{ClientOptions, FlagClient};
+use metermaster_flag::ids::{self, MeterModel};
+use metermaster_flag::program::{self, Program, ProgramOutcome, ProgramStatus, image_crc};
+use metermaster_flag::reader::{is_transient, open_session};
+use metermaster_flag::transport::Connection;
+use metermaster_store::{AuditEntry, Batch, Store};
+use metermaster_tariff::{Compiled, MeterType};
+
+#[derive(Debug, Args)]
+pub struct ProgramArgs {
+    /// Where the meter is: tcp://HOST:PORT or serial:///dev/ttyUSB0?baud=300.
+    pub connection: String,
+    /// The device address sent in the sign-on.
+    #[arg(long, default_value = "")]
+    pub address: String,
+    /// The scheme: a file, or ID[@VERSION] from the store.
+    #[arg(long)]
+    pub scheme: String,
+    /// Who programs: recorded in the meter's programming log (12 characters at most) and in
+    /// the audit log. When the store has users, it must be one of them.
+    #[arg(long)]
+    pub user: String,
+    /// The meter's level 3 password.
+    #[arg(long, env = "METERMASTER_METER_PASSWORD")]
+    pub password: Option<String>,
+    /// When the program takes over (RFC 3339); default: at once.
+    #[arg(long)]
+    pub activate: Option<String>,
+    /// Sign on, compile, show what would be written and the meter's programming state, but
+    /// write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// New connections after a dropped line (the meter keeps its old program until a whole
+    /// program is committed, so a retry starts over safely).
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: crate::files::StoreArgs,
+}
+
+fn family_type(model: MeterModel) -> MeterType {
+    match model {
+        MeterModel::A1140 => MeterType::A1140,
+        MeterModel::A1700 => MeterType::A1700,
+    }
+}
+
+/// One connection's worth: sign on, compile for the meter found, program (or look).
+struct Attempt {
+    serial: String,
+    model: MeterModel,
+    program: Program,
+    /// `None` in a dry run.
+    outcome: Option<ProgramOutcome>,
+    status: ProgramStatus,
+    counter: u32,
+}
+
+fn describe_interrupted(st: &ProgramStatus) -> Option<String> {
+    st.interrupted.as_ref().map(|i| {
+        format!(
+            "a programming session that ended at {} (meter time) had staged {} of {} bytes of {:?} and was not committed; the meter kept {:?}",
+            i.at.format("%Y-%m-%d %H:%M:%S"),
+            i.staged,
+            i.expected,
+            i.label,
+            st.active_label
+        )
+    })
+}
+
+pub async fn run(a: ProgramArgs) -> Result<()> {
+    let conn = Connection::parse(&a.connection)?;
+    if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
+        bail!(
+            "--user {:?}: 1 to 12 ASCII characters (the meter keeps 12)",
+            a.user
+        );
+    }
+    let store = a.store.open().await?;
+    let users = store.users().await?;
+    if !users.is_empty() && !users.iter().any(|u| u.name == a.user) {
+        bail!(
+            "--user {:?} is not a metermaster user (see `metermaster user list`)",
+            a.user
+        );
+    }
+    let (scheme, label) = crate::scheme::scheme_with_label(Some(&store), &a.scheme).await?;
+    let activation = a
+        .activate
+        .as_deref()
+        .map(crate::scheme::parse_time)
+        .transpose()?;
+    if !a.dry_run && a.password.is_none() {
+        bail!(
+            "programming needs the meter's level 3 password (--password or METERMASTER_METER_PASSWORD)"
+        );
+    }
+
+    let mut attempts = 0u32;
+    let mut interruptions: Vec<String> = Vec::new();
+    // What the meter said before a failure: its serial number and programming counter.
+    let mut seen: (Option<String>, Option<u32>) = (None, None);
+    let result = loop {
+        attempts += 1;
+        let r = attempt(&a, &conn, &scheme, &label, activation, &mut seen).await;
+        match r {
+            Err(e)
+                if !a.dry_run
+                    && attempts <= a.retries
+                    && e.downcast_ref::<metermaster_flag::Error>()
+                        .is_some_and(is_transient) =>
+            {
+                interruptions.push(format!("attempt {attempts}: {e:#}"));
+                if !a.json {
+                    eprintln!("connection lost while programming ({e:#}); connecting again");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => break other,
+        }
+    };
+
+    if a.dry_run {
+        let at = result?;
+        let image = at.program.encode();
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "meter": at.serial,
+                    "model": at.model,
+                    "scheme": label,
+                    "bytes": image.len(),
+                    "crc": format!("{:04X}", image_crc(&image)),
+                    "in_force": at.status.active_label,
+                    "counter": at.counter,
+                    "interrupted": at.status.interrupted,
+                    "writes": at.program.write_sequence().into_iter().map(|(w, _)| w).collect::<Vec<_>>(),
+                    "dry_run": true,
+                }))?
+            );
+        } else {
+            println!(
+                "dry run: meter {} ({}) runs {:?}, programmed {} times; nothing written",
+                at.serial,
+                at.model.name(),
+                at.status.active_label,
+                at.counter
+            );
+            if let Some(i) = describe_interrupted(&at.status) {
+                println!("note: {i}");
+            }
+            print!("{}", Compiled::Flag(at.program).listing());
+        }
+        return Ok(());
+    }
+
+    // Every attempt goes to the audit log, whatever came of it.
+    let crc_text = |p: &Program| format!("{:04X}", image_crc(&p.encode()));
+    let (serial, detail, outcome) = match &result {
+        Ok(at) => {
+            let o = at.outcome.as_ref();
+            let (b, af) = o.map_or((0, 0), |o| (o.counter_before, o.counter_after));
+            let mut d = format!(
+                "scheme {label} (CRC {}, {} bytes) via {conn}; counter {b} → {af}",
+                crc_text(&at.program),
+                at.program.encode().len()
+            );
+            if let Some(i) = o.and_then(|o| describe_interrupted(&o.before)) {
+                d.push_str(&format!("; found: {i}"));
+            }
+            for i in &interruptions {
+                d.push_str(&format!("; retried after {i}"));
+            }
+            let outcome = if o.is_some_and(|o| o.already_in_force) {
+                "ok (already in force: committed by an earlier session)".to_string()
+            } else {
+                "ok".to_string()
+            };
+            (Some(at.serial.clone()), d, outcome)
+        }
+        Err(e) => {
+            let mut d = format!("scheme {label} via {conn} address {:?}", a.address);
+            if let Some(n) = seen.1 {
+                d.push_str(&format!("; counter {n} before"));
+            }
+            for i in &interruptions {
+                d.push_str(&format!("; {i}"));
+            }
+            let transient = e
+                .downcast_ref::<metermaster_flag::Error>()
+                .is_some_and(is_transient);
+            let outcome = if transient {
+                format!("interrupted: {e:#}")
+            } else {
+                format!("failed: {e:#}")
+            };
+            (seen.0.clone(), d, outcome)
+        }
+    };
+    store
+        .write(Batch {
+            audit: vec![AuditEntry {
+                time: Utc::now(),
+                user: a.user.clone(),
+                action: "program".into(),
+                meter: serial,
+                detail,
+                outcome: outcome.clone(),
+            }],
+            ..Batch::default()
+        })
+        .await?;
+
+    let at = match result {
+        Ok(at) => at,
+        Err(e) => {
+            let transient = e
+                .downcast_ref::<metermaster_flag::Error>()
+                .is_some_and(is_transient);
+            if transient {
+                bail!(
+                    "programming was interrupted ({e:#}) after {attempts} attempt(s). The meter switches programs only on a complete, checked commit, so it still runs its previous program; run the same command again to retry"
+                );
+            }
+            return Err(e);
+        }
+    };
+    let o = at
+        .outcome
+        .as_ref()
+        .context("no outcome for a programming run")?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "meter": at.serial,
+                "model": at.model,
+                "scheme": label,
+                "crc": crc_text(&at.program),
+                "bytes": at.program.encode().len(),
+                "counter_before": o.counter_before,
+                "counter_after": o.counter_after,
+                "already_in_force": o.already_in_force,
+                "interrupted_before": o.before.interrupted,
+                "attempts": attempts,
+                "verified": true,
+            }))?
+        );
+    } else {
+        if let Some(i) = describe_interrupted(&o.before) {
+            println!("note: {i}");
+        }
+        if o.already_in_force {
+            println!(
+                "meter {}: {label} is already in force (committed by an earlier session); nothing written, verified by reading it back",
+                at.serial
+            );
+        } else {
+            println!(
+                "meter {}: programmed {label} (CRC {}), verified by reading it back; programming counter {} → {}",
+                at.serial,
+                crc_text(&at.program),
+                o.counter_before,
+                o.counter_after
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn attempt(
+    a: &ProgramArgs,
+    conn: &Connection,
+    scheme: &metermaster_tariff::Scheme,
+    label: &str,
+    activation: Option<chrono::DateTime<Utc>>,
+    seen: &mut (Option<String>, Option<u32>),
+) -> Result<Attempt> {
+    let link = conn.open(Duration::from_secs(10)).await?;
+    let mut c = FlagClient::attach(link, ClientOptions::default());
+    let r = async {
+        let (_, model) = open_session(&mut c, &a.address, a.password.as_deref())
+            .await
+            .with_context(|| format!("signing on to {conn} address {:?}", a.address))?;
+        let serial = metermaster_flag::codec::ascii(&c.read_id(ids::SERIAL, 16).await?)
+            .trim_start_matches('0')
+            .to_string();
+        seen.0 = Some(serial.clone());
+        let compiled = metermaster_tariff::compile(
+            scheme,
+            family_type(model),
+            label,
+            activation,
+            Utc::now(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.scheme))?;
+        let Compiled::Flag(p) = compiled else {
+            bail!("a FLAG meter needs a FLAG program");
+        };
+        let status = program::read_status(&mut c)
+            .await
+            .context("reading the meter's programming status (942): does it take metermaster programs?")?;
+        let counter = program::read_counter(&mut c, model).await?;
+        seen.1 = Some(counter);
+        let outcome = if a.dry_run {
+            None
+        } else {
+            Some(
+                program::program_meter(&mut c, model, &p, &a.user)
+                    .await
+                    .map_err(|e| match &e {
+                        metermaster_flag::Error::Meter(metermaster_flag::MeterError::Err {
+                            code: 5,
+                            ..
+                        }) => anyhow::Error::new(e)
+                            .context("the meter refused: programming needs the level 3 password"),
+                        metermaster_flag::Error::Meter(metermaster_flag::MeterError::Err {
+                            code: 6,
+                            ..
+                        }) => anyhow::Error::new(e).context(
+                            "the meter refused the program at commit (incomplete, CRC mismatch, or not a program for this meter)",
+                        ),
+                        _ => anyhow::Error::new(e),
+                    })?,
+            )
+        };
+        Ok::<_, anyhow::Error>(Attempt {
+            serial,
+            model,
+            program: p,
+            outcome,
+            status,
+            counter,
+        })
+    }
+    .await;
+    let _ = c.log_off().await;
+    r
+}
