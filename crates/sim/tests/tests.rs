@@ -612,9 +612,21 @@ fn flag_program(
     label: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> metermaster_flag::program::Program {
+    flag_program_for(scheme, MeterModel::A1140, label, now)
+}
+
+fn flag_program_for(
+    scheme: &metermaster_tariff::Scheme,
+    model: MeterModel,
+    label: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> metermaster_flag::program::Program {
     match metermaster_tariff::compile(
         scheme,
-        metermaster_tariff::MeterType::A1140,
+        match model {
+            MeterModel::A1140 => metermaster_tariff::MeterType::A1140,
+            MeterModel::A1700 => metermaster_tariff::MeterType::A1700,
+        },
         label,
         None,
         now,
@@ -637,8 +649,8 @@ async fn programming_client(
     c
 }
 
-async fn tou(c: &mut FlagClient<tokio::net::TcpStream>) -> Vec<u64> {
-    let b = c.read_id(508, 64).await.unwrap();
+async fn tou(c: &mut FlagClient<tokio::net::TcpStream>, model: MeterModel) -> Vec<u64> {
+    let b = c.read_id(508, model.tou_count() * 8).await.unwrap();
     b.chunks(8)
         .map(|x| metermaster_flag::codec::bcd_le(x).unwrap())
         .collect()
@@ -650,39 +662,43 @@ async fn tou(c: &mut FlagClient<tokio::net::TcpStream>) -> Vec<u64> {
 /// and Easter holidays).
 #[tokio::test]
 async fn programmed_tou_registers_agree_with_evaluate() {
-    for (file, start, offset_h, days) in [
-        ("economy7.toml", (2026, 3, 20), 0i64, 20i64),
-        ("three-rate.toml", (2026, 3, 25), 10, 21),
+    for (file, model, start, offset_h, days) in [
+        (
+            "economy7.toml",
+            MeterModel::A1140,
+            (2026, 3, 20),
+            0i64,
+            20i64,
+        ),
+        ("three-rate.toml", MeterModel::A1140, (2026, 3, 25), 10, 21),
+        ("three-rate.toml", MeterModel::A1700, (2026, 10, 25), 10, 14),
     ] {
         let start = NaiveDate::from_ymd_opt(start.0, start.1, start.2)
             .unwrap()
             .and_hms_opt(0, 0, 0)
             .unwrap();
         let f = Fleet::new(vec![SimMeter::new(MeterConfig::new(
-            "10000001",
-            MeterModel::A1140,
-            7,
-            start,
+            "10000001", model, 7, start,
         ))]);
         let (addr, fleet) = serve(f, ServeOptions::default()).await;
         let scheme = example_scheme(file);
         let utc_start = start.and_utc() - chrono::Duration::hours(offset_h);
-        let p = flag_program(&scheme, &format!("{}@1", scheme.id), utc_start);
+        let p = flag_program_for(&scheme, model, &format!("{}@1", scheme.id), utc_start);
         assert_eq!(i64::from(p.std_offset_min), offset_h * 60);
         let mut c = programming_client(addr, "FEDC0003").await;
-        let out = metermaster_flag::program::program_meter(&mut c, MeterModel::A1140, &p, "TESTER")
+        let out = metermaster_flag::program::program_meter(&mut c, model, &p, "TESTER")
             .await
             .unwrap();
         assert_eq!(out.counter_after, out.counter_before + 1, "{file}");
         assert!(!out.already_in_force);
-        let r0 = tou(&mut c).await;
+        let r0 = tou(&mut c, model).await;
         c.log_off().await.unwrap();
         fleet.meters[0].lock().unwrap().advance(days * 86_400);
         let mut c = programming_client(addr, "FEDC0003").await;
-        let r1 = tou(&mut c).await;
+        let r1 = tou(&mut c, model).await;
         let lp = metermaster_flag::reader::read_profile(
             &mut c,
-            MeterModel::A1140,
+            model,
             days as u16 + 2,
             (offset_h * 3600) as i32,
         )
@@ -728,7 +744,7 @@ async fn programmed_tou_registers_agree_with_evaluate() {
         // The registers the program does not use stand still and show no source.
         let sources = {
             let mut c = programming_client(addr, "FEDC0003").await;
-            let s = c.read_id(667, 8).await.unwrap();
+            let s = c.read_id(667, model.tou_count()).await.unwrap();
             c.log_off().await.unwrap();
             s
         };
