@@ -67,6 +67,23 @@ struct Attempt {
     outcome: Option<ProgramOutcome>,
     status: ProgramStatus,
     counter: u32,
+    /// Things the user should know that do not stop programming.
+    warnings: Vec<String>,
+}
+
+/// A warning when the meter's clock does not keep the program's standard time: its switch
+/// times would then fall at the wrong hours.
+fn clock_warning(meter: chrono::NaiveDateTime, p: &Program) -> Option<String> {
+    let off_min = (meter - Utc::now().naive_utc()).num_minutes();
+    let want = i64::from(p.std_offset_min);
+    ((off_min - want).abs() > 15).then(|| {
+        format!(
+            "the meter's clock reads {} ({:+.1} h from UTC), but the scheme's zone keeps standard time at UTC{:+.1} h: its switch times would fall at the wrong hours until the clock is set (`metermaster time --set`)",
+            meter.format("%Y-%m-%d %H:%M:%S"),
+            off_min as f64 / 60.0,
+            want as f64 / 60.0
+        )
+    })
 }
 
 fn describe_interrupted(st: &ProgramStatus) -> Option<String> {
@@ -134,6 +151,13 @@ pub async fn run(a: ProgramArgs) -> Result<()> {
         }
     };
 
+    if let Ok(at) = &result {
+        if !a.json {
+            for w in &at.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+    }
     if a.dry_run {
         let at = result?;
         let image = at.program.encode();
@@ -149,6 +173,7 @@ pub async fn run(a: ProgramArgs) -> Result<()> {
                     "in_force": at.status.active_label,
                     "counter": at.counter,
                     "interrupted": at.status.interrupted,
+                    "warnings": at.warnings,
                     "writes": at.program.write_sequence().into_iter().map(|(w, _)| w).collect::<Vec<_>>(),
                     "dry_run": true,
                 }))?
@@ -259,6 +284,7 @@ pub async fn run(a: ProgramArgs) -> Result<()> {
                 "interrupted_before": o.before.interrupted,
                 "attempts": attempts,
                 "verified": true,
+                "warnings": at.warnings,
             }))?
         );
     } else {
@@ -317,6 +343,13 @@ async fn attempt(
             .context("reading the meter's programming status (942): does it take metermaster programs?")?;
         let counter = program::read_counter(&mut c, model).await?;
         seen.1 = Some(counter);
+        let mut warnings = Vec::new();
+        let clock = c.read_id(ids::CLOCK, 7).await?;
+        if let Some(w) =
+            metermaster_flag::codec::decode_clock(&clock).and_then(|t| clock_warning(t, &p))
+        {
+            warnings.push(w);
+        }
         let outcome = if a.dry_run {
             None
         } else {
@@ -346,6 +379,7 @@ async fn attempt(
             outcome,
             status,
             counter,
+            warnings,
         })
     }
     .await;
