@@ -623,18 +623,21 @@ fn tariff_bench(runs: u32, years: u32, json: bool) -> Result<()> {
     }
     let med = median(times);
     let rate = n as f64 / med;
+    // The utility bill of the same kind of year (docs/billing.md), with PySAM's time beside it.
+    let bill = crate::bill::bench_bill(runs)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "intervals": n,
-                "median_seconds": med,
-                "intervals_per_second": rate,
-                "baseline_per_interval_seconds": naive_s,
-                "baseline_intervals_per_second": n as f64 / naive_s,
-                "speedup": naive_s / med,
-            }))?
-        );
+        let mut v = serde_json::json!({
+            "intervals": n,
+            "median_seconds": med,
+            "intervals_per_second": rate,
+            "baseline_per_interval_seconds": naive_s,
+            "baseline_intervals_per_second": n as f64 / naive_s,
+            "speedup": naive_s / med,
+        });
+        if let Some(o) = v.as_object_mut() {
+            o.extend(bill);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
             "tariff: {n} intervals (Economy 7, Europe/London, 15 min): median {:.3} ms = {:.1} M intervals/s; per-interval chrono-tz baseline {:.1} ms = {:.2} M/s ({:.0} x)",
@@ -644,6 +647,7 @@ fn tariff_bench(runs: u32, years: u32, json: bool) -> Result<()> {
             n as f64 / naive_s / 1e6,
             naive_s / med
         );
+        println!("{}", crate::bill::bench_line(&bill));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bill;
 mod config;
 mod demo;
 mod files;

@@ -125,6 +125,11 @@ pub enum SchemeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A utility bill: a URDB tariff (or a scheme with prices) applied to a profile, per month
+    /// (see docs/billing.md).
+    Bill(crate::bill::BillArgs),
+    /// What-if: two tariffs billed on the same profile, side by side per month.
+    Compare(crate::bill::CompareArgs),
     /// The versions of one scheme or configuration: who, when, why.
     Log {
         id: String,
@@ -206,7 +211,7 @@ async fn stored_schemes(store: &AnyStore) -> Result<Vec<Scheme>> {
         .collect())
 }
 
-async fn resolved_scheme(store: &AnyStore, what: &str) -> Result<Scheme> {
+pub(crate) async fn resolved_scheme(store: &AnyStore, what: &str) -> Result<Scheme> {
     let (text, origin) = load_text(Some(store), what).await?;
     let s = Scheme::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     if s.parent.is_none() {
@@ -599,6 +604,8 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             print_evaluation(&s, &series, &ev, json)?;
         }
+        SchemeCommand::Bill(b) => crate::bill::run_bill(&a.store, b).await?,
+        SchemeCommand::Compare(c) => crate::bill::run_compare(&a.store, c).await?,
         SchemeCommand::Log { id, json } => {
             let store = a.store.open().await?;
             let h = store.scheme_history(&id).await?;
@@ -643,7 +650,7 @@ pub struct ProfileSeries {
 }
 
 /// A channel from a file or a stored meter, as a gapless series at one scale.
-async fn profile_series(
+pub(crate) async fn profile_series(
     store: &AnyStore,
     profile: &str,
     channel: Option<metermaster_model::ObisCode>,

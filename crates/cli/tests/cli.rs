@@ -1,6 +1,9 @@
 //! The `metermaster` command as a user runs it: demo, sim + read (table, JSON, errors), and an
 //! independent peer (the Python `iec62056-21` client) reading our simulator.
 
+#[path = "parts/bill.rs"]
+mod bill;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 

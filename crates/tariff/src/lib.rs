@@ -46,7 +46,12 @@
 //!   line of a violation's path in the file.
 //! * [`diff`] lists what changed between two schemes.
 //! * [`json_schema`] is the JSON Schema of both files.
+//! * [`Tariff`] reads OpenEI URDB utility tariffs ([`Tariff::from_urdb_json`]) or prices a
+//!   scheme ([`Tariff::from_scheme`] with [`Prices`]); [`bill()`] applies one to interval energy:
+//!   energy, demand, fixed and minimum charges per month, net metering or a feed-in tariff (see
+//!   `docs/billing.md`).
 
+mod bill;
 mod caps;
 pub mod compile;
 mod config;
@@ -56,9 +61,14 @@ mod evaluate;
 pub mod inherit;
 mod schema;
 mod scheme;
+mod urdb;
 mod validate;
 mod values;
 
+pub use bill::{
+    Amount, Bill, BillError, BillOptions, Compensation, DemandPrice, DemandUse, GridFee, MonthBill,
+    PeriodUse, PriceSpec, Prices, Sellback, TierMethod, TierSpec, TierUse, Totals, Usage, bill,
+};
 pub use caps::MeterCapabilities;
 pub use compile::{CompileError, Compiled, DlmsCalendar, compile};
 pub use config::{ClockSettings, MeterConfiguration, PasswordRef, Passwords};
@@ -71,10 +81,16 @@ pub use scheme::{
     Billing, BillingDay, DayProfile, DemandMode, DisplaySettings, DstMode, LoadProfile, MaxDemand,
     Rate, Removed, Scheme, Season, SpecialDate, SpecialDay, Switch, Week,
 };
+pub use urdb::{
+    DemandFlat, DemandTou, EnergyCharges, FixedCharge, MinCharge, Schedule, Tariff, Tier,
+    UrdbError, UrdbWarning,
+};
 pub use validate::{Severity, Violation, validate, validate_configuration};
 pub use values::{
     LocalTime, MeterType, MonthDay, Ratio, Source, TimeOfDay, ValueError, Zone, parse_date,
 };
 
+#[cfg(test)]
+mod bill_tests;
 #[cfg(test)]
 mod tests;
