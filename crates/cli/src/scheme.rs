@@ -411,6 +411,21 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{scheme}: {e}"))?;
             if json {
                 let mut v = serde_json::to_value(&c)?;
+                if let metermaster_tariff::Compiled::Dlms(d) = &c {
+                    v["writes"] = d
+                        .attributes()
+                        .into_iter()
+                        .map(|w| {
+                            serde_json::json!({
+                                "obis": metermaster_dlms::obis::Dotted(w.obis).to_string(),
+                                "class_id": w.class_id,
+                                "attribute": w.attribute,
+                                "name": w.name,
+                                "value_hex": metermaster_flag::codec::to_hex(&w.value.encode()),
+                            })
+                        })
+                        .collect();
+                }
                 if let metermaster_tariff::Compiled::Flag(p) = &c {
                     let image = p.encode();
                     v["image_hex"] = metermaster_flag::codec::to_hex(&image).into();

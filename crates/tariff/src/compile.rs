@@ -469,6 +469,156 @@ fn compile_dlms(
     })
 }
 
+/// One COSEM attribute to write: object, class, attribute, value (A-XDR).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CosemWrite {
+    pub obis: metermaster_model::ObisCode,
+    pub class_id: u16,
+    pub attribute: i8,
+    pub name: &'static str,
+    pub value: metermaster_dlms::Data,
+}
+
+fn cosem_date(d: &CosemDate) -> metermaster_dlms::axdr::CosemDate {
+    use metermaster_dlms::axdr::{CosemDate as D, NOT_SPECIFIED, YEAR_NOT_SPECIFIED};
+    D {
+        year: d.year.unwrap_or(YEAR_NOT_SPECIFIED),
+        month: d.month,
+        day: d.day,
+        weekday: NOT_SPECIFIED,
+    }
+}
+
+impl DlmsCalendar {
+    /// The attribute values that program a DLMS meter: the Activity Calendar's passive
+    /// attributes 6–10 (0.0.13.0.0.255, class 20) and the Special Days Table's entries
+    /// (0.0.11.0.0.255, class 11, attribute 2), in writing order. Dates and times are
+    /// octet-strings (5, 4 and 12 bytes); season starts recur every year (year wildcard) at
+    /// 00:00 with the deviation not specified (the meter's local time); the activation time is
+    /// the UTC instant with deviation 0, or all wildcards for "at once".
+    pub fn attributes(&self) -> Vec<CosemWrite> {
+        use metermaster_dlms::Data;
+        use metermaster_dlms::axdr::{
+            ClockStatus, CosemDateTime, CosemTime, DEVIATION_NOT_SPECIFIED,
+        };
+        let cal = metermaster_model::ObisCode::new(0, 0, 13, 0, 0, 255);
+        let sdt = metermaster_model::ObisCode::new(0, 0, 11, 0, 0, 255);
+        let script = metermaster_model::ObisCode::new(0, 0, 10, 0, 100, 255);
+        let midnight = CosemTime {
+            hour: 0,
+            minute: 0,
+            second: 0,
+            hundredths: 0,
+        };
+        let name = |s: &str| Data::octet_string(s.as_bytes().to_vec());
+        let seasons = Data::Array(
+            self.seasons
+                .iter()
+                .map(|s| {
+                    let start = CosemDateTime {
+                        date: cosem_date(&s.start),
+                        time: midnight,
+                        deviation: DEVIATION_NOT_SPECIFIED,
+                        status: ClockStatus::NOT_SPECIFIED,
+                    };
+                    Data::Structure(vec![
+                        name(&s.name),
+                        Data::octet_string(start.to_bytes().to_vec()),
+                        name(&s.week),
+                    ])
+                })
+                .collect(),
+        );
+        let weeks = Data::Array(
+            self.weeks
+                .iter()
+                .map(|w| {
+                    let mut v = vec![name(&w.name)];
+                    v.extend(w.days.iter().map(|d| Data::Unsigned(*d)));
+                    Data::Structure(v)
+                })
+                .collect(),
+        );
+        let days = Data::Array(
+            self.days
+                .iter()
+                .map(|d| {
+                    let actions = d
+                        .actions
+                        .iter()
+                        .map(|(at, sel)| {
+                            let (h, m) = at.split_once(':').unwrap_or(("0", "0"));
+                            let t = CosemTime {
+                                hour: h.parse().unwrap_or(0),
+                                minute: m.parse().unwrap_or(0),
+                                second: 0,
+                                hundredths: 0,
+                            };
+                            Data::Structure(vec![
+                                Data::octet_string(t.to_bytes().to_vec()),
+                                Data::logical_name(script),
+                                Data::LongUnsigned(*sel),
+                            ])
+                        })
+                        .collect();
+                    Data::Structure(vec![Data::Unsigned(d.day_id), Data::Array(actions)])
+                })
+                .collect(),
+        );
+        let activation = match self.activation {
+            Some(t) => CosemDateTime::from_utc(t, 0, ClockStatus(0))
+                .map(|d| d.to_bytes())
+                .unwrap_or([0xFF; 12]),
+            None => {
+                let mut b = [0xFF; 12];
+                // Deviation 0x8000 (not specified).
+                b[9] = 0x80;
+                b[10] = 0x00;
+                b
+            }
+        };
+        let special = Data::Array(
+            self.special_days
+                .iter()
+                .map(|e| {
+                    Data::Structure(vec![
+                        Data::LongUnsigned(e.index),
+                        Data::octet_string(cosem_date(&e.date).to_bytes().to_vec()),
+                        Data::Unsigned(e.day_id),
+                    ])
+                })
+                .collect(),
+        );
+        let w = |obis, class_id, attribute, name, value| CosemWrite {
+            obis,
+            class_id,
+            attribute,
+            name,
+            value,
+        };
+        vec![
+            w(
+                cal,
+                20,
+                6,
+                "calendar_name_passive",
+                name(&self.calendar_name),
+            ),
+            w(cal, 20, 7, "season_profile_passive", seasons),
+            w(cal, 20, 8, "week_profile_table_passive", weeks),
+            w(cal, 20, 9, "day_profile_table_passive", days),
+            w(
+                cal,
+                20,
+                10,
+                "activate_passive_calendar_time",
+                Data::octet_string(activation.to_vec()),
+            ),
+            w(sdt, 11, 2, "entries", special),
+        ]
+    }
+}
+
 impl Compiled {
     /// The program as the user is shown it before anything is written.
     pub fn listing(&self) -> String {
@@ -575,8 +725,81 @@ impl Compiled {
                 for s in &c.special_days {
                     let _ = writeln!(o, "index {} date {} day {}", s.index, s.date, s.day_id);
                 }
+                let _ = writeln!(o, "# SET requests (A-XDR values), in order:");
+                for a in c.attributes() {
+                    let _ = writeln!(
+                        o,
+                        "SET {} class {} attribute {} ({}): {}",
+                        metermaster_dlms::obis::Dotted(a.obis),
+                        a.class_id,
+                        a.attribute,
+                        a.name,
+                        metermaster_flag::codec::to_hex(&a.value.encode())
+                    );
+                }
             }
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheme() -> Scheme {
+        Scheme::from_toml(
+            r#"
+id = "TWO"
+name = "two rates"
+time_zone = "Europe/London"
+rates = [
+    { name = "peak", register = 1, source = "import_kwh" },
+    { name = "off-peak", register = 2, source = "import_kwh" },
+]
+[[day_profiles]]
+name = "d"
+switches = [{ at = "00:00", rate = "off-peak" }, { at = "07:00", rate = "peak" }, { at = "23:00", rate = "off-peak" }]
+[[seasons]]
+name = "all"
+start = "01-01"
+week = { monday = "d", tuesday = "d", wednesday = "d", thursday = "d", friday = "d", saturday = "d", sunday = "d" }
+[[special_days]]
+name = "xmas"
+day_profile = "d"
+every_year = "12-25"
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn dlms_day_profile_encodes_as_the_guide_shows() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let Compiled::Dlms(c) = compile(&scheme(), MeterType::Dlms, "TWO@1", None, now).unwrap()
+        else {
+            panic!("not a DLMS form")
+        };
+        let attrs = c.attributes();
+        let hex = |a: &CosemWrite| metermaster_flag::codec::to_hex(&a.value.encode());
+        // Day profile 1: 00:00 → selector 2, 07:00 → 1, 23:00 → 2 (guide §6.3's layout).
+        assert_eq!(
+            hex(&attrs[3]),
+            "0101020211010103\
+             0203090400000000090600000A0064FF120002\
+             0203090407000000090600000A0064FF120001\
+             0203090417000000090600000A0064FF120002"
+        );
+        // Season from every 1 January at 00:00, week W1.
+        assert_eq!(
+            hex(&attrs[1]),
+            "010102030903616C6C090CFFFF0101FF000000008000FF09025731"
+        );
+        // At once: all wildcards, deviation not specified.
+        assert_eq!(hex(&attrs[4]), "090CFFFFFFFFFFFFFFFFFF8000FF");
+        // Christmas every year, day 1.
+        assert_eq!(hex(&attrs[5]), "010102031200000905FFFF0C19FF1101");
     }
 }
