@@ -76,6 +76,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 7)]
         runs: u32,
     },
+    /// Decoding a DLMS load-profile buffer (4 channels, 15-minute rows), beside the Python
+    /// dlms-cosem parser on the same bytes when the peer Python has it.
+    DlmsDecode {
+        #[arg(long, default_value_t = 7)]
+        runs: u32,
+        /// Days of rows in the buffer.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -214,6 +225,9 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             );
         }
         BenchCommand::Parse { runs } => parse_bench(runs)?,
+        BenchCommand::DlmsDecode { runs, days, json } => {
+            crate::bench_dlms::dlms_decode_bench(runs, days, json)?
+        }
         BenchCommand::Tariff { runs, years, json } => tariff_bench(runs, years, json)?,
         BenchCommand::Import {
             meters,

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bench_dlms;
 mod bill;
 mod config;
 mod demo;

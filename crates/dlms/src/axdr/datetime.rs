@@ -328,9 +328,18 @@ impl CosemDateTime {
             })
     }
 
-    /// The instant in UTC (`local + deviation`).
+    /// The instant in UTC (`local + deviation`). (Plain arithmetic on the local time: this is
+    /// on the path of every load-profile row.)
     pub fn to_utc(self) -> Result<DateTime<Utc>, ValueError> {
-        Ok(self.to_fixed_offset()?.with_timezone(&Utc))
+        let local = self.to_naive_local()?;
+        let east = self.offset()?.local_minus_utc();
+        local
+            .checked_sub_signed(chrono::TimeDelta::seconds(i64::from(east)))
+            .map(|t| t.and_utc())
+            .ok_or(ValueError::Invalid {
+                what: "date-time",
+                problem: "not representable",
+            })
     }
 
     /// A date-time from a wall-clock time, with a deviation or `None` for `0x8000`.
