@@ -184,15 +184,7 @@ mod tests {
         let rows = decode_rows(&buf).unwrap();
         assert_eq!(rows.len(), 192);
         assert_eq!(rows[1].0.to_rfc3339(), "2026-01-01T00:15:00+00:00");
-        assert_eq!(
-            rows[191].1,
-            [
-                1_000_000 + 191 * 250,
-                191 * 3 % 997,
-                400_000 + 191 * 40,
-                191 % 128
-            ]
-        );
+        assert_eq!(rows[191].1, [1_047_750, 573, 407_640, 63]);
         assert!(decode_rows(&buf[..buf.len() - 1]).is_err());
     }
 }

@@ -65,9 +65,14 @@ pub struct SimArgs {
     /// Serve on this serial device instead (e.g. one end of a socat pty pair).
     #[arg(long)]
     pub serial: Option<String>,
-    /// Protocol; only `flag` for now.
+    /// Protocol: `flag` (IEC 62056-21, Elster dialect; all meters behind one port) or `dlms`
+    /// (DLMS/COSEM; meter i on port PORT+i-1, logical device 1, clients 16 public, 17 password
+    /// `12345678`, 1 HLS-GMAC with the Green Book keys; see docs/simulator.md).
     #[arg(long, default_value = "flag")]
     pub protocol: String,
+    /// DLMS transport: `wrapper` (IEC 62056-47, the default) or `hdlc` (HDLC frames over TCP).
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
     #[command(flatten)]
     pub fleet: FleetArgs,
     /// Throttle each connection to the wire rate of 7E1 at this baud rate, with reaction times.
@@ -80,6 +85,12 @@ pub struct SimArgs {
     /// Inject faults: `drop=R,corrupt=R,slow=R,refuse=R` with rates 0..1.
     #[arg(long)]
     pub faults: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TransportArg {
+    Wrapper,
+    Hdlc,
 }
 
 pub fn parse_start(s: Option<&str>) -> Result<NaiveDateTime> {
@@ -151,8 +162,11 @@ pub fn build_fleet(a: &FleetArgs) -> Result<Fleet> {
 }
 
 pub async fn run(a: SimArgs) -> Result<()> {
-    if a.protocol != "flag" {
-        bail!("--protocol {:?}: only flag is simulated so far", a.protocol);
+    match a.protocol.as_str() {
+        "flag" if a.transport.is_some() => bail!("--transport applies to --protocol dlms"),
+        "flag" => {}
+        "dlms" => return run_dlms(a).await,
+        other => bail!("--protocol {other:?}: flag or dlms"),
     }
     let fleet = Arc::new(build_fleet(&a.fleet)?);
     let mut opts = ServeOptions {
@@ -195,5 +209,85 @@ pub async fn run(a: SimArgs) -> Result<()> {
         last
     );
     metermaster_sim::serve_tcp(listener, fleet, opts, shutdown).await?;
+    Ok(())
+}
+
+/// Binds `n` consecutive ports from `addr`'s (port 0: the first free run of `n`).
+async fn bind_consecutive(addr: &str, n: u32) -> Result<Vec<tokio::net::TcpListener>> {
+    let base = tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?
+        .next()
+        .with_context(|| format!("listening on {addr}: no address"))?;
+    for _ in 0..50 {
+        let first = tokio::net::TcpListener::bind(base)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let p0 = first.local_addr()?.port();
+        if u32::from(p0) + n - 1 > u32::from(u16::MAX) {
+            bail!("--meters {n} from port {p0} runs past port 65535");
+        }
+        let mut all = vec![first];
+        for i in 1..n {
+            let mut a = base;
+            a.set_port(p0 + i as u16);
+            match tokio::net::TcpListener::bind(a).await {
+                Ok(l) => all.push(l),
+                Err(e) if base.port() != 0 => {
+                    return Err(e).with_context(|| format!("listening on {a} for meter {}", i + 1));
+                }
+                Err(_) => break,
+            }
+        }
+        if all.len() == n as usize {
+            return Ok(all);
+        }
+    }
+    bail!("no run of {n} free ports found from {addr}")
+}
+
+/// `sim --protocol dlms`: one TCP port per meter.
+async fn run_dlms(a: SimArgs) -> Result<()> {
+    use metermaster_sim::dlms::{DlmsMeter, DlmsServeOptions, Transport};
+    if a.serial.is_some() || a.baud.is_some() || a.soft_parity || a.faults.is_some() {
+        bail!(
+            "--serial, --baud, --soft-parity and --faults are FLAG options (not with --protocol dlms)"
+        );
+    }
+    let fleet = build_fleet(&a.fleet)?;
+    let addr = a.listen.as_deref().unwrap_or("127.0.0.1:4059");
+    let listeners = bind_consecutive(addr, a.fleet.meters).await?;
+    let transport = match a.transport.unwrap_or(TransportArg::Wrapper) {
+        TransportArg::Wrapper => Transport::Wrapper,
+        TransportArg::Hdlc => Transport::Hdlc,
+    };
+    let first = listeners[0].local_addr()?;
+    let last_port = first.port() + (a.fleet.meters - 1) as u16;
+    let last = a.fleet.first_serial + u64::from(a.fleet.meters) - 1;
+    // Scripts wait for this line (same start as the FLAG one) to know the ports are open.
+    println!(
+        "listening on tcp://{first} with {} {:?} meter(s) {}..{}: DLMS/COSEM over {}, meter i on port {}+i-1 (last {last_port})",
+        a.fleet.meters,
+        a.fleet.model,
+        a.fleet.first_serial,
+        last,
+        match transport {
+            Transport::Wrapper => "the TCP wrapper",
+            Transport::Hdlc => "HDLC",
+        },
+        first.port(),
+    );
+    let pairs = listeners
+        .into_iter()
+        .zip(fleet.meters.iter().cloned().map(DlmsMeter::new))
+        .collect();
+    let opts = DlmsServeOptions {
+        transport,
+        ..DlmsServeOptions::default()
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    metermaster_sim::dlms::serve_dlms(pairs, opts, shutdown).await?;
     Ok(())
 }

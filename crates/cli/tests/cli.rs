@@ -3,6 +3,8 @@
 
 #[path = "parts/bill.rs"]
 mod bill;
+#[path = "parts/dlms.rs"]
+mod dlms;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

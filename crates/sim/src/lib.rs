@@ -2,6 +2,7 @@
 //! history, load profile, events, programming log, passwords) behind the FLAG protocol face,
 //! served many to a TCP port or on a serial line, with wire-rate throttling and fault injection.
 
+pub mod dlms;
 pub mod face;
 pub mod fleet;
 pub mod load;

@@ -1,0 +1,187 @@
+//! Serving the DLMS face over TCP: one port per meter, the TCP wrapper (client wPort = client
+//! SAP, server wPort 1) or HDLC frames straight over TCP.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use metermaster_dlms::wrapper::{WrapperFrame, WrapperSplitter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::hdlc_link::{HdlcServerLink, LinkOutput};
+use super::{Association, DlmsMeter, DlmsSecrets, SERVER_SAP, lock};
+
+/// How APDUs travel on the TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// IEC 62056-47 wrapper (the default).
+    Wrapper,
+    /// HDLC frames over TCP, without a wrapper.
+    Hdlc,
+}
+
+/// How the DLMS face is served.
+#[derive(Debug, Clone)]
+pub struct DlmsServeOptions {
+    pub transport: Transport,
+    pub secrets: DlmsSecrets,
+    /// A connection silent for this long is closed (associations end with it).
+    pub idle_timeout: Duration,
+    /// A half-received HDLC frame is dropped after this much silence.
+    pub inter_frame_timeout: Duration,
+}
+
+impl Default for DlmsServeOptions {
+    fn default() -> Self {
+        DlmsServeOptions {
+            transport: Transport::Wrapper,
+            secrets: DlmsSecrets::default(),
+            idle_timeout: Duration::from_secs(120),
+            inter_frame_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Accepts connections on every (listener, meter) pair until `shutdown` completes.
+pub async fn serve_dlms(
+    listeners: Vec<(TcpListener, DlmsMeter)>,
+    opts: DlmsServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut tasks = Vec::new();
+    for (listener, meter) in listeners {
+        let opts = opts.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    // Out of descriptors or similar: wait and go on accepting.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let meter = meter.clone();
+                let opts = opts.clone();
+                tokio::spawn(async move {
+                    let _ = serve_dlms_connection(stream, meter, opts).await;
+                });
+            }
+        }));
+    }
+    shutdown.await;
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+/// Serves one connection until the client closes it or it stays silent too long.
+pub async fn serve_dlms_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    meter: DlmsMeter,
+    opts: DlmsServeOptions,
+) -> std::io::Result<()> {
+    match opts.transport {
+        Transport::Wrapper => serve_wrapper(stream, meter, opts).await,
+        Transport::Hdlc => serve_hdlc(stream, meter, opts).await,
+    }
+}
+
+async fn serve_wrapper<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    meter: DlmsMeter,
+    opts: DlmsServeOptions,
+) -> std::io::Result<()> {
+    let mut splitter = WrapperSplitter::new(usize::from(u16::MAX));
+    let mut associations: HashMap<u16, Association> = HashMap::new();
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        let n = match tokio::time::timeout(opts.idle_timeout, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(()),
+            Ok(Ok(n)) => n,
+        };
+        splitter.push(&chunk[..n]);
+        while let Some(frame) = splitter.next_frame() {
+            // A header that is not version 1 cannot be resynchronised: close.
+            let Ok(frame) = frame else {
+                return Ok(());
+            };
+            if frame.destination != SERVER_SAP {
+                // Not this logical device: no answer.
+                continue;
+            }
+            let assoc = associations
+                .entry(frame.source)
+                .or_insert_with(|| Association::new(frame.source));
+            if let Some(reply) = assoc.handle(&meter, &opts.secrets, &frame.apdu) {
+                let bytes = WrapperFrame::new(SERVER_SAP, frame.source, reply)
+                    .encode()
+                    .unwrap_or_default();
+                stream.write_all(&bytes).await?;
+            }
+        }
+        stream.flush().await?;
+    }
+}
+
+async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    meter: DlmsMeter,
+    opts: DlmsServeOptions,
+) -> std::io::Result<()> {
+    let (physical, serial_physical) = {
+        let f = lock(&meter.face);
+        (f.physical_address, f.serial_physical_address)
+    };
+    let mut link = HdlcServerLink::new(physical, serial_physical);
+    let mut association: Option<Association> = None;
+    let mut chunk = vec![0u8; 4096];
+    let mut partial = false;
+    loop {
+        let wait = if partial {
+            opts.inter_frame_timeout
+        } else {
+            opts.idle_timeout
+        };
+        let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(()),
+            Err(_) if partial => {
+                link.clear_partial();
+                partial = false;
+                continue;
+            }
+            Err(_) => return Ok(()),
+            Ok(Ok(n)) => n,
+        };
+        let mut queue: Vec<LinkOutput> = link.receive(&chunk[..n]);
+        while !queue.is_empty() {
+            let mut next = Vec::new();
+            for o in queue {
+                match o {
+                    LinkOutput::Send(b) => stream.write_all(&b).await?,
+                    LinkOutput::Reset => association = None,
+                    LinkOutput::Apdu { client_sap, apdu } => {
+                        let assoc = match &mut association {
+                            Some(a) if a.client_sap() == client_sap => a,
+                            _ => association.insert(Association::new(client_sap)),
+                        };
+                        if let Some(reply) = assoc.handle(&meter, &opts.secrets, &apdu) {
+                            next.extend(link.send_apdu(&reply));
+                        }
+                    }
+                }
+            }
+            queue = next;
+        }
+        stream.flush().await?;
+        partial = link_has_partial(&chunk[..n]);
+    }
+}
+
+/// Whether the bytes just read end inside a frame (a rough guess: the last byte is not a
+/// flag), so that the shorter inter-frame time-out applies.
+fn link_has_partial(bytes: &[u8]) -> bool {
+    bytes
+        .last()
+        .is_some_and(|b| *b != metermaster_dlms::hdlc::FLAG)
+}
