@@ -18,10 +18,12 @@ pub struct ReadArgs {
     /// an optical port).
     #[arg(long, default_value = "")]
     pub address: String,
-    /// Protocol: flag (IEC 62056-21, Elster dialect).
+    /// Protocol: flag (IEC 62056-21, Elster dialect) or dlms (DLMS/COSEM; see the DLMS
+    /// options and docs/reading.md).
     #[arg(long, default_value = "flag")]
     pub protocol: String,
-    /// Password (8 characters). Without it the meter is read with read-only access.
+    /// Password: FLAG, 8 characters (without it the meter is read with read-only access);
+    /// DLMS, the LLS secret for --auth low.
     #[arg(long)]
     pub password: Option<String>,
     /// Days of load profile (1 = today so far; 0 = none).
@@ -75,6 +77,57 @@ pub struct ReadArgs {
     pub res_mode: Option<crate::config::ResMode>,
     #[command(flatten)]
     pub store: crate::files::StoreArgs,
+    #[command(flatten)]
+    pub dlms: DlmsArgs,
+}
+
+/// The options of `--protocol dlms`.
+#[derive(Debug, Args)]
+pub struct DlmsArgs {
+    /// DLMS: the client SAP (16 = public client, 1 = management client).
+    #[arg(long, default_value_t = 16)]
+    pub client: u8,
+    /// DLMS: the server logical device (wrapper destination wPort, HDLC upper address).
+    #[arg(long, default_value_t = 1)]
+    pub server: u16,
+    /// DLMS over HDLC: the physical device address (HDLC lower address); without it the
+    /// one-byte server address is sent. A numeric --address is taken as this too.
+    #[arg(long)]
+    pub physical: Option<u16>,
+    /// DLMS: framing on the connection, the TCP wrapper or HDLC (default: wrapper on TCP,
+    /// hdlc on serial ports).
+    #[arg(long, value_enum)]
+    pub transport: Option<DlmsTransport>,
+    /// DLMS: authentication: none, low (LLS, --password) or high (HLS-GMAC, --keys).
+    #[arg(long, value_enum, default_value = "none")]
+    pub auth: DlmsAuth,
+    /// DLMS: a TOML file with the suite 0 keys and system title (see docs/reading.md).
+    #[arg(long)]
+    pub keys: Option<std::path::PathBuf>,
+    /// DLMS: ciphering of the APDUs: none, global or dedicated (default: global when --keys is
+    /// given, else none).
+    #[arg(long, value_enum)]
+    pub ciphering: Option<DlmsCiphering>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DlmsTransport {
+    Wrapper,
+    Hdlc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DlmsAuth {
+    None,
+    Low,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DlmsCiphering {
+    None,
+    Global,
+    Dedicated,
 }
 
 /// Adds a reading to a meter's .RES output file, or replaces the file.
@@ -132,11 +185,10 @@ pub fn parse_offset(s: &str) -> Result<i32> {
 }
 
 pub async fn run(a: ReadArgs) -> Result<()> {
-    if a.protocol != "flag" {
-        bail!(
-            "--protocol {:?}: only flag is supported so far (dlms comes next)",
-            a.protocol
-        );
+    match a.protocol.as_str() {
+        "flag" => {}
+        "dlms" => return run_dlms(a).await,
+        other => bail!("--protocol {other:?}: known protocols are flag and dlms"),
     }
     let conn = Connection::parse(&a.connection)?;
     let utc_offset_s = parse_offset(&a.utc_offset)?;
@@ -245,6 +297,18 @@ pub async fn run(a: ReadArgs) -> Result<()> {
     let (reading, stats) = read_connection(&conn, &copts, &opts, a.attempts)
         .await
         .with_context(|| format!("reading {conn} address {:?}", a.address))?;
+    let origin = format!("read {conn} address {:?}", a.address);
+    output(&a, reading, &stats, origin).await
+}
+
+/// What every protocol does with a Reading: `--out`, the .RES folder, the table or JSON, and
+/// the store.
+async fn output(
+    a: &ReadArgs,
+    reading: metermaster_model::Reading,
+    stats: &metermaster_flag::client::LinkStats,
+    origin: String,
+) -> Result<()> {
     if let Some(path) = &a.out {
         let is_res = path
             .extension()
@@ -265,14 +329,13 @@ pub async fn run(a: ReadArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reading)?);
     } else {
-        crate::print::reading(&reading, Some(&stats));
+        crate::print::reading(&reading, Some(stats));
     }
     // Stored last: a store that cannot be written still lets the user see (and keep, with
     // --out or the .RES output folder) what was read.
     if !a.no_store {
         use metermaster_store::Store;
         let store = a.store.open().await?;
-        let origin = format!("read {conn} address {:?}", a.address);
         let out = store
             .write(metermaster_store::Batch {
                 readings: vec![(reading.clone(), origin)],
@@ -288,4 +351,300 @@ pub async fn run(a: ReadArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+// ----- `--protocol dlms` -----
+
+/// The `--keys` file: suite 0 keys and system titles, in hex (see docs/reading.md).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysFile {
+    block_cipher_key: String,
+    authentication_key: String,
+    system_title: String,
+    #[serde(default)]
+    dedicated_key: Option<String>,
+    #[serde(default)]
+    server_system_title: Option<String>,
+    #[serde(default)]
+    invocation_counter: Option<u32>,
+    #[serde(default)]
+    invocation_counter_obis: Option<String>,
+}
+
+/// `N` bytes from hex digits (spaces and colons between them are allowed).
+fn hex_bytes<const N: usize>(file: &std::path::Path, name: &str, text: &str) -> Result<[u8; N]> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b':')
+        .collect();
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: {name} must be {N} bytes in hex ({} hex digits), not {text:?}",
+            file.display(),
+            2 * N
+        )
+    };
+    if digits.len() != 2 * N {
+        return Err(bad());
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+struct Keys {
+    settings: metermaster_dlms::client::SecuritySettings,
+    invocation_counter: Option<u32>,
+    counter_obis: metermaster_model::ObisCode,
+}
+
+fn load_keys(path: &std::path::Path) -> Result<Keys> {
+    use metermaster_dlms::client::{Ciphering, SecuritySettings};
+    use metermaster_dlms::security::{Suite0Keys, SystemTitle};
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let f: KeysFile =
+        toml::from_str(&text).with_context(|| format!("{} is not a keys file", path.display()))?;
+    let keys = Suite0Keys::new(
+        hex_bytes(path, "block_cipher_key", &f.block_cipher_key)?,
+        hex_bytes(path, "authentication_key", &f.authentication_key)?,
+    );
+    let title = SystemTitle(hex_bytes(path, "system_title", &f.system_title)?);
+    let mut settings = SecuritySettings::new(keys, title, f.invocation_counter.unwrap_or(1));
+    settings.ciphering = Ciphering::Global;
+    if let Some(k) = &f.dedicated_key {
+        settings.dedicated_key = Some(hex_bytes(path, "dedicated_key", k)?);
+    }
+    if let Some(t) = &f.server_system_title {
+        settings.server_title = Some(SystemTitle(hex_bytes(path, "server_system_title", t)?));
+    }
+    let counter_obis = match &f.invocation_counter_obis {
+        Some(o) => metermaster_dlms::obis::parse_obis(o)
+            .map_err(|e| anyhow::anyhow!("{}: invocation_counter_obis: {e}", path.display()))?,
+        None => metermaster_model::ObisCode::new(0, 0, 43, 1, 0, 255),
+    };
+    Ok(Keys {
+        settings,
+        invocation_counter: f.invocation_counter,
+        counter_obis,
+    })
+}
+
+/// A byte stream to a DLMS meter: TCP or a serial port.
+trait DlmsStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> DlmsStream for T {}
+
+async fn open_dlms(
+    conn: &Connection,
+    timeout: Duration,
+) -> metermaster_dlms::client::Result<Box<dyn DlmsStream>> {
+    use metermaster_dlms::client::Error;
+    match conn {
+        Connection::Tcp { host, port, .. } => {
+            let during = format!("connecting to {conn}");
+            let s = tokio::time::timeout(
+                timeout,
+                tokio::net::TcpStream::connect((host.as_str(), *port)),
+            )
+            .await
+            .map_err(|_| Error::Timeout {
+                during: during.clone(),
+                timeout_ms: timeout.as_millis() as u64,
+            })?
+            .map_err(|e| Error::Io {
+                during: during.clone(),
+                source: e,
+            })?;
+            s.set_nodelay(true)
+                .map_err(|e| Error::Io { during, source: e })?;
+            Ok(Box::new(s))
+        }
+        Connection::Serial { path, baud, .. } => {
+            let s = metermaster_dlms::client::open_serial(path, *baud).map_err(|e| Error::Io {
+                during: format!("opening {path}"),
+                source: e,
+            })?;
+            Ok(Box::new(s))
+        }
+    }
+}
+
+async fn run_dlms(a: ReadArgs) -> Result<()> {
+    use metermaster_dlms::client::reader::{
+        ReadOptions, TimePolicy, read_invocation_counter, read_with,
+    };
+    use metermaster_dlms::client::{
+        Authentication, Ciphering, LinkOptions, SessionOptions, Transport,
+    };
+    if a.readout {
+        bail!(
+            "--readout is an IEC 62056-21 (FLAG) data readout; it does not apply to --protocol dlms"
+        );
+    }
+    let conn = Connection::parse(&a.connection)?;
+    let utc_offset_s = parse_offset(&a.utc_offset)?;
+    if !(a.timeout > 0.0 && a.timeout < 600.0) {
+        bail!("--timeout must be between 0 and 600 seconds");
+    }
+    let d = &a.dlms;
+    let serial = matches!(conn, Connection::Serial { .. });
+    let transport = match (d.transport, serial) {
+        (Some(DlmsTransport::Wrapper), true) => {
+            bail!("--transport wrapper is for TCP; on a serial port DLMS runs over HDLC")
+        }
+        (Some(DlmsTransport::Wrapper), false) | (None, false) => Transport::Wrapper,
+        (Some(DlmsTransport::Hdlc), _) | (None, true) => Transport::Hdlc,
+    };
+    if let Connection::Tcp {
+        soft_parity: true, ..
+    } = conn
+    {
+        bail!("?parity=soft is for FLAG gateways; DLMS needs 8-bit bytes");
+    }
+    let physical = match (d.physical, a.address.trim()) {
+        (Some(p), _) => Some(p),
+        (None, "") => None,
+        (None, addr) => Some(addr.parse::<u16>().map_err(|_| {
+            anyhow::anyhow!(
+                "--address {addr:?}: with --protocol dlms the address is the HDLC physical address, a number (or use --physical)"
+            )
+        })?),
+    };
+    let keys = d.keys.as_deref().map(load_keys).transpose()?;
+    let authentication = match d.auth {
+        DlmsAuth::None => Authentication::None,
+        DlmsAuth::Low => Authentication::Low {
+            password: a
+                .password
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--auth low needs --password"))?
+                .into_bytes(),
+        },
+        DlmsAuth::High => {
+            if keys.is_none() {
+                bail!("--auth high (HLS-GMAC) needs --keys FILE");
+            }
+            Authentication::HighGmac
+        }
+    };
+    if a.password.is_some() && d.auth != DlmsAuth::Low {
+        bail!("--password is the LLS secret: give it with --auth low");
+    }
+    let ciphering = match (d.ciphering, &keys) {
+        (Some(DlmsCiphering::None), _) | (None, None) => Ciphering::None,
+        (Some(DlmsCiphering::Global), _) | (None, Some(_)) => Ciphering::Global,
+        (Some(DlmsCiphering::Dedicated), _) => Ciphering::Dedicated,
+    };
+    if ciphering != Ciphering::None && keys.is_none() {
+        bail!("--ciphering needs --keys FILE");
+    }
+    let timeout = Duration::from_secs_f64(a.timeout);
+    let mut session = SessionOptions {
+        link: LinkOptions {
+            transport,
+            client_sap: d.client,
+            server_logical: d.server,
+            server_physical: physical,
+            response_timeout: timeout,
+            ..LinkOptions::default()
+        },
+        authentication,
+        ..SessionOptions::default()
+    };
+
+    let since: Option<DateTime<Utc>> = match &a.since {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .with_context(|| format!("--since {s:?} is not an RFC 3339 time"))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let mut ropts = ReadOptions {
+        profile_days: a.days.unwrap_or(1),
+        since,
+        time: TimePolicy {
+            fallback_utc_offset_s: utc_offset_s,
+            ..TimePolicy::default()
+        },
+        address: Some(match physical {
+            Some(p) => format!("client {} server {} physical {p}", d.client, d.server),
+            None => format!("client {} server {}", d.client, d.server),
+        }),
+        ..ReadOptions::default()
+    };
+    if let Some(parts) = &a.only {
+        const KNOWN: [&str; 7] = [
+            "registers",
+            "demand",
+            "details",
+            "history",
+            "events",
+            "profile",
+            "instantaneous",
+        ];
+        if let Some(bad) = parts.iter().find(|p| !KNOWN.contains(&p.as_str())) {
+            bail!(
+                "--only {bad:?}: with --protocol dlms the known parts are {}",
+                KNOWN.join(", ")
+            );
+        }
+        let has = |p: &str| parts.iter().any(|x| x == p);
+        ropts.registers = has("registers");
+        ropts.demand = has("demand");
+        ropts.details = has("details");
+        ropts.history = has("history");
+        ropts.events = has("events");
+        ropts.instantaneous = has("instantaneous");
+        if !has("profile") {
+            ropts.profile_days = 0;
+            ropts.since = None;
+        }
+    }
+
+    let what = format!(
+        "reading {conn} (DLMS {}, client {}, server {}{})",
+        transport.name(),
+        d.client,
+        d.server,
+        physical
+            .map(|p| format!(", physical {p}"))
+            .unwrap_or_default()
+    );
+    let open = || open_dlms(&conn, Duration::from_secs(10));
+    if let Some(k) = keys {
+        let mut settings = k.settings;
+        settings.ciphering = ciphering;
+        settings.invocation_counter = match k.invocation_counter {
+            Some(ic) => ic,
+            None => {
+                let ic = read_invocation_counter(open, &session, k.counter_obis)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "{what}: reading the meter's invocation counter {} as the public client (set invocation_counter in the keys file to skip this)",
+                            metermaster_dlms::obis::Dotted(k.counter_obis)
+                        )
+                    })?;
+                ic.checked_add(1).ok_or_else(|| {
+                    anyhow::anyhow!("{what}: the meter's invocation counter is exhausted")
+                })?
+            }
+        };
+        session.security = Some(settings);
+    }
+    let (reading, stats) = read_with(open, &session, &ropts, a.attempts)
+        .await
+        .with_context(|| what.clone())?;
+    let stats = metermaster_flag::client::LinkStats {
+        exchanges: stats.exchanges,
+        bytes_sent: stats.bytes_sent,
+        bytes_received: stats.bytes_received,
+        retransmissions: stats.retransmissions,
+    };
+    output(&a, reading, &stats, what.replacen("reading", "read", 1)).await
 }

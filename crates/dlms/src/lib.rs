@@ -38,6 +38,9 @@
 //!   [`ReplayGuard`](security::ReplayGuard)). AES-GCM comes from the RustCrypto `aes-gcm` crate
 //!   (MIT OR Apache-2.0).
 //! * [`error`]: [`DecodeError`], [`EncodeError`], [`ValueError`].
+//! * [`client`]: the one part with I/O — a thin async client over any `AsyncRead + AsyncWrite`
+//!   (TCP wrapper or HDLC link, association with LLS/HLS-GMAC and ciphering, GET/SET/ACTION with
+//!   blocks, release) and the meter reader that maps a meter's object list into a `Reading`.
 //!
 //! # Choices where the guide is uncertain (guide §9.2) or leaves room
 //!
@@ -104,6 +107,7 @@
 
 pub mod apdu;
 pub mod axdr;
+pub mod client;
 pub mod error;
 pub mod hdlc;
 pub mod obis;
