@@ -5,10 +5,15 @@ use metermaster_model::Reading;
 
 pub fn reading(r: &Reading, stats: Option<&LinkStats>) {
     let m = &r.meter;
+    // The model where the meter tells it (FLAG identification), else the protocol.
     println!(
         "meter           {} ({})",
         m.serial,
-        m.model.as_deref().unwrap_or("?")
+        m.model.as_deref().unwrap_or(if r.protocol == "dlms" {
+            "DLMS/COSEM"
+        } else {
+            "?"
+        })
     );
     if let Some(i) = &m.ident {
         println!("identification  {i}");
