@@ -5,6 +5,8 @@
 mod bill;
 #[path = "parts/dlms.rs"]
 mod dlms;
+#[path = "parts/dlms_read.rs"]
+mod dlms_read;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

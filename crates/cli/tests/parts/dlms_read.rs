@@ -1,0 +1,477 @@
+//! `metermaster read --protocol dlms` as a user runs it: against an independent DLMS server
+//! (`scripts/gurux_server.py`, built with gurux-dlms from PyPI), and against our simulated
+//! meter over the wrapper and HDLC with each of its three clients, where it must read what the
+//! FLAG reader reads from a FLAG simulator with the same start. Faults (wrong password, wrong
+//! key, a corrupted HDLC frame, a connection cut in a block transfer) give a clear error or a
+//! retry, never a panic or a wrong value.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use super::{BIN, Sim, listed, run, sim, temp_dir};
+
+const START: &str = "2024-03-05T14:00:00Z";
+
+/// `sim --protocol dlms` with a frozen clock; the port of meter 10000001.
+fn dlms_meter(extra: &[&str]) -> Sim {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--protocol", "dlms", "--listen", "127.0.0.1:0"])
+        .args(["--speed", "0", "--start", START])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("tcp://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    Sim { child, port }
+}
+
+/// The Green Book keys of the simulated meters (docs/reading.md, "The keys file"), or with a
+/// wrong authentication key.
+fn keys_file(dir: &std::path::Path, wrong: bool) -> String {
+    let ak = if wrong {
+        "00112233445566778899AABBCCDDEEFF"
+    } else {
+        "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+    };
+    let path = dir.join(if wrong { "wrong.toml" } else { "keys.toml" });
+    std::fs::write(
+        &path,
+        format!(
+            "block_cipher_key   = \"000102030405060708090A0B0C0D0E0F\"\n\
+             authentication_key = \"{ak}\"\n\
+             system_title       = \"4D4D4D0000000001\"\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `read --protocol dlms URL ARGS --json --no-store --days 1`: the parsed JSON.
+fn dlms_read(port: u16, args: &[&str]) -> Value {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut all = vec!["read", &url, "--protocol", "dlms"];
+    all.extend(args);
+    all.extend(["--json", "--no-store", "--days", "1"]);
+    let (ok, out, err) = run(&all);
+    assert!(ok, "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+/// A read that must fail: its stderr, checked for a panic.
+fn dlms_read_fails(port: u16, args: &[&str]) -> String {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut all = vec!["read", &url, "--protocol", "dlms"];
+    all.extend(args);
+    all.extend(["--no-store", "--timeout", "1"]);
+    let (ok, out, err) = run(&all);
+    assert!(!ok, "{args:?} succeeded: {out}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(
+        out.trim().is_empty(),
+        "{args:?}: no values on failure: {out}"
+    );
+    err
+}
+
+/// The energy registers (D = 8) of a reading: OBIS → (raw, scale, unit). FLAG's counters
+/// (C ≥ 128) have no DLMS counterpart and are left out.
+fn energy(reading: &Value) -> Vec<(String, Value, Value, Value)> {
+    let mut v: Vec<_> = reading["registers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let o = r["obis"].as_str().unwrap();
+            let c: u32 = o[4..].split('.').next().unwrap().parse().unwrap();
+            o.split('.').nth(1) == Some("8") && c < 128
+        })
+        .map(|r| {
+            (
+                r["obis"].as_str().unwrap().to_string(),
+                r["value"]["raw"].clone(),
+                r["value"]["scale"].clone(),
+                r["value"]["unit"].clone(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// What the FLAG reader reads from meter 10000001 of a FLAG simulator with the same start.
+fn flag_reading() -> Value {
+    let s = sim(&[]);
+    let (ok, out, err) = run(&[
+        "read",
+        &format!("tcp://127.0.0.1:{}", s.port),
+        "--address",
+        "10000001",
+        "--days",
+        "1",
+        "--json",
+        "--no-store",
+    ]);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn assert_same_meter(dlms: &Value, flag: &Value, what: &str) {
+    assert_eq!(dlms["protocol"], "dlms", "{what}");
+    assert_eq!(dlms["meter"]["serial"], "10000001", "{what}");
+    assert_eq!(
+        dlms["clock"]["meter_local"], flag["clock"]["meter_local"],
+        "{what}: clock"
+    );
+    let (ours, theirs) = (energy(dlms), energy(flag));
+    assert!(ours.len() >= 10, "{what}: {ours:?}");
+    assert_eq!(ours, theirs, "{what}: energy registers");
+    let ivs = dlms["load_profile"]["intervals"].as_array().unwrap();
+    assert!(ivs.len() > 40, "{what}: {} intervals", ivs.len());
+    assert_eq!(
+        dlms["load_profile"]["intervals"], flag["load_profile"]["intervals"],
+        "{what}: load profile"
+    );
+}
+
+/// Every client over both transports reads the same meter as the FLAG reader.
+#[test]
+fn dlms_read_matches_the_flag_reading() {
+    let flag = flag_reading();
+    let dir = temp_dir("dlms-read-keys");
+    let keys = keys_file(&dir, false);
+    let wrapper = dlms_meter(&[]);
+    let hdlc = dlms_meter(&["--transport", "hdlc"]);
+    for (s, transport) in [(&wrapper, "wrapper"), (&hdlc, "hdlc")] {
+        let clients: [&[&str]; 3] = [
+            &["--client", "16"],
+            &["--client", "17", "--auth", "low", "--password", "12345678"],
+            &["--client", "1", "--auth", "high", "--keys", &keys],
+        ];
+        for c in clients {
+            let mut args = vec!["--transport", transport];
+            args.extend(c);
+            let r = dlms_read(s.port, &args);
+            assert_same_meter(&r, &flag, &format!("{args:?}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A wrong password and a wrong key end the read with the meter's refusal; the reading of the
+/// right client goes into the store and `list readings` shows it as DLMS.
+#[test]
+fn dlms_read_refusals_and_store() {
+    let dir = temp_dir("dlms-read-refusals");
+    let wrong = keys_file(&dir, true);
+    let s = dlms_meter(&[]);
+    let err = dlms_read_fails(
+        s.port,
+        &["--client", "17", "--auth", "low", "--password", "87654321"],
+    );
+    assert!(
+        err.contains("refused the association") && err.contains("authentication failure"),
+        "{err}"
+    );
+    let err = dlms_read_fails(
+        s.port,
+        &["--client", "1", "--auth", "high", "--keys", &wrong],
+    );
+    assert!(
+        err.contains("refused") && err.contains("authentication"),
+        "{err}"
+    );
+    let err = dlms_read_fails(
+        s.port,
+        &[
+            "--client",
+            "1",
+            "--auth",
+            "high",
+            "--keys",
+            &wrong,
+            "--ciphering",
+            "none",
+        ],
+    );
+    assert!(
+        err.contains("authentication") || err.contains("HLS"),
+        "{err}"
+    );
+
+    let db = format!("sqlite:{}", dir.join("store.db").display());
+    let (ok, _, err) = run(&[
+        "read",
+        &format!("tcp://127.0.0.1:{}", s.port),
+        "--protocol",
+        "dlms",
+        "--days",
+        "1",
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    let readings = listed("readings", &db);
+    assert_eq!(readings.len(), 1, "{readings:?}");
+    let text = readings[0].to_string();
+    assert!(text.contains("10000001"), "{text}");
+    assert!(text.to_lowercase().contains("dlms"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A relay between reader and meter that spoils its first connection: `Flip(n)` flips one
+/// bit of byte n of what the meter sends, `Cut(n)` closes both sides once n bytes came from
+/// the meter. Later connections pass untouched.
+#[derive(Clone, Copy)]
+enum Fault {
+    Flip(usize),
+    Cut(usize),
+}
+
+fn faulty_relay(port: u16, fault: Fault) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, client) in l.incoming().enumerate() {
+            let Ok(client) = client else { return };
+            let Ok(meter) = TcpStream::connect(("127.0.0.1", port)) else {
+                return;
+            };
+            let fault = (n == 0).then_some(fault);
+            let (mut c_in, mut m_out) = (client.try_clone().unwrap(), meter.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(k) = c_in.read(&mut buf) {
+                    if k == 0 || m_out.write_all(&buf[..k]).is_err() {
+                        break;
+                    }
+                }
+                let _ = m_out.shutdown(Shutdown::Both);
+            });
+            let (mut m_in, mut c_out) = (meter, client);
+            std::thread::spawn(move || {
+                let mut seen = 0usize;
+                let mut buf = [0u8; 4096];
+                while let Ok(k) = m_in.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    let chunk = &mut buf[..k];
+                    match fault {
+                        Some(Fault::Flip(at)) if (seen..seen + k).contains(&at) => {
+                            chunk[at - seen] ^= 0x10;
+                        }
+                        Some(Fault::Cut(at)) if seen + k >= at => {
+                            let _ = c_out.write_all(&chunk[..at - seen]);
+                            break;
+                        }
+                        _ => {}
+                    }
+                    seen += k;
+                    if c_out.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_out.shutdown(Shutdown::Both);
+                let _ = m_in.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    relay_port
+}
+
+/// One corrupted HDLC frame is repeated and the reading is right; a connection cut in the
+/// middle of a block transfer is read again on a new connection, with the right values; with
+/// one attempt only the cut is a clear error and prints no values.
+#[test]
+fn dlms_read_survives_a_bad_frame_and_a_cut() {
+    let flag = flag_reading();
+    let hdlc = dlms_meter(&["--transport", "hdlc"]);
+    for at in [12, 60, 300] {
+        let relay = faulty_relay(hdlc.port, Fault::Flip(at));
+        let r = dlms_read(relay, &["--transport", "hdlc", "--timeout", "1"]);
+        assert_same_meter(&r, &flag, &format!("hdlc, byte {at} flipped"));
+    }
+    let wrapper = dlms_meter(&[]);
+    let relay = faulty_relay(wrapper.port, Fault::Cut(1500));
+    let r = dlms_read(relay, &["--attempts", "3"]);
+    assert_same_meter(&r, &flag, "wrapper, cut after 1500 bytes");
+    let relay = faulty_relay(wrapper.port, Fault::Cut(1500));
+    let err = dlms_read_fails(relay, &["--attempts", "1"]);
+    assert!(err.contains("connection closed"), "{err}");
+}
+
+/// The gurux server: the peer Python with gurux-dlms, or `None` (the test then says it skips).
+struct Gurux {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Gurux {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const GURUX_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/gurux_server.py");
+
+fn gurux_python() -> Option<String> {
+    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
+    });
+    let ok = std::path::Path::new(&py).exists()
+        && Command::new(&py)
+            .args(["-c", "import gurux_dlms"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: no Python peer environment with gurux-dlms at {py} (scripts/test creates it)"
+        );
+        return None;
+    }
+    Some(py)
+}
+
+fn gurux_server(py: &str) -> Gurux {
+    let mut child = Command::new(py)
+        .args([GURUX_SERVER, "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .strip_prefix("listening on ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("gurux server printed {line:?}"));
+    Gurux { child, port }
+}
+
+/// Our client reads the gurux server: identity, clock, the register with its scaler and
+/// unit, and the profile (by range) exactly as the script serves them; LLS with the right
+/// password works and a wrong one is refused.
+#[test]
+fn our_client_reads_a_gurux_server() {
+    let Some(py) = gurux_python() else {
+        return;
+    };
+    let out = Command::new(&py)
+        .args([GURUX_SERVER, "--dump"])
+        .output()
+        .unwrap();
+    let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let g = gurux_server(&py);
+    let url = format!("tcp://127.0.0.1:{}", g.port);
+    let read = |since: &str, extra: &[&str]| -> Value {
+        let mut args = vec![
+            "read",
+            &url,
+            "--protocol",
+            "dlms",
+            "--json",
+            "--no-store",
+            "--since",
+            since,
+        ];
+        args.extend(extra);
+        let (ok, out, err) = run(&args);
+        assert!(ok, "{extra:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let r = read("2024-03-05T00:00:00Z", &["--client", "16"]);
+    assert_eq!(r["protocol"], "dlms");
+    assert_eq!(r["meter"]["serial"], want["serial"]);
+    assert_eq!(r["clock"]["meter_time"], want["clock"]);
+    assert_eq!(r["clock"]["utc_offset_s"], 0);
+    let regs = r["registers"].as_array().unwrap();
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(regs[0]["obis"], want["register"]["obis"]);
+    assert_eq!(regs[0]["value"]["raw"], want["register"]["raw"]);
+    assert_eq!(regs[0]["value"]["scale"], want["register"]["scale"]);
+    assert_eq!(regs[0]["value"]["unit"], want["register"]["unit"]);
+    assert_eq!(regs[0]["value"]["value"], 12345.678);
+
+    // The captured running total becomes energy per interval: the differences of the rows.
+    let rows = want["rows"].as_array().unwrap();
+    let expected = |from: usize| -> Vec<(String, String, f64)> {
+        rows.windows(2)
+            .skip(from)
+            .map(|w| {
+                let d = w[1][1].as_i64().unwrap() - w[0][1].as_i64().unwrap();
+                (
+                    w[0][0].as_str().unwrap().to_string(),
+                    w[1][0].as_str().unwrap().to_string(),
+                    d as f64 / 1000.0,
+                )
+            })
+            .collect()
+    };
+    let got = |r: &Value| -> Vec<(String, String, f64)> {
+        let lp = &r["load_profile"];
+        assert_eq!(lp["interval_s"], want["period"]);
+        assert_eq!(lp["channels"][0]["obis"], "1-0:1.29.0*255");
+        assert_eq!(lp["channels"][0]["unit"], "Wh");
+        lp["intervals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|iv| {
+                assert_eq!(iv["status"], serde_json::json!([]));
+                (
+                    iv["start"].as_str().unwrap().to_string(),
+                    iv["end"].as_str().unwrap().to_string(),
+                    iv["values"][0].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(got(&r), expected(0));
+    assert_eq!(got(&r)[3].2, 0.6);
+    // A later start: gurux selects the rows by range (13:15 on), two intervals remain.
+    let later = read("2024-03-05T13:10:00Z", &["--client", "16"]);
+    assert_eq!(got(&later), expected(2));
+
+    let lls = read(
+        "2024-03-05T00:00:00Z",
+        &["--client", "17", "--auth", "low", "--password", "12345678"],
+    );
+    assert_eq!(lls["registers"], r["registers"]);
+    assert_eq!(lls["load_profile"], r["load_profile"]);
+    let (ok, out, err) = run(&[
+        "read",
+        &url,
+        "--protocol",
+        "dlms",
+        "--client",
+        "17",
+        "--auth",
+        "low",
+        "--password",
+        "00000000",
+        "--no-store",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("refused the association") && err.contains("authentication failure"),
+        "{err}"
+    );
+}
