@@ -457,16 +457,16 @@ async fn open_dlms(
             })?
             .map_err(|e| Error::Io {
                 during: during.clone(),
-                source: e,
+                error: e,
             })?;
             s.set_nodelay(true)
-                .map_err(|e| Error::Io { during, source: e })?;
+                .map_err(|e| Error::Io { during, error: e })?;
             Ok(Box::new(s))
         }
         Connection::Serial { path, baud, .. } => {
             let s = metermaster_dlms::client::open_serial(path, *baud).map_err(|e| Error::Io {
                 during: format!("opening {path}"),
-                source: e,
+                error: e,
             })?;
             Ok(Box::new(s))
         }

@@ -117,12 +117,9 @@ fn detail_text(d: &Option<ConfirmedServiceError>) -> String {
 /// Everything that can end a DLMS session.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{during}: connection: {source}")]
-    Io {
-        during: String,
-        #[source]
-        source: io::Error,
-    },
+    /// The OS error is in the message (not also a `source`, which would print it twice).
+    #[error("{during}: connection: {error}")]
+    Io { during: String, error: io::Error },
     #[error("the meter did not answer {during} within {timeout_ms} ms")]
     Timeout { during: String, timeout_ms: u64 },
     #[error("connection closed by the meter during {during}")]
@@ -208,7 +205,7 @@ impl Error {
     pub(crate) fn io(during: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
             during: during.into(),
-            source,
+            error: source,
         }
     }
 
