@@ -87,6 +87,31 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One simulated meter's DLMS face over HDLC through a link throttled to a baud rate:
+    /// associate, clock, one day of 4-channel 15-minute profile by range, release; against the
+    /// wire time of the bytes.
+    DlmsWire {
+        #[arg(long, default_value_t = 9600)]
+        baud: u32,
+        /// The HDLC information field length the client proposes in the SNRM (0: no proposal,
+        /// the 128-byte default applies).
+        #[arg(long, default_value_t = 2030)]
+        max_info: u16,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Many simulated DLMS meters (one loopback port each, TCP wrapper) read concurrently:
+    /// registers, clock and one day of profile.
+    DlmsFleet {
+        #[arg(long, default_value_t = 1000)]
+        meters: u32,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -227,6 +252,15 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Parse { runs } => parse_bench(runs)?,
         BenchCommand::DlmsDecode { runs, days, json } => {
             crate::bench_dlms::dlms_decode_bench(runs, days, json)?
+        }
+        BenchCommand::DlmsWire {
+            baud,
+            max_info,
+            runs,
+            json,
+        } => crate::bench_dlms::dlms_wire_bench(baud, max_info, runs, json).await?,
+        BenchCommand::DlmsFleet { meters, runs, json } => {
+            crate::bench_dlms::dlms_fleet_bench(meters, runs, json).await?
         }
         BenchCommand::Tariff { runs, years, json } => tariff_bench(runs, years, json)?,
         BenchCommand::Import {
