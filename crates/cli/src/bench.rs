@@ -97,6 +97,9 @@ pub enum BenchCommand {
         /// the 128-byte default applies).
         #[arg(long, default_value_t = 2030)]
         max_info: u16,
+        /// The meter sends the clock in every profile row (no buffer compression).
+        #[arg(long)]
+        no_compress: bool,
         #[arg(long, default_value_t = 3)]
         runs: u32,
         #[arg(long)]
@@ -256,9 +259,10 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::DlmsWire {
             baud,
             max_info,
+            no_compress,
             runs,
             json,
-        } => crate::bench_dlms::dlms_wire_bench(baud, max_info, runs, json).await?,
+        } => crate::bench_dlms::dlms_wire_bench(baud, max_info, !no_compress, runs, json).await?,
         BenchCommand::DlmsFleet { meters, runs, json } => {
             crate::bench_dlms::dlms_fleet_bench(meters, runs, json).await?
         }

@@ -328,7 +328,13 @@ async fn read_day_over_hdlc(
 }
 
 /// `bench dlms-wire`: one day of profile over HDLC through a line throttled to `baud`.
-pub async fn dlms_wire_bench(baud: u32, max_info: u16, runs: u32, json: bool) -> Result<()> {
+pub async fn dlms_wire_bench(
+    baud: u32,
+    max_info: u16,
+    compress: bool,
+    runs: u32,
+    json: bool,
+) -> Result<()> {
     if baud == 0 {
         bail!("--baud must be above 0");
     }
@@ -336,6 +342,7 @@ pub async fn dlms_wire_bench(baud: u32, max_info: u16, runs: u32, json: bool) ->
     args.speed = 0.0;
     // Clock at 23:59:30: the 24 hours before it are one whole day of 96 intervals.
     args.start = Some("2024-03-05T23:59:30Z".into());
+    args.compress_profile = compress;
     let fleet = crate::sim::build_fleet(&args)?;
     let meter = metermaster_sim::dlms::DlmsMeter::new(fleet.meters[0].clone());
     let physical = metermaster_sim::dlms::physical_address("10000001");

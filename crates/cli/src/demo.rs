@@ -51,6 +51,7 @@ pub fn fleet_args(meters: u32, model: ModelArg, first_serial: u64) -> FleetArgs 
         period: 15,
         password: None,
         fast_reaction: false,
+        compress_profile: false,
     }
 }
 

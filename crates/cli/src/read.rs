@@ -108,6 +108,10 @@ pub struct DlmsArgs {
     /// given, else none).
     #[arg(long, value_enum)]
     pub ciphering: Option<DlmsCiphering>,
+    /// DLMS over HDLC: the information field length proposed in the SNRM (the meter answers
+    /// with what it grants); 0 sends no proposal (the 128-byte default applies).
+    #[arg(long, default_value_t = 2030)]
+    pub hdlc_max_info: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -550,6 +554,14 @@ async fn run_dlms(a: ReadArgs) -> Result<()> {
             server_logical: d.server,
             server_physical: physical,
             response_timeout: timeout,
+            hdlc_parameters: (d.hdlc_max_info > 0).then_some(
+                metermaster_dlms::hdlc::HdlcParameters {
+                    max_info_transmit: d.hdlc_max_info,
+                    max_info_receive: d.hdlc_max_info,
+                    window_transmit: 1,
+                    window_receive: 1,
+                },
+            ),
             ..LinkOptions::default()
         },
         authentication,

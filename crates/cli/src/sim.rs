@@ -55,6 +55,10 @@ pub struct FleetArgs {
     /// Announce a 20 ms reaction time (lower-case third manufacturer letter).
     #[arg(long)]
     pub fast_reaction: bool,
+    /// DLMS: send null instead of the clock in load-profile rows that follow the row before by
+    /// exactly the capture period (buffer compression, as many meters do).
+    #[arg(long)]
+    pub compress_profile: bool,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +159,7 @@ pub fn build_fleet(a: &FleetArgs) -> Result<Fleet> {
             cfg.period_min = a.period;
             cfg.passwords = passwords.clone();
             cfg.fast_reaction = a.fast_reaction;
+            cfg.compress_profile = a.compress_profile;
             SimMeter::new(cfg)
         })
         .collect();

@@ -37,6 +37,9 @@ pub struct MeterConfig {
     pub scheme_id: String,
     /// Announce a 20 ms reaction time (lower-case third manufacturer letter) instead of 200 ms.
     pub fast_reaction: bool,
+    /// DLMS face: send null instead of the clock in a load-profile row that follows the one
+    /// before it by exactly the capture period (the buffer compression many meters use).
+    pub compress_profile: bool,
 }
 
 impl MeterConfig {
@@ -57,6 +60,7 @@ impl MeterConfig {
             passwords: default_passwords(),
             scheme_id: "E7-2R-01".into(),
             fast_reaction: false,
+            compress_profile: false,
         }
     }
 }

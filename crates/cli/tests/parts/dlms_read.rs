@@ -171,6 +171,16 @@ fn dlms_read_matches_the_flag_reading() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A meter that compresses its profile buffer (null clock in rows that follow at the capture
+/// period) reads the same as the FLAG face: the client rebuilds the times.
+#[test]
+fn compressed_profile_buffer_reads_the_same() {
+    let flag = flag_reading();
+    let m = dlms_meter(&["--compress-profile", "--transport", "hdlc"]);
+    let r = dlms_read(m.port, &["--client", "16", "--transport", "hdlc"]);
+    assert_same_meter(&r, &flag, "compressed profile");
+}
+
 /// A wrong password and a wrong key end the read with the meter's refusal; the reading of the
 /// right client goes into the store and `list readings` shows it as DLMS.
 #[test]

@@ -1178,11 +1178,31 @@ fn buffer(
             }
         },
     };
-    Ok(Data::Array(
-        rows.into_iter()
-            .map(|(_, v)| Data::Structure(cols.iter().filter_map(|&i| v.get(i).cloned()).collect()))
-            .collect(),
-    ))
+    // Buffer compression: a row whose clock is the previous row's plus the capture period
+    // carries null in the clock column (the client rebuilds it).
+    let clock_col = columns
+        .iter()
+        .position(|c| (c.class_id, c.logical_name, c.attribute_index) == (8, CLOCK, 2));
+    let step = Duration::minutes(i64::from(meter.period_min()));
+    let compress = meter.cfg.compress_profile && k == ProfileKind::Load;
+    let mut prev: Option<chrono::NaiveDateTime> = None;
+    let mut out = Vec::with_capacity(rows.len());
+    for (t, v) in rows {
+        let follows = prev.is_some_and(|p| p + step == t);
+        prev = Some(t);
+        out.push(Data::Structure(
+            cols.iter()
+                .filter_map(|&i| {
+                    if compress && follows && Some(i) == clock_col {
+                        Some(Data::Null)
+                    } else {
+                        v.get(i).cloned()
+                    }
+                })
+                .collect(),
+        ));
+    }
+    Ok(Data::Array(out))
 }
 
 // ---------------------------------------------------------------------------------------------
