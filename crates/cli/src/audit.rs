@@ -15,7 +15,11 @@ pub struct AuditArgs {
     /// The device address sent in the sign-on.
     #[arg(long, default_value = "")]
     pub address: String,
-    /// Password (not needed to read the log).
+    /// Protocol: flag or dlms (then the DLMS options below apply; the log is the meter's
+    /// 0.0.96.2.0.255 counter and 0.0.99.98.10.255 profile).
+    #[arg(long, default_value = "flag")]
+    pub protocol: String,
+    /// Password (FLAG: not needed to read the log; DLMS: the LLS secret for --auth low).
     #[arg(long)]
     pub password: Option<String>,
     /// The meter clock's offset from UTC, e.g. +01:00.
@@ -25,9 +29,66 @@ pub struct AuditArgs {
     /// `scheme`, `port`), most recent first.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub dlms: crate::read::DlmsArgs,
+}
+
+/// The log of a DLMS meter, through `read --protocol dlms --only programming`.
+async fn dlms_log(a: AuditArgs) -> Result<(metermaster_model::Reading, bool)> {
+    let json = a.json;
+    let r = crate::read::ReadArgs {
+        connection: a.connection,
+        address: a.address,
+        protocol: "dlms".into(),
+        password: a.password,
+        days: Some(0),
+        since: None,
+        utc_offset: a.utc_offset,
+        only: Some(vec!["programming".into(), "details".into()]),
+        billing_sets: 0,
+        daily_sets: 0,
+        no_stream: false,
+        readout: false,
+        attempts: 3,
+        timeout: 3.0,
+        json,
+        out: None,
+        no_store: true,
+        res_folder: None,
+        res_mode: None,
+        store: crate::files::StoreArgs {
+            database: None,
+            data_dir: None,
+        },
+        dlms: a.dlms,
+    };
+    let (mut reading, _, _) = crate::read::dlms_reading(&r).await?;
+    // The latest session's scheme is the one in force.
+    if reading.meter.scheme_id.is_none() {
+        reading.meter.scheme_id = reading
+            .programming
+            .as_ref()
+            .and_then(|p| p.records.first())
+            .and_then(|r| r.scheme.clone());
+    }
+    Ok((reading, json))
 }
 
 pub async fn run(a: AuditArgs) -> Result<()> {
+    match a.protocol.as_str() {
+        "flag" => {}
+        "dlms" => {
+            let (reading, json) = dlms_log(a).await?;
+            if reading.programming.is_none() {
+                anyhow::bail!(
+                    "meter {}: no programming counter (0.0.96.2.0.255) or log (0.0.99.98.10.255) readable with this client",
+                    reading.meter.serial
+                );
+            }
+            return print_log(&reading, json);
+        }
+        other => anyhow::bail!("--protocol {other:?}: flag or dlms"),
+    }
     let conn = Connection::parse(&a.connection)?;
     let opts = ReadOptions {
         address: a.address.clone(),
@@ -56,6 +117,11 @@ pub async fn run(a: AuditArgs) -> Result<()> {
                 a.address
             )
         })?;
+    print_log(&reading, a.json)
+}
+
+/// Prints a reading's programming log: a table, or JSON `meter`, `scheme`, `count`, `records`.
+fn print_log(reading: &metermaster_model::Reading, json: bool) -> Result<()> {
     let log = reading.programming.clone().unwrap_or_default();
     let scheme_now = reading
         .meter
@@ -76,7 +142,7 @@ pub async fn run(a: AuditArgs) -> Result<()> {
             serde_json::json!({"time": r.time, "user": r.user, "scheme": scheme, "port": r.port})
         })
         .collect();
-    if a.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({

@@ -478,6 +478,19 @@ async fn open_dlms(
 }
 
 async fn run_dlms(a: ReadArgs) -> Result<()> {
+    let (reading, stats, what) = dlms_reading(&a).await?;
+    output(&a, reading, &stats, what.replacen("reading", "read", 1)).await
+}
+
+/// Reads a DLMS meter as `read --protocol dlms` is told to: the Reading, what crossed the link,
+/// and the words that name the read (`reading tcp://... (DLMS wrapper, client 16, server 1)`).
+pub async fn dlms_reading(
+    a: &ReadArgs,
+) -> Result<(
+    metermaster_model::Reading,
+    metermaster_flag::client::LinkStats,
+    String,
+)> {
     use metermaster_dlms::client::reader::{
         ReadOptions, TimePolicy, read_invocation_counter, read_with,
     };
@@ -590,7 +603,7 @@ async fn run_dlms(a: ReadArgs) -> Result<()> {
         ..ReadOptions::default()
     };
     if let Some(parts) = &a.only {
-        const KNOWN: [&str; 7] = [
+        const KNOWN: [&str; 8] = [
             "registers",
             "demand",
             "details",
@@ -598,6 +611,7 @@ async fn run_dlms(a: ReadArgs) -> Result<()> {
             "events",
             "profile",
             "instantaneous",
+            "programming",
         ];
         if let Some(bad) = parts.iter().find(|p| !KNOWN.contains(&p.as_str())) {
             bail!(
@@ -612,6 +626,7 @@ async fn run_dlms(a: ReadArgs) -> Result<()> {
         ropts.history = has("history");
         ropts.events = has("events");
         ropts.instantaneous = has("instantaneous");
+        ropts.programming = has("programming");
         if !has("profile") {
             ropts.profile_days = 0;
             ropts.since = None;
@@ -658,5 +673,5 @@ async fn run_dlms(a: ReadArgs) -> Result<()> {
         bytes_received: stats.bytes_received,
         retransmissions: stats.retransmissions,
     };
-    output(&a, reading, &stats, what.replacen("reading", "read", 1)).await
+    Ok((reading, stats, what))
 }

@@ -181,6 +181,49 @@ fn compressed_profile_buffer_reads_the_same() {
     assert_same_meter(&r, &flag, "compressed profile");
 }
 
+/// `audit --protocol dlms` reads the same programming counter and sessions (time, user,
+/// scheme) from the DLMS face as `audit` from the FLAG face of the same meter.
+#[test]
+fn audit_reads_the_dlms_programming_log() {
+    let m = dlms_meter(&[]);
+    let url = format!("tcp://127.0.0.1:{}", m.port);
+    let (ok, out, err) = run(&[
+        "audit",
+        &url,
+        "--protocol",
+        "dlms",
+        "--client",
+        "17",
+        "--auth",
+        "low",
+        "--password",
+        "12345678",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let dlms: Value = serde_json::from_str(&out).unwrap();
+    let f = super::sim(&[]);
+    let furl = format!("tcp://127.0.0.1:{}", f.port);
+    let (ok, out, err) = run(&["audit", &furl, "--address", "10000001", "--json"]);
+    assert!(ok, "{err}");
+    let flag: Value = serde_json::from_str(&out).unwrap();
+    assert!(dlms["count"].as_u64().unwrap() >= 1);
+    assert_eq!(dlms["count"], flag["count"]);
+    assert_eq!(dlms["scheme"], flag["scheme"]);
+    let recs = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["time"].clone(), r["user"].clone(), r["scheme"].clone()))
+            .collect()
+    };
+    assert_eq!(recs(&dlms), recs(&flag));
+    // The public client may not read the log: a clear refusal.
+    let (ok, _, err) = run(&["audit", &url, "--protocol", "dlms"]);
+    assert!(!ok && err.contains("no programming counter"), "{err}");
+}
+
 /// A wrong password and a wrong key end the read with the meter's refusal; the reading of the
 /// right client goes into the store and `list readings` shows it as DLMS.
 #[test]

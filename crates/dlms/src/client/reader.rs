@@ -155,6 +155,10 @@ pub struct ReadOptions {
     pub history: bool,
     /// Event logs.
     pub events: bool,
+    /// The number of configuration changes (0.0.96.2.0.255) and the programming log
+    /// (0.0.99.98.10.255: clock, kind, user 0.0.96.2.128.255, scheme label 0.0.96.2.129.255, as
+    /// metermaster's simulated meters keep it).
+    pub programming: bool,
     /// Firmware and logical device name.
     pub details: bool,
     pub time: TimePolicy,
@@ -176,6 +180,7 @@ impl Default for ReadOptions {
             instantaneous: true,
             history: true,
             events: true,
+            programming: true,
             details: true,
             time: TimePolicy::default(),
             address: None,
@@ -576,9 +581,115 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
         reading.events.sort_by_key(|e| e.time);
     }
 
+    // ----- programming -----
+    if opts.programming {
+        read_programming(client, opts, &objects, &clock, &mut reading, &mut notes).await?;
+    }
+
     reading.status.extend(notes.0);
     reading.finished = Utc::now();
     Ok(reading)
+}
+
+const PROGRAMMING_COUNT: ObisCode = ObisCode::new(0, 0, 96, 2, 0, 255);
+const PROGRAMMING_LOG: ObisCode = ObisCode::new(0, 0, 99, 98, 10, 255);
+const PROGRAMMING_USER: ObisCode = ObisCode::new(0, 0, 96, 2, 128, 255);
+const PROGRAMMING_LABEL: ObisCode = ObisCode::new(0, 0, 96, 2, 129, 255);
+
+/// The programming counter and log, where the meter has them: the count from 0.0.96.2.0.255,
+/// the sessions (most recent first) from the log's rows.
+async fn read_programming<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    client: &mut DlmsClient<S>,
+    opts: &ReadOptions,
+    objects: &[CosemObject],
+    clock: &MeterClock,
+    reading: &mut Reading,
+    notes: &mut Notes,
+) -> Result<()> {
+    let text = |d: &Data| {
+        d.as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                d.as_octet_string()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            })
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let mut count = None;
+    if let Some(o) = objects.iter().find(|o| {
+        o.logical_name == PROGRAMMING_COUNT && matches!(o.class_id, 1 | 3) && o.readable(2)
+    }) {
+        match client.get(o.attribute(2), None).await {
+            Ok(d) => count = d.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
+                notes.add(format!("programming counter 0.0.96.2.0.255: {result}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut records = Vec::new();
+    if let Some(log) = objects.iter().find(|o| {
+        o.logical_name == PROGRAMMING_LOG && o.class_id == 7 && o.readable(2) && o.readable(3)
+    }) {
+        let captures = match client
+            .get(log.attribute(3), None)
+            .await
+            .map(|d| parse_captures(&d))
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                notes.add(format!("programming log: capture objects: {e}"));
+                Vec::new()
+            }
+            Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
+                notes.add(format!("programming log: {result}"));
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let col = |ln: ObisCode| captures.iter().position(|c| c.logical_name == ln);
+        let time_col = captures
+            .iter()
+            .position(|c| c.class_id == 8 && c.attribute_index == 2);
+        if let Some(time_col) = time_col {
+            let buffer = match client.get(log.attribute(2), None).await {
+                Ok(b) => b,
+                Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
+                    notes.add(format!("programming log: {result}"));
+                    Data::Array(Vec::new())
+                }
+                Err(e) => return Err(e),
+            };
+            for row in buffer.as_elements().unwrap_or_default() {
+                let Some(f) = row.as_elements().filter(|f| f.len() == captures.len()) else {
+                    continue;
+                };
+                let Ok((_, _, time)) = f[time_col]
+                    .to_date_time()
+                    .and_then(|dt| opts.time.to_utc(&dt, clock.zone))
+                else {
+                    continue;
+                };
+                records.push(metermaster_model::ProgrammingRecord {
+                    time,
+                    user: col(PROGRAMMING_USER)
+                        .and_then(|i| text(&f[i]))
+                        .unwrap_or_default(),
+                    scheme: col(PROGRAMMING_LABEL).and_then(|i| text(&f[i])),
+                    port: None,
+                });
+            }
+            records.sort_by_key(|r| std::cmp::Reverse(r.time));
+        }
+    }
+    if count.is_some() || !records.is_empty() {
+        reading.programming = Some(metermaster_model::ProgrammingLog {
+            count: count.unwrap_or(records.len() as u32),
+            records,
+        });
+    }
+    Ok(())
 }
 
 /// Registers, demands, instantaneous values and billing-period values.
