@@ -36,32 +36,10 @@ pub struct AuditArgs {
 /// The log of a DLMS meter, through `read --protocol dlms --only programming`.
 async fn dlms_log(a: AuditArgs) -> Result<(metermaster_model::Reading, bool)> {
     let json = a.json;
-    let r = crate::read::ReadArgs {
-        connection: a.connection,
-        address: a.address,
-        protocol: "dlms".into(),
-        password: a.password,
-        days: Some(0),
-        since: None,
-        utc_offset: a.utc_offset,
-        only: Some(vec!["programming".into(), "details".into()]),
-        billing_sets: 0,
-        daily_sets: 0,
-        no_stream: false,
-        readout: false,
-        attempts: 3,
-        timeout: 3.0,
-        json,
-        out: None,
-        no_store: true,
-        res_folder: None,
-        res_mode: None,
-        store: crate::files::StoreArgs {
-            database: None,
-            data_dir: None,
-        },
-        dlms: a.dlms,
-    };
+    let mut r =
+        crate::read::ReadArgs::for_dlms(a.connection, a.address, a.password, a.utc_offset, a.dlms);
+    r.only = Some(vec!["programming".into(), "details".into()]);
+    r.json = json;
     let (mut reading, _, _) = crate::read::dlms_reading(&r).await?;
     // The latest session's scheme is the one in force.
     if reading.meter.scheme_id.is_none() {

@@ -439,7 +439,7 @@ fn load_keys(path: &std::path::Path) -> Result<Keys> {
 }
 
 /// A byte stream to a DLMS meter: TCP or a serial port.
-trait DlmsStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub trait DlmsStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> DlmsStream for T {}
 
 async fn open_dlms(
@@ -482,18 +482,61 @@ async fn run_dlms(a: ReadArgs) -> Result<()> {
     output(&a, reading, &stats, what.replacen("reading", "read", 1)).await
 }
 
-/// Reads a DLMS meter as `read --protocol dlms` is told to: the Reading, what crossed the link,
-/// and the words that name the read (`reading tcp://... (DLMS wrapper, client 16, server 1)`).
-pub async fn dlms_reading(
-    a: &ReadArgs,
-) -> Result<(
-    metermaster_model::Reading,
-    metermaster_flag::client::LinkStats,
-    String,
-)> {
-    use metermaster_dlms::client::reader::{
-        ReadOptions, TimePolicy, read_invocation_counter, read_with,
-    };
+impl ReadArgs {
+    /// The arguments of a DLMS session for commands other than `read` (audit, time): nothing
+    /// stored, no profile.
+    pub fn for_dlms(
+        connection: String,
+        address: String,
+        password: Option<String>,
+        utc_offset: String,
+        dlms: DlmsArgs,
+    ) -> ReadArgs {
+        ReadArgs {
+            connection,
+            address,
+            protocol: "dlms".into(),
+            password,
+            days: Some(0),
+            since: None,
+            utc_offset,
+            only: None,
+            billing_sets: 0,
+            daily_sets: 0,
+            no_stream: false,
+            readout: false,
+            attempts: 3,
+            timeout: 3.0,
+            json: false,
+            out: None,
+            no_store: true,
+            res_folder: None,
+            res_mode: None,
+            store: crate::files::StoreArgs {
+                database: None,
+                data_dir: None,
+            },
+            dlms,
+        }
+    }
+}
+
+/// What a DLMS session needs: where, the session options (keys and invocation counter
+/// included), the words naming it, and the meter clock's fallback offset.
+pub struct DlmsSetup {
+    pub conn: Connection,
+    pub session: metermaster_dlms::client::SessionOptions,
+    pub what: String,
+    pub utc_offset_s: i32,
+}
+
+/// Opens a connection for a DLMS session.
+pub async fn dlms_open(conn: &Connection) -> metermaster_dlms::client::Result<Box<dyn DlmsStream>> {
+    open_dlms(conn, Duration::from_secs(10)).await
+}
+
+pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
+    use metermaster_dlms::client::reader::read_invocation_counter;
     use metermaster_dlms::client::{
         Authentication, Ciphering, LinkOptions, SessionOptions, Transport,
     };
@@ -581,6 +624,64 @@ pub async fn dlms_reading(
         ..SessionOptions::default()
     };
 
+    let what = format!(
+        "reading {conn} (DLMS {}, client {}, server {}{})",
+        transport.name(),
+        d.client,
+        d.server,
+        physical
+            .map(|p| format!(", physical {p}"))
+            .unwrap_or_default()
+    );
+    let open = || open_dlms(&conn, Duration::from_secs(10));
+    if let Some(k) = keys {
+        let mut settings = k.settings;
+        settings.ciphering = ciphering;
+        settings.invocation_counter = match k.invocation_counter {
+            Some(ic) => ic,
+            None => {
+                let ic = read_invocation_counter(open, &session, k.counter_obis)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "{what}: reading the meter's invocation counter {} as the public client (set invocation_counter in the keys file to skip this)",
+                            metermaster_dlms::obis::Dotted(k.counter_obis)
+                        )
+                    })?;
+                ic.checked_add(1).ok_or_else(|| {
+                    anyhow::anyhow!("{what}: the meter's invocation counter is exhausted")
+                })?
+            }
+        };
+        session.security = Some(settings);
+    }
+    Ok(DlmsSetup {
+        conn,
+        session,
+        what,
+        utc_offset_s,
+    })
+}
+
+/// Reads a DLMS meter as `read --protocol dlms` is told to: the Reading, what crossed the link,
+/// and the words that name the read (`reading tcp://... (DLMS wrapper, client 16, server 1)`).
+pub async fn dlms_reading(
+    a: &ReadArgs,
+) -> Result<(
+    metermaster_model::Reading,
+    metermaster_flag::client::LinkStats,
+    String,
+)> {
+    use metermaster_dlms::client::reader::{ReadOptions, TimePolicy, read_with};
+    let DlmsSetup {
+        conn,
+        session,
+        what,
+        utc_offset_s,
+    } = dlms_setup(a).await?;
+    let d = &a.dlms;
+    let physical = session.link.server_physical;
+    let open = || open_dlms(&conn, Duration::from_secs(10));
     let since: Option<DateTime<Utc>> = match &a.since {
         Some(s) => Some(
             DateTime::parse_from_rfc3339(s)
@@ -633,37 +734,6 @@ pub async fn dlms_reading(
         }
     }
 
-    let what = format!(
-        "reading {conn} (DLMS {}, client {}, server {}{})",
-        transport.name(),
-        d.client,
-        d.server,
-        physical
-            .map(|p| format!(", physical {p}"))
-            .unwrap_or_default()
-    );
-    let open = || open_dlms(&conn, Duration::from_secs(10));
-    if let Some(k) = keys {
-        let mut settings = k.settings;
-        settings.ciphering = ciphering;
-        settings.invocation_counter = match k.invocation_counter {
-            Some(ic) => ic,
-            None => {
-                let ic = read_invocation_counter(open, &session, k.counter_obis)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "{what}: reading the meter's invocation counter {} as the public client (set invocation_counter in the keys file to skip this)",
-                            metermaster_dlms::obis::Dotted(k.counter_obis)
-                        )
-                    })?;
-                ic.checked_add(1).ok_or_else(|| {
-                    anyhow::anyhow!("{what}: the meter's invocation counter is exhausted")
-                })?
-            }
-        };
-        session.security = Some(settings);
-    }
     let (reading, stats) = read_with(open, &session, &ropts, a.attempts)
         .await
         .with_context(|| what.clone())?;

@@ -20,7 +20,12 @@ pub struct TimeArgs {
     /// The device address sent in the sign-on.
     #[arg(long, default_value = "")]
     pub address: String,
-    /// Password: level 1 or higher to trim, level 2 or higher to set.
+    /// Protocol: flag or dlms (then the DLMS options below apply: a trim is the clock's
+    /// shift_time method, a set writes its time attribute).
+    #[arg(long, default_value = "flag")]
+    pub protocol: String,
+    /// Password: FLAG level 1 or higher to trim, level 2 or higher to set; DLMS the LLS secret
+    /// for --auth low.
     #[arg(long)]
     pub password: Option<String>,
     /// Trim the clock to ours when the drift is within the trim limit.
@@ -43,6 +48,8 @@ pub struct TimeArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: crate::files::StoreArgs,
+    #[command(flatten)]
+    pub dlms: crate::read::DlmsArgs,
 }
 
 /// The meter's clock minus ours, in seconds (positive: the meter is fast).
@@ -62,6 +69,11 @@ async fn drift<L: metermaster_flag::transport::Link>(
 }
 
 pub async fn run(a: TimeArgs) -> Result<()> {
+    match a.protocol.as_str() {
+        "flag" => {}
+        "dlms" => return run_dlms(a).await,
+        other => bail!("--protocol {other:?}: flag or dlms"),
+    }
     let conn = Connection::parse(&a.connection)?;
     let offset_s = crate::read::parse_offset(&a.utc_offset)?;
     if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
@@ -162,6 +174,142 @@ pub async fn run(a: TimeArgs) -> Result<()> {
                 "beyond the {} s trim limit: `--set` corrects it (counts as programming)",
                 a.trim_limit
             );
+        }
+    }
+    Ok(())
+}
+
+const DLMS_CLOCK: metermaster_model::ObisCode =
+    metermaster_model::ObisCode::new(0, 0, 1, 0, 0, 255);
+
+/// The DLMS clock's time attribute as a UTC instant, the meter's local time and its deviation.
+async fn dlms_clock<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send>(
+    c: &mut metermaster_dlms::client::DlmsClient<S>,
+    policy: &metermaster_dlms::client::reader::TimePolicy,
+) -> Result<(chrono::NaiveDateTime, chrono::DateTime<Utc>, f64, i16)> {
+    use metermaster_dlms::apdu::AttributeDescriptor;
+    let before = Utc::now();
+    let d = c
+        .get(AttributeDescriptor::new(8, DLMS_CLOCK, 2), None)
+        .await?;
+    let after = Utc::now();
+    let dt = d
+        .to_date_time()
+        .map_err(|e| anyhow::anyhow!("the meter's clock (0.0.1.0.0.255): {e}"))?;
+    let (local, offset_s, utc) = policy
+        .to_utc(&dt, None)
+        .map_err(|e| anyhow::anyhow!("the meter's clock (0.0.1.0.0.255): {e}"))?;
+    let mid = before + (after - before) / 2;
+    let drift = (utc - mid).num_milliseconds() as f64 / 1000.0;
+    Ok((local, utc, drift, (-offset_s / 60) as i16))
+}
+
+/// `time --protocol dlms`: drift check, trim by the clock's shift_time method (within the trim
+/// limit), or a set of its time attribute.
+async fn run_dlms(a: TimeArgs) -> Result<()> {
+    use metermaster_dlms::Data;
+    use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
+    use metermaster_dlms::axdr::{ClockStatus, CosemDateTime};
+    use metermaster_dlms::client::DlmsClient;
+    use metermaster_dlms::client::reader::TimePolicy;
+    let ra = crate::read::ReadArgs::for_dlms(
+        a.connection.clone(),
+        a.address.clone(),
+        a.password.clone(),
+        a.utc_offset.clone(),
+        a.dlms,
+    );
+    let setup = crate::read::dlms_setup(&ra).await?;
+    let policy = TimePolicy {
+        fallback_utc_offset_s: setup.utc_offset_s,
+        ..TimePolicy::default()
+    };
+    let what = setup.what.replacen("reading", "setting the clock of", 1);
+    let result = async {
+        let stream = crate::read::dlms_open(&setup.conn).await?;
+        let mut c = DlmsClient::connect(stream, setup.session.clone()).await?;
+        c.associate().await?;
+        let (meter_before, _, before, deviation) = dlms_clock(&mut c, &policy).await?;
+        let mut action = "check";
+        if a.adjust || a.set {
+            let limit = f64::from(a.trim_limit);
+            if a.adjust && before.abs() > limit {
+                bail!(
+                    "the meter is {before:+.1} s off, beyond its {} s trim limit: `time --set` (the management client) sets it, and counts as programming",
+                    a.trim_limit
+                );
+            }
+            if a.adjust {
+                // shift_time takes whole seconds (−900 … 900): the meter adds them.
+                let shift = (-before).round() as i16;
+                c.action(
+                    MethodDescriptor::new(8, DLMS_CLOCK, 6),
+                    Some(Data::Long(shift)),
+                )
+                .await
+                .context("trimming the clock (shift_time)")?;
+                action = "trim";
+            } else {
+                let target = Utc::now() + chrono::Duration::milliseconds(500);
+                let dt = CosemDateTime::from_utc(target, deviation, ClockStatus(0))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                c.set(
+                    AttributeDescriptor::new(8, DLMS_CLOCK, 2),
+                    None,
+                    &Data::octet_string(dt.to_bytes().to_vec()),
+                )
+                .await
+                .context("setting the clock (needs the management client)")?;
+                action = "set";
+            }
+        }
+        let (meter_after, _, after, _) = dlms_clock(&mut c, &policy).await?;
+        let _ = c.release().await;
+        let _ = c.disconnect().await;
+        Ok::<_, anyhow::Error>((action, meter_before, before, meter_after, after))
+    }
+    .await;
+    if a.adjust || a.set {
+        let store = a.store.open().await?;
+        let detail = match &result {
+            Ok((_, _, b, _, af)) => format!("{what}: drift {b:+.1} s before, {af:+.1} s after"),
+            Err(_) => what.clone(),
+        };
+        store
+            .write(Batch {
+                audit: vec![AuditEntry {
+                    time: Utc::now(),
+                    user: a.user.clone(),
+                    action: if a.set { "time set" } else { "time trim" }.into(),
+                    meter: None,
+                    detail,
+                    outcome: match &result {
+                        Ok(_) => "ok".to_string(),
+                        Err(e) => format!("failed: {e:#}"),
+                    },
+                }],
+                ..Batch::default()
+            })
+            .await?;
+    }
+    let (action, meter_before, before, meter_after, after) =
+        result.with_context(|| what.clone())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "action": action,
+                "meter_time_before": meter_before,
+                "drift_before_s": before,
+                "meter_time_after": meter_after,
+                "drift_after_s": after,
+                "trim_limit_s": a.trim_limit,
+            }))?
+        );
+    } else {
+        println!("clock {meter_before}  drift {before:+.1} s");
+        if action != "check" {
+            println!("{action}: clock {meter_after}  drift {after:+.1} s");
         }
     }
     Ok(())

@@ -224,6 +224,83 @@ fn audit_reads_the_dlms_programming_log() {
     assert!(!ok && err.contains("no programming counter"), "{err}");
 }
 
+/// `time --protocol dlms`: a drift of years is beyond the trim limit (refused), the management
+/// client sets the clock (counted as programming in the meter's log), a trim then works.
+#[test]
+fn time_checks_trims_and_sets_a_dlms_clock() {
+    let m = dlms_meter(&[]);
+    let url = format!("tcp://127.0.0.1:{}", m.port);
+    let dir = temp_dir("dlms-time");
+    let keys = keys_file(&dir, false);
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let time = |extra: &[&str]| {
+        let mut args = vec![
+            "time",
+            &url,
+            "--protocol",
+            "dlms",
+            "--json",
+            "--database",
+            &db,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let count = || {
+        let (ok, out, err) = run(&[
+            "audit",
+            &url,
+            "--protocol",
+            "dlms",
+            "--client",
+            "1",
+            "--auth",
+            "high",
+            "--keys",
+            &keys,
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let (ok, out, err) = time(&[]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["drift_before_s"].as_f64().unwrap().abs() > 86_400.0,
+        "{v}"
+    );
+    let lls = ["--client", "17", "--auth", "low", "--password", "12345678"];
+    let mut adjust = lls.to_vec();
+    adjust.push("--adjust");
+    let (ok, _, err) = time(&adjust);
+    assert!(!ok && err.contains("trim limit"), "{err}");
+    let before = count();
+    let (ok, out, err) = time(&["--client", "1", "--auth", "high", "--keys", &keys, "--set"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["drift_after_s"].as_f64().unwrap().abs() < 5.0, "{v}");
+    assert_eq!(
+        count(),
+        before + 1,
+        "a set beyond the trim limit is programming"
+    );
+    let (ok, out, err) = time(&adjust);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["action"], "trim");
+    assert_eq!(count(), before + 1, "a trim is not programming");
+    let log = super::listed("audit", &db);
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| e["outcome"].as_str().unwrap().starts_with("failed"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A wrong password and a wrong key end the read with the meter's refusal; the reading of the
 /// right client goes into the store and `list readings` shows it as DLMS.
 #[test]
