@@ -30,7 +30,11 @@ pub struct ProgramArgs {
     /// the audit log. When the store has users, it must be one of them.
     #[arg(long)]
     pub user: String,
-    /// The meter's level 3 password.
+    /// Protocol: flag or dlms (then the DLMS options below apply; programming needs the
+    /// management client with its keys: `--client 1 --auth high --keys FILE`).
+    #[arg(long, default_value = "flag")]
+    pub protocol: String,
+    /// The meter's level 3 password (FLAG).
     #[arg(long, env = "METERMASTER_METER_PASSWORD")]
     pub password: Option<String>,
     /// When the program takes over (RFC 3339); default: at once.
@@ -49,6 +53,8 @@ pub struct ProgramArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: crate::files::StoreArgs,
+    #[command(flatten)]
+    pub dlms: crate::read::DlmsArgs,
 }
 
 fn family_type(model: MeterModel) -> MeterType {
@@ -100,6 +106,11 @@ fn describe_interrupted(st: &ProgramStatus) -> Option<String> {
 }
 
 pub async fn run(a: ProgramArgs) -> Result<()> {
+    match a.protocol.as_str() {
+        "flag" => {}
+        "dlms" => return run_dlms(a).await,
+        other => bail!("--protocol {other:?}: flag or dlms"),
+    }
     let conn = Connection::parse(&a.connection)?;
     if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
         bail!(
@@ -385,4 +396,157 @@ async fn attempt(
     .await;
     let _ = c.log_off().await;
     r
+}
+
+// ---------------------------------------------------------------------------------------------
+// DLMS: the passive activity calendar and special days, then activation
+
+const PROGRAMMING_COUNT: metermaster_model::ObisCode =
+    metermaster_model::ObisCode::new(0, 0, 96, 2, 0, 255);
+const PROGRAMMING_USER: metermaster_model::ObisCode =
+    metermaster_model::ObisCode::new(0, 0, 96, 2, 128, 255);
+const ACTIVITY_CALENDAR: metermaster_model::ObisCode =
+    metermaster_model::ObisCode::new(0, 0, 13, 0, 0, 255);
+
+/// `program --protocol dlms`: the user name (0.0.96.2.128.255), the passive calendar
+/// attributes 6–10 and the special days as `scheme compile --meter-type dlms` gives them, each
+/// read back and compared; then `activate_passive_calendar` (unless an activation time was
+/// given) and the active calendar's name checked; counter before and after; audit log.
+async fn run_dlms(a: ProgramArgs) -> Result<()> {
+    use metermaster_dlms::Data;
+    use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
+    use metermaster_dlms::client::DlmsClient;
+    if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
+        bail!("--user {:?}: 1 to 12 ASCII characters", a.user);
+    }
+    let store = a.store.open().await?;
+    let users = store.users().await?;
+    if !users.is_empty() && !users.iter().any(|u| u.name == a.user) {
+        bail!(
+            "--user {:?} is not a metermaster user (see `metermaster user list`)",
+            a.user
+        );
+    }
+    let (scheme, label) = crate::scheme::scheme_with_label(Some(&store), &a.scheme).await?;
+    let activation = a
+        .activate
+        .as_deref()
+        .map(crate::scheme::parse_time)
+        .transpose()?;
+    let compiled =
+        metermaster_tariff::compile(&scheme, MeterType::Dlms, &label, activation, Utc::now())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", a.scheme))?;
+    let Compiled::Dlms(calendar) = compiled else {
+        bail!("a DLMS meter needs the DLMS form of the scheme");
+    };
+    let writes = calendar.attributes();
+    if a.dry_run {
+        print!("{}", Compiled::Dlms(calendar).listing());
+        println!("dry run: nothing written");
+        return Ok(());
+    }
+    let ra = crate::read::ReadArgs::for_dlms(
+        a.connection.clone(),
+        a.address.clone(),
+        a.password.clone(),
+        "+00:00".into(),
+        a.dlms,
+    );
+    let setup = crate::read::dlms_setup(&ra).await?;
+    let what = setup.what.replacen("reading", "programming", 1);
+    let mut counters = (None, None);
+    let result = async {
+        let stream = crate::read::dlms_open(&setup.conn).await?;
+        let mut c = DlmsClient::connect(stream, setup.session.clone()).await?;
+        c.associate().await?;
+        let count = AttributeDescriptor::new(1, PROGRAMMING_COUNT, 2);
+        counters.0 = c.get(count, None).await.ok().and_then(|d| d.as_u64());
+        c.set(
+            AttributeDescriptor::new(1, PROGRAMMING_USER, 2),
+            None,
+            &Data::octet_string(a.user.as_bytes().to_vec()),
+        )
+        .await
+        .context("writing the user name (0.0.96.2.128.255)")?;
+        for w in &writes {
+            let d = AttributeDescriptor::new(w.class_id, w.obis, w.attribute);
+            c.set(d, None, &w.value)
+                .await
+                .with_context(|| format!("writing {} ({d})", w.name))?;
+            let back = c
+                .get(d, None)
+                .await
+                .with_context(|| format!("reading {} back", w.name))?;
+            if back != w.value {
+                bail!("{} reads back different from what was written", w.name);
+            }
+        }
+        if activation.is_none() {
+            c.action(
+                MethodDescriptor::new(20, ACTIVITY_CALENDAR, 1),
+                Some(Data::Integer(0)),
+            )
+            .await
+            .context("activating the passive calendar")?;
+            let name = c
+                .get(AttributeDescriptor::new(20, ACTIVITY_CALENDAR, 2), None)
+                .await?;
+            if name.as_octet_string() != Some(label.as_bytes()) {
+                bail!("after activation the calendar in force is not {label:?}");
+            }
+        }
+        counters.1 = c.get(count, None).await.ok().and_then(|d| d.as_u64());
+        let _ = c.release().await;
+        let _ = c.disconnect().await;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let fmt = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
+    store
+        .write(Batch {
+            audit: vec![AuditEntry {
+                time: Utc::now(),
+                user: a.user.clone(),
+                action: "program".into(),
+                meter: None,
+                detail: format!(
+                    "scheme {label} via {}; counter {} → {}",
+                    setup.conn,
+                    fmt(counters.0),
+                    fmt(counters.1)
+                ),
+                outcome: match &result {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("failed: {e:#}"),
+                },
+            }],
+            ..Batch::default()
+        })
+        .await?;
+    result.with_context(|| what.clone())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "scheme": label,
+                "counter_before": counters.0,
+                "counter_after": counters.1,
+                "activation": activation,
+                "verified": true,
+            }))?
+        );
+    } else {
+        println!(
+            "programmed {label} ({} attributes written and read back{}); programming counter {} → {}",
+            writes.len(),
+            if activation.is_none() {
+                ", activated"
+            } else {
+                "; activates at the time given"
+            },
+            fmt(counters.0),
+            fmt(counters.1)
+        );
+    }
+    Ok(())
 }

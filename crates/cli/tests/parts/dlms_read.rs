@@ -301,6 +301,90 @@ fn time_checks_trims_and_sets_a_dlms_clock() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `program --protocol dlms`: the management client writes the passive calendar and special
+/// days (each read back), activates them; the meter's log names the user and the scheme and
+/// its counter moves by one; the LLS client may not program.
+#[test]
+fn program_a_dlms_meter() {
+    let m = dlms_meter(&[]);
+    let url = format!("tcp://127.0.0.1:{}", m.port);
+    let dir = temp_dir("dlms-program");
+    let keys = keys_file(&dir, false);
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    let scheme = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/schemes/three-rate.toml"
+    );
+    let audit = || {
+        let (ok, out, err) = run(&[
+            "audit",
+            &url,
+            "--protocol",
+            "dlms",
+            "--client",
+            "1",
+            "--auth",
+            "high",
+            "--keys",
+            &keys,
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let before = audit()["count"].as_u64().unwrap();
+    let (ok, _, err) = run(&[
+        "program",
+        &url,
+        "--protocol",
+        "dlms",
+        "--scheme",
+        scheme,
+        "--user",
+        "alice",
+        "--client",
+        "17",
+        "--auth",
+        "low",
+        "--password",
+        "12345678",
+        "--database",
+        &db,
+    ]);
+    assert!(!ok && !err.contains("panicked"), "{err}");
+    assert_eq!(audit()["count"].as_u64().unwrap(), before);
+    let (ok, out, err) = run(&[
+        "program",
+        &url,
+        "--protocol",
+        "dlms",
+        "--scheme",
+        scheme,
+        "--user",
+        "alice",
+        "--client",
+        "1",
+        "--auth",
+        "high",
+        "--keys",
+        &keys,
+        "--database",
+        &db,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["counter_after"].as_u64().unwrap(), before + 1);
+    let a = audit();
+    assert_eq!(a["count"].as_u64().unwrap(), before + 1);
+    assert_eq!(a["records"][0]["user"], "alice");
+    assert_eq!(a["records"][0]["scheme"], "NSW-TOU-2026");
+    let log = super::listed("audit", &db);
+    assert_eq!(log.len(), 2, "{log:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A wrong password and a wrong key end the read with the meter's refusal; the reading of the
 /// right client goes into the store and `list readings` shows it as DLMS.
 #[test]

@@ -121,9 +121,9 @@ pub enum DisconnectState {
     Disconnected,
 }
 
-/// The passive calendar (activity calendar attributes 6–10). Written by nobody yet: the
-/// programming side (SET with blocks, then `activate_passive_calendar`) is the next step, and
-/// will keep what it receives here until activation.
+/// The passive calendar (activity calendar attributes 6–10) and the special days written with
+/// it, as the management client SETs them; `activate_passive_calendar` (or the activation
+/// time) turns them into the program in force.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassiveCalendar {
     pub name: Data,
@@ -131,6 +131,9 @@ pub struct PassiveCalendar {
     pub weeks: Data,
     pub days: Data,
     pub activation: Data,
+    /// Special Days Table entries written since the last activation: they go into force with
+    /// the calendar (our simulator's rule; documented).
+    pub special_days: Option<Data>,
 }
 
 impl Default for PassiveCalendar {
@@ -145,6 +148,7 @@ impl Default for PassiveCalendar {
                     .to_bytes()
                     .to_vec(),
             ),
+            special_days: None,
         }
     }
 }

@@ -196,6 +196,13 @@ impl CosemObject {
         match (self.kind, attr) {
             (Kind::AssociationLn, 7) => 0,
             (Kind::Clock, 2) if client >= Client::Reader => 3,
+            (Kind::ActivityCalendar, 6..=10)
+            | (Kind::SpecialDays, 2)
+            | (Kind::Value(Value::ProgrammingUser), 2)
+                if client == Client::Management =>
+            {
+                3
+            }
             _ => 1,
         }
     }
@@ -208,7 +215,7 @@ impl CosemObject {
         }
         match (self.kind, method) {
             (Kind::Clock, 6) if client >= Client::Reader => 1,
-            (Kind::Disconnect, 1 | 2) | (Kind::AssociationLn, 1)
+            (Kind::Disconnect, 1 | 2) | (Kind::AssociationLn, 1) | (Kind::ActivityCalendar, 1)
                 if client == Client::Management =>
             {
                 1
@@ -513,8 +520,187 @@ pub fn set_attribute(
             Ok(t) => apply_clock(ctx, t),
             Err(e) => e,
         },
+        (Kind::ActivityCalendar, 6..=10) => {
+            let p = &mut ctx.face.passive;
+            let ok = match (a.attribute_id, value) {
+                (6, Data::OctetString(_)) => {
+                    p.name = value.clone();
+                    true
+                }
+                (7, Data::Array(_)) => {
+                    p.seasons = value.clone();
+                    true
+                }
+                (8, Data::Array(_)) => {
+                    p.weeks = value.clone();
+                    true
+                }
+                (9, Data::Array(_)) => {
+                    p.days = value.clone();
+                    true
+                }
+                (10, Data::OctetString(b)) if b.len() == 12 => {
+                    p.activation = value.clone();
+                    true
+                }
+                _ => false,
+            };
+            if ok { Dar::Success } else { Dar::TypeUnmatched }
+        }
+        (Kind::SpecialDays, 2) => match value {
+            Data::Array(_) => {
+                ctx.face.passive.special_days = Some(value.clone());
+                Dar::Success
+            }
+            _ => Dar::TypeUnmatched,
+        },
+        (Kind::Value(Value::ProgrammingUser), 2) => match value.as_octet_string().or(match value {
+            Data::VisibleString(b) => Some(b.as_slice()),
+            _ => None,
+        }) {
+            Some(b) if b.len() <= 12 && b.iter().all(|c| (0x20..0x7F).contains(c)) => {
+                ctx.meter.operator = String::from_utf8_lossy(b).trim().to_string();
+                Dar::Success
+            }
+            _ => Dar::TypeUnmatched,
+        },
         _ => Dar::ReadWriteDenied,
     }
+}
+
+/// The passive calendar (and the special days written with it) as a program for this meter:
+/// rates are the script selectors in order of first use, each counting import energy into the
+/// TOU register of its number; day, week and season references resolved by id and name.
+/// `None` when the tables do not fit together.
+fn program_from_passive(
+    meter: &SimMeter,
+    passive: &super::PassiveCalendar,
+) -> Option<metermaster_flag::program::Program> {
+    use metermaster_flag::program::{
+        Family, LABEL_LEN, Program, RateDef, SeasonDef, SpecialDef, SwitchDef,
+    };
+    let text = |d: &Data| {
+        d.as_octet_string()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let label = text(&passive.name)?;
+    if label.is_empty() || label.len() > LABEL_LEN {
+        return None;
+    }
+    let mut rates: Vec<RateDef> = Vec::new();
+    let mut day_ids: Vec<u8> = Vec::new();
+    let mut day_profiles = Vec::new();
+    let import = meter.source_of_channel(0);
+    for d in passive.days.as_elements()? {
+        let [id, actions] = d.as_elements()? else {
+            return None;
+        };
+        let id = u8::try_from(id.as_u64()?).ok()?;
+        let mut switches = Vec::new();
+        for a in actions.as_elements()? {
+            let [t, _script, sel] = a.as_elements()? else {
+                return None;
+            };
+            let t = t.as_octet_string()?;
+            let (h, m) = (*t.first()?, *t.get(1)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let register = u8::try_from(sel.as_u64()?).ok()?;
+            if register == 0 || usize::from(register) > meter.model().tou_count() {
+                return None;
+            }
+            let rate = match rates.iter().position(|r| r.register == register) {
+                Some(i) => i,
+                None => {
+                    rates.push(RateDef {
+                        register,
+                        source: import,
+                    });
+                    rates.len() - 1
+                }
+            };
+            switches.push(SwitchDef {
+                minute: u16::from(h) * 60 + u16::from(m),
+                rate: u8::try_from(rate).ok()?,
+            });
+        }
+        switches.sort_by_key(|s| s.minute);
+        day_ids.push(id);
+        day_profiles.push(switches);
+    }
+    let profile_of = |id: u64| {
+        day_ids
+            .iter()
+            .position(|d| u64::from(*d) == id)
+            .and_then(|i| u8::try_from(i).ok())
+    };
+    let mut weeks: Vec<(Vec<u8>, [u8; 7])> = Vec::new();
+    for w in passive.weeks.as_elements()? {
+        let f = w.as_elements()?;
+        let (name, days) = f.split_first()?;
+        if days.len() != 7 {
+            return None;
+        }
+        let mut ids = [0u8; 7];
+        for (k, d) in days.iter().enumerate() {
+            ids[k] = profile_of(d.as_u64()?)?;
+        }
+        weeks.push((name.as_octet_string()?.to_vec(), ids));
+    }
+    let mut seasons = Vec::new();
+    for se in passive.seasons.as_elements()? {
+        let [_, start, week] = se.as_elements()? else {
+            return None;
+        };
+        let b = start.as_octet_string()?;
+        let (month, day) = (*b.get(2)?, *b.get(3)?);
+        let wname = week.as_octet_string()?;
+        let week = weeks.iter().find(|w| w.0 == wname)?.1;
+        seasons.push(SeasonDef { month, day, week });
+    }
+    seasons.sort_by_key(|s| (s.month, s.day));
+    let mut special_days = Vec::new();
+    if let Some(sd) = &passive.special_days {
+        for e in sd.as_elements()? {
+            let [_, date, id] = e.as_elements()? else {
+                return None;
+            };
+            let b = date.as_octet_string()?;
+            let year = u16::from_be_bytes([*b.first()?, *b.get(1)?]);
+            special_days.push(SpecialDef {
+                year: if year == YEAR_NOT_SPECIFIED { 0 } else { year },
+                month: *b.get(2)?,
+                day: *b.get(3)?,
+                profile: profile_of(id.as_u64()?)?,
+            });
+        }
+    }
+    let activation = passive
+        .activation
+        .as_octet_string()
+        .and_then(|b| <[u8; 12]>::try_from(b).ok())
+        .map(CosemDateTime::from_bytes)
+        .filter(|dt| dt.date.is_fully_specified())
+        .and_then(|dt| local_from_cosem(meter, dt));
+    let p = Program {
+        family: match meter.model() {
+            metermaster_flag::ids::MeterModel::A1140 => Family::A1140,
+            metermaster_flag::ids::MeterModel::A1700 => Family::A1700,
+        },
+        label,
+        std_offset_min: deviation(meter).saturating_neg(),
+        activation,
+        rates,
+        day_profiles,
+        seasons,
+        special_days,
+        dst: Vec::new(),
+        demand: None,
+        billing: None,
+    };
+    // The image's own checks (counts, references, order) decide.
+    Program::decode(&p.encode()).ok()
 }
 
 /// ACTION on one method; `Ok(Some(..))` carries return data.
@@ -545,6 +731,13 @@ pub fn action(
         }
         (Kind::Disconnect, 1) => {
             ctx.face.disconnect = DisconnectState::Disconnected;
+            Ok(None)
+        }
+        (Kind::ActivityCalendar, 1) => {
+            let p = program_from_passive(ctx.meter, &ctx.face.passive).ok_or(Dar::OtherReason)?;
+            let image = p.encode();
+            ctx.meter.commit_program(p, image, 1);
+            ctx.face.passive.special_days = None;
             Ok(None)
         }
         (Kind::Disconnect, 2) => {
@@ -747,7 +940,11 @@ fn read(
         }
         (Kind::Profile(k), a) => profile_attribute(meter, k, a, access)?,
         (Kind::ActivityCalendar, a) => calendar_attribute(meter, &ctx.face.passive, a),
-        (Kind::SpecialDays, 2) => special_days(meter),
+        (Kind::SpecialDays, 2) => match &ctx.face.passive.special_days {
+            // Written and not yet activated: what was written.
+            Some(d) => d.clone(),
+            None => special_days(meter),
+        },
         (Kind::ScriptTable, 2) => scripts(meter),
         (Kind::RegisterActivation, a) => register_activation(meter, a),
         (Kind::SapAssignment, 2) => Data::Array(vec![Data::Structure(vec![
