@@ -26,17 +26,17 @@ impl Drop for Sim {
 }
 
 fn sim(extra: &[&str]) -> Sim {
+    let mut args = vec!["--listen", "127.0.0.1:0", "--speed", "0"];
+    args.extend(["--start", "2024-03-05T14:00:00Z"]);
+    args.extend_from_slice(extra);
+    sim_with(&args)
+}
+
+/// `metermaster sim ARGS` as a child process, and the port its first line announces.
+fn sim_with(args: &[&str]) -> Sim {
     let mut child = Command::new(BIN)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            "0",
-            "--start",
-            "2024-03-05T14:00:00Z",
-        ])
-        .args(extra)
+        .arg("sim")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -3,9 +3,9 @@
 //! must equal what our FLAG reader reads from a FLAG simulator started with the same seed and
 //! start: the same meter model behind both faces.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use metermaster_dlms::Data;
 use metermaster_dlms::apdu::{
@@ -15,40 +15,16 @@ use metermaster_dlms::apdu::{
 use metermaster_dlms::wrapper::WrapperFrame;
 use metermaster_model::ObisCode;
 
-use super::{BIN, Sim, run, sim};
+use super::{Sim, run, sim, sim_with};
 
 const START: &str = "2024-03-05T14:00:00Z";
 
 /// `sim --protocol dlms` with frozen clocks; the port of meter 1.
 fn dlms_sim(extra: &[&str]) -> Sim {
-    let mut child = Command::new(BIN)
-        .args([
-            "sim",
-            "--protocol",
-            "dlms",
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            "0",
-            "--start",
-            START,
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("tcp://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    Sim { child, port }
+    let mut args = vec!["--protocol", "dlms", "--listen", "127.0.0.1:0"];
+    args.extend(["--speed", "0", "--start", START]);
+    args.extend_from_slice(extra);
+    sim_with(&args)
 }
 
 /// The peer Python with both DLMS libraries, or `None` (the test then says it skips).

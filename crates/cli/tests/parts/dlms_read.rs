@@ -11,31 +11,16 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::{BIN, Sim, listed, run, sim, temp_dir};
+use super::{Sim, listed, run, sim, sim_with, temp_dir};
 
 const START: &str = "2024-03-05T14:00:00Z";
 
 /// `sim --protocol dlms` with a frozen clock; the port of meter 10000001.
 fn dlms_meter(extra: &[&str]) -> Sim {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--protocol", "dlms", "--listen", "127.0.0.1:0"])
-        .args(["--speed", "0", "--start", START])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("tcp://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    Sim { child, port }
+    let mut args = vec!["--protocol", "dlms", "--listen", "127.0.0.1:0"];
+    args.extend(["--speed", "0", "--start", START]);
+    args.extend_from_slice(extra);
+    sim_with(&args)
 }
 
 /// The Green Book keys of the simulated meters (docs/reading.md, "The keys file"), or with a
