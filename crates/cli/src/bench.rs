@@ -117,9 +117,22 @@ pub enum BenchCommand {
     },
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// The peer Python ($METERMASTER_PEER_PYTHON, else the workspace's .venv-peers) when it can
+/// `import` these modules (a benchmark then runs the Python side beside ours).
+pub(crate) fn peer_python(modules: &str) -> Option<String> {
+    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
+    });
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(py)
 }
 
 /// Peak resident memory of this process, from /proc (Linux), in MB.

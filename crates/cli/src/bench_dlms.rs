@@ -57,22 +57,7 @@ fn decode_rows(buf: &[u8]) -> Result<Vec<(DateTime<Utc>, [u64; 4])>> {
     Ok(out)
 }
 
-/// The Python with dlms-cosem: $METERMASTER_PEER_PYTHON, else the workspace's .venv-peers.
-fn peer_python() -> Option<String> {
-    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
-    });
-    let ok = std::process::Command::new(&py)
-        .args(["-c", "import dlms_cosem.parsers"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(py)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+use crate::bench::{median, peer_python};
 
 pub fn dlms_decode_bench(runs: u32, days: u32, json: bool) -> Result<()> {
     let buf = profile_buffer(days.max(1))?;
@@ -97,7 +82,7 @@ pub fn dlms_decode_bench(runs: u32, days: u32, json: bool) -> Result<()> {
     let (axdr_s, full_s) = (median(axdr), median(full));
     let mb = buf.len() as f64 / 1e6;
     // The Python dlms-cosem parser on the same bytes.
-    let python = match peer_python() {
+    let python = match peer_python("dlms_cosem.parsers") {
         None => None,
         Some(py) => {
             let dir = std::env::temp_dir().join(format!("mm-dlms-bench-{}", std::process::id()));

@@ -616,18 +616,6 @@ fn signed(x: f64) -> String {
 // ---------------------------------------------------------------------------------------------
 // The bill figure of `bench tariff`
 
-/// The Python with PySAM: $METERMASTER_PEER_PYTHON, else the workspace's .venv-peers.
-pub fn peer_python() -> Option<String> {
-    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
-    });
-    let ok = std::process::Command::new(&py)
-        .args(["-c", "import PySAM.Utilityrate5"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(py)
-}
-
 /// Bills a year of 15-minute data (2007, UTC; the same synthetic values as the tariff
 /// benchmark) with `Contains Demand Charges.json` (TOU energy and demand, fixed charge) `runs`
 /// times, and, when PySAM is found, times PySAM's Utilityrate5 on the same bill. Returns the
@@ -658,14 +646,15 @@ pub fn bench_bill(runs: u32) -> Result<serde_json::Map<String, serde_json::Value
         times.push(t.elapsed().as_secs_f64());
         total = b.total;
     }
-    times.sort_by(|a, b| a.total_cmp(b));
-    let ours = times[times.len() / 2];
+    let ours = crate::bench::median(times);
     let mut out = serde_json::Map::new();
     out.insert("bill_intervals".into(), n.into());
     out.insert("bill_seconds".into(), ours.into());
     out.insert("bill_total".into(), cents(total).into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pysam_bill.py");
-    let Some(py) = peer_python().filter(|_| Path::new(script).exists()) else {
+    let Some(py) =
+        crate::bench::peer_python("PySAM.Utilityrate5").filter(|_| Path::new(script).exists())
+    else {
         out.insert(
             "pysam".into(),
             "not found (METERMASTER_PEER_PYTHON or .venv-peers with nrel-pysam)".into(),

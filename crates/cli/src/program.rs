@@ -57,6 +57,29 @@ pub struct ProgramArgs {
     pub dlms: crate::read::DlmsArgs,
 }
 
+/// An operator name a meter can keep: 1 to 12 ASCII characters.
+pub(crate) fn check_operator_name(user: &str) -> Result<()> {
+    if user.trim().is_empty() || user.len() > 12 || !user.is_ascii() {
+        bail!("--user {user:?}: 1 to 12 ASCII characters (the meter keeps 12)");
+    }
+    Ok(())
+}
+
+/// The store, once the user is an operator name a meter keeps and, when the store has users,
+/// one of them.
+async fn store_for_user(
+    args: &crate::files::StoreArgs,
+    user: &str,
+) -> Result<metermaster_store::AnyStore> {
+    check_operator_name(user)?;
+    let store = args.open().await?;
+    let users = store.users().await?;
+    if !users.is_empty() && !users.iter().any(|u| u.name == user) {
+        bail!("--user {user:?} is not a metermaster user (see `metermaster user list`)");
+    }
+    Ok(store)
+}
+
 fn family_type(model: MeterModel) -> MeterType {
     match model {
         MeterModel::A1140 => MeterType::A1140,
@@ -112,20 +135,7 @@ pub async fn run(a: ProgramArgs) -> Result<()> {
         other => bail!("--protocol {other:?}: flag or dlms"),
     }
     let conn = Connection::parse(&a.connection)?;
-    if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
-        bail!(
-            "--user {:?}: 1 to 12 ASCII characters (the meter keeps 12)",
-            a.user
-        );
-    }
-    let store = a.store.open().await?;
-    let users = store.users().await?;
-    if !users.is_empty() && !users.iter().any(|u| u.name == a.user) {
-        bail!(
-            "--user {:?} is not a metermaster user (see `metermaster user list`)",
-            a.user
-        );
-    }
+    let store = store_for_user(&a.store, &a.user).await?;
     let (scheme, label) = crate::scheme::scheme_with_label(Some(&store), &a.scheme).await?;
     let activation = a
         .activate
@@ -416,17 +426,7 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     use metermaster_dlms::Data;
     use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
     use metermaster_dlms::client::DlmsClient;
-    if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
-        bail!("--user {:?}: 1 to 12 ASCII characters", a.user);
-    }
-    let store = a.store.open().await?;
-    let users = store.users().await?;
-    if !users.is_empty() && !users.iter().any(|u| u.name == a.user) {
-        bail!(
-            "--user {:?} is not a metermaster user (see `metermaster user list`)",
-            a.user
-        );
-    }
+    let store = store_for_user(&a.store, &a.user).await?;
     let (scheme, label) = crate::scheme::scheme_with_label(Some(&store), &a.scheme).await?;
     let activation = a
         .activate

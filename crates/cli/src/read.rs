@@ -633,7 +633,7 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
             .map(|p| format!(", physical {p}"))
             .unwrap_or_default()
     );
-    let open = || open_dlms(&conn, Duration::from_secs(10));
+    let open = || dlms_open(&conn);
     if let Some(k) = keys {
         let mut settings = k.settings;
         settings.ciphering = ciphering;
@@ -681,7 +681,7 @@ pub async fn dlms_reading(
     } = dlms_setup(a).await?;
     let d = &a.dlms;
     let physical = session.link.server_physical;
-    let open = || open_dlms(&conn, Duration::from_secs(10));
+    let open = || dlms_open(&conn);
     let since: Option<DateTime<Utc>> = match &a.since {
         Some(s) => Some(
             DateTime::parse_from_rfc3339(s)

@@ -76,12 +76,7 @@ pub async fn run(a: TimeArgs) -> Result<()> {
     }
     let conn = Connection::parse(&a.connection)?;
     let offset_s = crate::read::parse_offset(&a.utc_offset)?;
-    if a.user.trim().is_empty() || a.user.len() > 12 || !a.user.is_ascii() {
-        bail!(
-            "--user {:?}: 1 to 12 ASCII characters (the meter keeps 12)",
-            a.user
-        );
-    }
+    crate::program::check_operator_name(&a.user)?;
     let link = conn.open(Duration::from_secs(10)).await?;
     let mut c = FlagClient::attach(link, ClientOptions::default());
     let result = async {

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::{
     BillingDay, DemandMode, DstMode, MeterCapabilities, MeterType, Scheme, Severity, Source,
-    SpecialDate, Zone, validate,
+    SpecialDate, TimeOfDay, Zone, validate,
 };
 
 /// How many years of clock changes a program carries.
@@ -71,13 +71,6 @@ pub fn flag_source(family: Family, s: Source) -> Option<u8> {
         Family::A1140 => a1140,
         Family::A1700 => a1140 + 1,
     })
-}
-
-/// The scheme source of a FLAG source code (inverse of [`flag_source`]).
-pub fn source_of_flag(family: Family, code: u8) -> Option<Source> {
-    Source::ALL
-        .into_iter()
-        .find(|s| flag_source(family, *s) == Some(code))
 }
 
 /// The zone's standard offset at `at` and its clock changes over [`DST_YEARS`] years from
@@ -384,8 +377,8 @@ pub struct DlmsWeek {
 pub struct DlmsDay {
     pub day_id: u8,
     pub name: String,
-    /// (start time hh:mm, script selector = register).
-    pub actions: Vec<(String, u16)>,
+    /// (start time, script selector = register).
+    pub actions: Vec<(TimeOfDay, u16)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -443,7 +436,7 @@ fn compile_dlms(
                     .iter()
                     .map(|s| {
                         let r = &scheme.rates[usize::from(rate_index(scheme, &s.rate)?)];
-                        Ok((s.at.to_string(), u16::from(r.register)))
+                        Ok((s.at, u16::from(r.register)))
                     })
                     .collect::<Result<Vec<_>, CompileError>>()?,
             })
@@ -547,10 +540,9 @@ impl DlmsCalendar {
                         .actions
                         .iter()
                         .map(|(at, sel)| {
-                            let (h, m) = at.split_once(':').unwrap_or(("0", "0"));
                             let t = CosemTime {
-                                hour: h.parse().unwrap_or(0),
-                                minute: m.parse().unwrap_or(0),
+                                hour: at.hour(),
+                                minute: at.minute(),
                                 second: 0,
                                 hundredths: 0,
                             };

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::{run, temp_dir};
+use super::{peer_python, run, temp_dir};
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -444,27 +444,6 @@ fn bill_errors_name_what_is_wrong() {
 // ---------------------------------------------------------------------------------------------
 // PySAM
 
-fn peer_python() -> Option<String> {
-    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
-    });
-    if !std::path::Path::new(&py).exists() {
-        eprintln!(
-            "SKIPPED: no Python peer environment at {py} (scripts/test creates it with nrel-pysam)"
-        );
-        return None;
-    }
-    let ok = Command::new(&py)
-        .args(["-c", "import PySAM.Utilityrate5"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: {py} has no PySAM (pip install nrel-pysam; scripts/test does)");
-        return None;
-    }
-    Some(py)
-}
-
 fn pysam(py: &str, tariff: &str, extra: &[&str]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pysam_bill.py");
     let out = Command::new(py)
@@ -557,7 +536,7 @@ fn synthetic_tariff(dir: &std::path::Path) -> String {
 /// tariff (PySAM's "buy all, sell all").
 #[test]
 fn bills_agree_with_pysam() {
-    let Some(py) = peer_python() else {
+    let Some(py) = peer_python("PySAM.Utilityrate5") else {
         return;
     };
     let dir = temp_dir("bill-pysam");

@@ -15,7 +15,7 @@ use metermaster_dlms::apdu::{
 use metermaster_dlms::wrapper::WrapperFrame;
 use metermaster_model::ObisCode;
 
-use super::{Sim, run, sim, sim_with};
+use super::{Sim, peer_python, run, sim, sim_with};
 
 const START: &str = "2024-03-05T14:00:00Z";
 
@@ -25,26 +25,6 @@ fn dlms_sim(extra: &[&str]) -> Sim {
     args.extend(["--speed", "0", "--start", START]);
     args.extend_from_slice(extra);
     sim_with(&args)
-}
-
-/// The peer Python with both DLMS libraries, or `None` (the test then says it skips).
-fn peer_python() -> Option<String> {
-    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
-    });
-    let ok = std::path::Path::new(&py).exists()
-        && Command::new(&py)
-            .args(["-c", "import dlms_cosem, gurux_dlms"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: no Python peer environment with dlms-cosem and gurux-dlms at {py} \
-             (scripts/test creates it)"
-        );
-        return None;
-    }
-    Some(py)
 }
 
 /// Runs the peer script; its exit status and the JSON it printed.
@@ -144,7 +124,7 @@ const RANGE: [&str; 4] = ["--from", "2024-03-04T00:15", "--to", "2024-03-05T14:0
 /// frame has a broken FCS: the meter drops it and the repeat goes through.
 #[test]
 fn dlms_peers_read_what_the_flag_face_shows() {
-    let Some(py) = peer_python() else {
+    let Some(py) = peer_python("dlms_cosem, gurux_dlms") else {
         return;
     };
     let flag = flag_reading();
@@ -212,7 +192,7 @@ fn dlms_peers_read_what_the_flag_face_shows() {
 /// client normally.
 #[test]
 fn dlms_peers_get_clear_refusals() {
-    let Some(py) = peer_python() else {
+    let Some(py) = peer_python("dlms_cosem, gurux_dlms") else {
         return;
     };
     let s = dlms_sim(&[]);
@@ -388,7 +368,7 @@ fn dlms_sim_serves_one_port_per_meter() {
 /// objects than the reader (no logs, disconnector or push setup).
 #[test]
 fn gurux_parses_the_object_list_and_reads_every_attribute() {
-    let Some(py) = peer_python() else {
+    let Some(py) = peer_python("dlms_cosem, gurux_dlms") else {
         return;
     };
     let s = dlms_sim(&[]);

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Sim, listed, run, sim, sim_with, temp_dir};
+use super::{Sim, listed, peer_python, run, sim, sim_with, temp_dir};
 
 const START: &str = "2024-03-05T14:00:00Z";
 
@@ -209,6 +209,25 @@ fn audit_reads_the_dlms_programming_log() {
     assert!(!ok && err.contains("no programming counter"), "{err}");
 }
 
+/// `audit --protocol dlms --json` as the management client (HLS-GMAC with the keys file).
+fn management_audit(url: &str, keys: &str) -> Value {
+    let (ok, out, err) = run(&[
+        "audit",
+        url,
+        "--protocol",
+        "dlms",
+        "--client",
+        "1",
+        "--auth",
+        "high",
+        "--keys",
+        keys,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 /// `time --protocol dlms`: a drift of years is beyond the trim limit (refused), the management
 /// client sets the clock (counted as programming in the meter's log), a trim then works.
 #[test]
@@ -231,25 +250,7 @@ fn time_checks_trims_and_sets_a_dlms_clock() {
         args.extend_from_slice(extra);
         run(&args)
     };
-    let count = || {
-        let (ok, out, err) = run(&[
-            "audit",
-            &url,
-            "--protocol",
-            "dlms",
-            "--client",
-            "1",
-            "--auth",
-            "high",
-            "--keys",
-            &keys,
-            "--json",
-        ]);
-        assert!(ok, "{err}");
-        serde_json::from_str::<Value>(&out).unwrap()["count"]
-            .as_u64()
-            .unwrap()
-    };
+    let count = || management_audit(&url, &keys)["count"].as_u64().unwrap();
     let (ok, out, err) = time(&[]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -300,23 +301,7 @@ fn program_a_dlms_meter() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/schemes/three-rate.toml"
     );
-    let audit = || {
-        let (ok, out, err) = run(&[
-            "audit",
-            &url,
-            "--protocol",
-            "dlms",
-            "--client",
-            "1",
-            "--auth",
-            "high",
-            "--keys",
-            &keys,
-            "--json",
-        ]);
-        assert!(ok, "{err}");
-        serde_json::from_str::<Value>(&out).unwrap()
-    };
+    let audit = || management_audit(&url, &keys);
     let before = audit()["count"].as_u64().unwrap();
     let (ok, _, err) = run(&[
         "program",
@@ -528,24 +513,6 @@ impl Drop for Gurux {
 
 const GURUX_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/gurux_server.py");
 
-fn gurux_python() -> Option<String> {
-    let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
-    });
-    let ok = std::path::Path::new(&py).exists()
-        && Command::new(&py)
-            .args(["-c", "import gurux_dlms"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: no Python peer environment with gurux-dlms at {py} (scripts/test creates it)"
-        );
-        return None;
-    }
-    Some(py)
-}
-
 fn gurux_server(py: &str) -> Gurux {
     let mut child = Command::new(py)
         .args([GURUX_SERVER, "--port", "0"])
@@ -569,7 +536,7 @@ fn gurux_server(py: &str) -> Gurux {
 /// password works and a wrong one is refused.
 #[test]
 fn our_client_reads_a_gurux_server() {
-    let Some(py) = gurux_python() else {
+    let Some(py) = peer_python("gurux_dlms") else {
         return;
     };
     let out = Command::new(&py)
