@@ -456,7 +456,7 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     let what = setup.what.replacen("reading", "programming", 1);
     let mut counters = (None, None);
     let result = async {
-        let stream = crate::read::dlms_open(&setup.conn).await?;
+        let stream = crate::read::dlms_open(&setup.conn, setup.mode_e.as_ref()).await?;
         let mut c = DlmsClient::connect(stream, setup.session.clone()).await?;
         c.associate().await?;
         let count = AttributeDescriptor::new(1, PROGRAMMING_COUNT, 2);

@@ -95,7 +95,7 @@ pub struct DlmsArgs {
     #[arg(long)]
     pub physical: Option<u16>,
     /// DLMS: framing on the connection, the TCP wrapper or HDLC (default: wrapper on TCP,
-    /// hdlc on serial ports).
+    /// hdlc on serial ports and with --mode-e).
     #[arg(long, value_enum)]
     pub transport: Option<DlmsTransport>,
     /// DLMS: authentication: none, low (LLS, --password) or high (HLS-GMAC, --keys).
@@ -112,6 +112,11 @@ pub struct DlmsArgs {
     /// with what it grants); 0 sends no proposal (the 128-byte default applies).
     #[arg(long, default_value_t = 2030)]
     pub hdlc_max_info: u16,
+    /// DLMS on an optical port: open it with the IEC 62056-21 mode-E sign-on (300 Bd 7E1,
+    /// `/?!`, option select `ACK 2 Z 2`) and switch to HDLC at the speed the meter offers.
+    /// `--mode-e=ADDRESS` puts a device address into the sign-on.
+    #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    pub mode_e: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -445,8 +450,9 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> DlmsStream 
 async fn open_dlms(
     conn: &Connection,
     timeout: Duration,
+    mode_e: Option<&metermaster_dlms::client::ModeEOptions>,
 ) -> metermaster_dlms::client::Result<Box<dyn DlmsStream>> {
-    use metermaster_dlms::client::Error;
+    use metermaster_dlms::client::{Error, enter_mode_e};
     match conn {
         Connection::Tcp { host, port, .. } => {
             let during = format!("connecting to {conn}");
@@ -463,15 +469,24 @@ async fn open_dlms(
                 during: during.clone(),
                 error: e,
             })?;
+            let mut s = s;
             s.set_nodelay(true)
                 .map_err(|e| Error::Io { during, error: e })?;
+            if let Some(m) = mode_e {
+                enter_mode_e(&mut s, m).await?;
+            }
             Ok(Box::new(s))
         }
         Connection::Serial { path, baud, .. } => {
-            let s = metermaster_dlms::client::open_serial(path, *baud).map_err(|e| Error::Io {
-                during: format!("opening {path}"),
-                error: e,
-            })?;
+            let during = format!("opening {path}");
+            if let Some(m) = mode_e {
+                let mut s = metermaster_dlms::client::open_optical(path, *baud)
+                    .map_err(|e| Error::Io { during, error: e })?;
+                enter_mode_e(&mut s, m).await?;
+                return Ok(Box::new(s));
+            }
+            let s = metermaster_dlms::client::open_serial(path, *baud)
+                .map_err(|e| Error::Io { during, error: e })?;
             Ok(Box::new(s))
         }
     }
@@ -525,14 +540,20 @@ impl ReadArgs {
 /// included), the words naming it, and the meter clock's fallback offset.
 pub struct DlmsSetup {
     pub conn: Connection,
+    /// The optical port's mode-E opening, when asked for.
+    pub mode_e: Option<metermaster_dlms::client::ModeEOptions>,
     pub session: metermaster_dlms::client::SessionOptions,
     pub what: String,
     pub utc_offset_s: i32,
 }
 
-/// Opens a connection for a DLMS session.
-pub async fn dlms_open(conn: &Connection) -> metermaster_dlms::client::Result<Box<dyn DlmsStream>> {
-    open_dlms(conn, Duration::from_secs(10)).await
+/// Opens a connection for a DLMS session (with the mode-E opening of an optical port when
+/// asked for).
+pub async fn dlms_open(
+    conn: &Connection,
+    mode_e: Option<&metermaster_dlms::client::ModeEOptions>,
+) -> metermaster_dlms::client::Result<Box<dyn DlmsStream>> {
+    open_dlms(conn, Duration::from_secs(10), mode_e).await
 }
 
 pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
@@ -552,7 +573,12 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
     }
     let d = &a.dlms;
     let serial = matches!(conn, Connection::Serial { .. });
-    let transport = match (d.transport, serial) {
+    let transport = match (d.transport, serial || d.mode_e.is_some()) {
+        (Some(DlmsTransport::Wrapper), true) if d.mode_e.is_some() => {
+            bail!(
+                "--mode-e opens an optical port for HDLC: it does not go with --transport wrapper"
+            )
+        }
         (Some(DlmsTransport::Wrapper), true) => {
             bail!("--transport wrapper is for TCP; on a serial port DLMS runs over HDLC")
         }
@@ -624,16 +650,29 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
         ..SessionOptions::default()
     };
 
+    let mode_e = d
+        .mode_e
+        .as_ref()
+        .map(|address| metermaster_dlms::client::ModeEOptions {
+            address: address.clone(),
+            timeout,
+            ..metermaster_dlms::client::ModeEOptions::default()
+        });
     let what = format!(
-        "reading {conn} (DLMS {}, client {}, server {}{})",
+        "reading {conn} (DLMS {}{}, client {}, server {}{})",
         transport.name(),
+        if mode_e.is_some() {
+            " after mode E"
+        } else {
+            ""
+        },
         d.client,
         d.server,
         physical
             .map(|p| format!(", physical {p}"))
             .unwrap_or_default()
     );
-    let open = || dlms_open(&conn);
+    let open = || dlms_open(&conn, mode_e.as_ref());
     if let Some(k) = keys {
         let mut settings = k.settings;
         settings.ciphering = ciphering;
@@ -657,6 +696,7 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
     }
     Ok(DlmsSetup {
         conn,
+        mode_e,
         session,
         what,
         utc_offset_s,
@@ -675,13 +715,14 @@ pub async fn dlms_reading(
     use metermaster_dlms::client::reader::{ReadOptions, TimePolicy, read_with};
     let DlmsSetup {
         conn,
+        mode_e,
         session,
         what,
         utc_offset_s,
     } = dlms_setup(a).await?;
     let d = &a.dlms;
     let physical = session.link.server_physical;
-    let open = || dlms_open(&conn);
+    let open = || dlms_open(&conn, mode_e.as_ref());
     let since: Option<DateTime<Utc>> = match &a.since {
         Some(s) => Some(
             DateTime::parse_from_rfc3339(s)

@@ -89,6 +89,11 @@ pub struct SimArgs {
     /// Inject faults: `drop=R,corrupt=R,slow=R,refuse=R` with rates 0..1.
     #[arg(long)]
     pub faults: Option<String>,
+    /// DLMS: each meter's port is an optical port: the IEC 62056-21 sign-on at 300 Bd 7E1, then
+    /// HDLC after the mode-E option select `ACK 2 Z 2` (or the FLAG data readout after
+    /// `ACK 0 Z 0`). Implies --transport hdlc.
+    #[arg(long)]
+    pub mode_e: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -168,7 +173,9 @@ pub fn build_fleet(a: &FleetArgs) -> Result<Fleet> {
 
 pub async fn run(a: SimArgs) -> Result<()> {
     match a.protocol.as_str() {
-        "flag" if a.transport.is_some() => bail!("--transport applies to --protocol dlms"),
+        "flag" if a.transport.is_some() || a.mode_e => {
+            bail!("--transport and --mode-e apply to --protocol dlms")
+        }
         "flag" => {}
         "dlms" => return run_dlms(a).await,
         other => bail!("--protocol {other:?}: flag or dlms"),
@@ -251,21 +258,78 @@ async fn bind_consecutive(addr: &str, n: u32) -> Result<Vec<tokio::net::TcpListe
     bail!("no run of {n} free ports found from {addr}")
 }
 
-/// `sim --protocol dlms`: one TCP port per meter.
+/// `sim --protocol dlms`: one TCP port per meter, or one meter on a serial port.
 async fn run_dlms(a: SimArgs) -> Result<()> {
     use metermaster_sim::dlms::{DlmsMeter, DlmsServeOptions, Transport};
-    if a.serial.is_some() || a.baud.is_some() || a.soft_parity || a.faults.is_some() {
-        bail!(
-            "--serial, --baud, --soft-parity and --faults are FLAG options (not with --protocol dlms)"
-        );
+    if a.soft_parity || a.faults.is_some() {
+        bail!("--soft-parity and --faults are FLAG options (not with --protocol dlms)");
     }
     let fleet = build_fleet(&a.fleet)?;
+    let transport = match (a.transport, a.mode_e || a.serial.is_some()) {
+        (Some(TransportArg::Wrapper), true) => {
+            bail!("--transport wrapper is for TCP; --mode-e and --serial serve HDLC")
+        }
+        (Some(TransportArg::Wrapper), false) | (None, false) => Transport::Wrapper,
+        (Some(TransportArg::Hdlc), _) | (None, true) => Transport::Hdlc,
+    };
+    let opts = DlmsServeOptions {
+        transport,
+        mode_e: a.mode_e,
+        ..DlmsServeOptions::default()
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Some(path) = &a.serial {
+        if a.fleet.meters != 1 {
+            bail!("--serial with --protocol dlms serves one meter (--meters 1)");
+        }
+        let meter = DlmsMeter::new(fleet.meters[0].clone());
+        println!(
+            "serving {:?} meter {} on {path}: DLMS/COSEM over HDLC{}",
+            a.fleet.model,
+            a.fleet.first_serial,
+            if a.mode_e {
+                " after the mode-E sign-on at 300 Bd 7E1".to_string()
+            } else {
+                format!(" at {} Bd 8N1", a.baud.unwrap_or(9600))
+            }
+        );
+        let serve = async {
+            if a.mode_e {
+                if a.baud.is_some() {
+                    bail!("--baud: with --mode-e the speed is the one the sign-on agrees");
+                }
+                let port = metermaster_dlms::client::open_optical(path, 300)
+                    .with_context(|| format!("opening {path}"))?;
+                metermaster_sim::dlms::optical::serve_optical(port, meter, opts, true).await?;
+            } else {
+                let baud = a.baud.unwrap_or(9600);
+                let mut port = metermaster_dlms::client::open_serial(path, baud)
+                    .with_context(|| format!("opening {path}"))?;
+                // A serial line has no connection to close: serve session after session.
+                loop {
+                    metermaster_sim::dlms::serve_dlms_connection(
+                        &mut port,
+                        meter.clone(),
+                        opts.clone(),
+                    )
+                    .await?;
+                }
+            }
+            Ok(())
+        };
+        tokio::select! {
+            r = serve => r?,
+            _ = shutdown => {}
+        }
+        return Ok(());
+    }
+    if a.baud.is_some() {
+        bail!("--baud with --protocol dlms is the line speed of --serial");
+    }
     let addr = a.listen.as_deref().unwrap_or("127.0.0.1:4059");
     let listeners = bind_consecutive(addr, a.fleet.meters).await?;
-    let transport = match a.transport.unwrap_or(TransportArg::Wrapper) {
-        TransportArg::Wrapper => Transport::Wrapper,
-        TransportArg::Hdlc => Transport::Hdlc,
-    };
     let first = listeners[0].local_addr()?;
     let last_port = first.port() + (a.fleet.meters - 1) as u16;
     let last = a.fleet.first_serial + u64::from(a.fleet.meters) - 1;
@@ -276,9 +340,10 @@ async fn run_dlms(a: SimArgs) -> Result<()> {
         a.fleet.model,
         a.fleet.first_serial,
         last,
-        match transport {
-            Transport::Wrapper => "the TCP wrapper",
-            Transport::Hdlc => "HDLC",
+        match (transport, a.mode_e) {
+            (Transport::Wrapper, _) => "the TCP wrapper",
+            (Transport::Hdlc, false) => "HDLC",
+            (Transport::Hdlc, true) => "HDLC after the IEC 62056-21 mode-E sign-on",
         },
         first.port(),
     );
@@ -286,13 +351,6 @@ async fn run_dlms(a: SimArgs) -> Result<()> {
         .into_iter()
         .zip(fleet.meters.iter().cloned().map(DlmsMeter::new))
         .collect();
-    let opts = DlmsServeOptions {
-        transport,
-        ..DlmsServeOptions::default()
-    };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     metermaster_sim::dlms::serve_dlms(pairs, opts, shutdown).await?;
     Ok(())
 }

@@ -221,7 +221,7 @@ async fn run_dlms(a: TimeArgs) -> Result<()> {
     };
     let what = setup.what.replacen("reading", "setting the clock of", 1);
     let result = async {
-        let stream = crate::read::dlms_open(&setup.conn).await?;
+        let stream = crate::read::dlms_open(&setup.conn, setup.mode_e.as_ref()).await?;
         let mut c = DlmsClient::connect(stream, setup.session.clone()).await?;
         c.associate().await?;
         let (meter_before, _, before, deviation) = dlms_clock(&mut c, &policy).await?;

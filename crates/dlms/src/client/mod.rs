@@ -13,6 +13,8 @@
 //!   SET and ACTION services with their block forms, and release (RLRQ/RLRE). Every refusal of
 //!   the meter is a [`MeterError`]; everything else that goes wrong is an [`Error`] naming the
 //!   step.
+//! * [`optical`]: the IEC 62056-21 mode-E opening of an optical port (300 Bd 7E1 sign-on, then
+//!   HDLC at the speed the meter offers).
 //! * [`reader`]: a whole meter read. It reads the object list and maps what it finds (identity,
 //!   clock, registers, maximum demands, instantaneous values, load profile, event logs) rather
 //!   than assuming one vendor's layout.
@@ -24,6 +26,7 @@
 
 pub mod link;
 mod names;
+pub mod optical;
 pub mod reader;
 pub mod session;
 
@@ -34,6 +37,7 @@ use std::fmt;
 use std::io;
 
 pub use link::{Link, LinkOptions, Transport, open_serial};
+pub use optical::{ModeEOpening, ModeEOptions, OpticalPort, enter_mode_e, open_optical};
 pub use reader::{ReadOptions, TimePolicy, read_meter};
 pub use session::{
     Authentication, Ciphering, DlmsClient, Negotiated, SecuritySettings, SessionOptions,

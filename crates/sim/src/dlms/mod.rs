@@ -9,6 +9,8 @@
 //!   exception responses for everything else.
 //! * [`hdlc_link`]: the server side of an HDLC link (SNRM/UA negotiation, I-frames with
 //!   segmentation both ways, RR/RNR, DISC/UA/DM/FRMR).
+//! * [`optical`]: the optical port: the IEC 62056-21 sign-on, mode E into HDLC, or the FLAG
+//!   face's data readout.
 //! * [`serve`]: the tokio glue: one TCP port per meter.
 //!
 //! Per-meter state that only the DLMS face has (its system title, invocation counters, the
@@ -19,6 +21,7 @@
 pub mod association;
 pub mod hdlc_link;
 pub mod objects;
+pub mod optical;
 pub mod serve;
 
 use std::fmt;

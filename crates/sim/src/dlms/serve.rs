@@ -30,6 +30,9 @@ pub struct DlmsServeOptions {
     pub idle_timeout: Duration,
     /// A half-received HDLC frame is dropped after this much silence.
     pub inter_frame_timeout: Duration,
+    /// Each connection starts as an optical port: the IEC 62056-21 sign-on, then HDLC after
+    /// the mode-E option select (see [`super::optical`]). Needs [`Transport::Hdlc`].
+    pub mode_e: bool,
 }
 
 impl Default for DlmsServeOptions {
@@ -39,6 +42,7 @@ impl Default for DlmsServeOptions {
             secrets: DlmsSecrets::default(),
             idle_timeout: Duration::from_secs(120),
             inter_frame_timeout: Duration::from_secs(2),
+            mode_e: false,
         }
     }
 }
@@ -63,7 +67,11 @@ pub async fn serve_dlms(
                 let meter = meter.clone();
                 let opts = opts.clone();
                 tokio::spawn(async move {
-                    let _ = serve_dlms_connection(stream, meter, opts).await;
+                    if opts.mode_e {
+                        let _ = super::optical::serve_optical(stream, meter, opts, false).await;
+                    } else {
+                        let _ = serve_dlms_connection(stream, meter, opts).await;
+                    }
                 });
             }
         }));
@@ -83,8 +91,19 @@ pub async fn serve_dlms_connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     match opts.transport {
         Transport::Wrapper => serve_wrapper(stream, meter, opts).await,
-        Transport::Hdlc => serve_hdlc(stream, meter, opts).await,
+        Transport::Hdlc => serve_hdlc(stream, meter, opts, false).await.map(|_| ()),
     }
+}
+
+/// Why an HDLC session on a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HdlcEnd {
+    /// The client closed the connection (or it failed).
+    Closed,
+    /// Nothing arrived for the idle time-out.
+    Silent,
+    /// The client disconnected the link with DISC (only when asked to end there).
+    Disconnected,
 }
 
 async fn serve_wrapper<S: AsyncRead + AsyncWrite + Unpin>(
@@ -124,11 +143,14 @@ async fn serve_wrapper<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
+/// Serves HDLC until the connection closes or stays silent, or, with `end_on_disc`, until the
+/// client disconnects the link (an optical port then returns to the sign-on).
+pub(crate) async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     meter: DlmsMeter,
     opts: DlmsServeOptions,
-) -> std::io::Result<()> {
+    end_on_disc: bool,
+) -> std::io::Result<HdlcEnd> {
     let (physical, serial_physical) = {
         let f = lock(&meter.face);
         (f.physical_address, f.serial_physical_address)
@@ -137,6 +159,7 @@ async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
     let mut association: Option<Association> = None;
     let mut chunk = vec![0u8; 4096];
     let mut partial = false;
+    let mut was_connected = false;
     loop {
         let wait = if partial {
             opts.inter_frame_timeout
@@ -144,13 +167,13 @@ async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
             opts.idle_timeout
         };
         let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Ok(()),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(HdlcEnd::Closed),
             Err(_) if partial => {
                 link.clear_partial();
                 partial = false;
                 continue;
             }
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(HdlcEnd::Silent),
             Ok(Ok(n)) => n,
         };
         let mut queue: Vec<LinkOutput> = link.receive(&chunk[..n]);
@@ -175,6 +198,10 @@ async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
         }
         stream.flush().await?;
         partial = link_has_partial(&chunk[..n]);
+        was_connected |= link.is_connected();
+        if end_on_disc && was_connected && !link.is_connected() {
+            return Ok(HdlcEnd::Disconnected);
+        }
     }
 }
 
