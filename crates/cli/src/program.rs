@@ -413,19 +413,18 @@ async fn attempt(
 
 const PROGRAMMING_COUNT: metermaster_model::ObisCode =
     metermaster_model::ObisCode::new(0, 0, 96, 2, 0, 255);
-const PROGRAMMING_USER: metermaster_model::ObisCode =
+pub(crate) const PROGRAMMING_USER: metermaster_model::ObisCode =
     metermaster_model::ObisCode::new(0, 0, 96, 2, 128, 255);
 const ACTIVITY_CALENDAR: metermaster_model::ObisCode =
     metermaster_model::ObisCode::new(0, 0, 13, 0, 0, 255);
+const SERIAL_NUMBER: metermaster_model::ObisCode =
+    metermaster_model::ObisCode::new(0, 0, 96, 1, 0, 255);
 
 /// `program --protocol dlms`: the user name (0.0.96.2.128.255), the passive calendar
 /// attributes 6–10 and the special days as `scheme compile --meter-type dlms` gives them, each
 /// read back and compared; then `activate_passive_calendar` (unless an activation time was
 /// given) and the active calendar's name checked; counter before and after; audit log.
 async fn run_dlms(a: ProgramArgs) -> Result<()> {
-    use metermaster_dlms::Data;
-    use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
-    use metermaster_dlms::client::DlmsClient;
     let store = store_for_user(&a.store, &a.user).await?;
     let (scheme, label) = crate::scheme::scheme_with_label(Some(&store), &a.scheme).await?;
     let activation = a
@@ -454,75 +453,50 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     );
     let setup = crate::read::dlms_setup(&ra).await?;
     let what = setup.what.replacen("reading", "programming", 1);
-    let mut counters = (None, None);
-    let result = async {
-        let stream = crate::read::dlms_open(&setup.conn, setup.mode_e.as_ref()).await?;
-        let mut c = DlmsClient::connect(stream, setup.session.clone()).await?;
-        c.associate().await?;
-        let count = AttributeDescriptor::new(1, PROGRAMMING_COUNT, 2);
-        counters.0 = c.get(count, None).await.ok().and_then(|d| d.as_u64());
-        c.set(
-            AttributeDescriptor::new(1, PROGRAMMING_USER, 2),
-            None,
-            &Data::octet_string(a.user.as_bytes().to_vec()),
-        )
-        .await
-        .context("writing the user name (0.0.96.2.128.255)")?;
-        for w in &writes {
-            let d = AttributeDescriptor::new(w.class_id, w.obis, w.attribute);
-            c.set(d, None, &w.value)
-                .await
-                .with_context(|| format!("writing {} ({d})", w.name))?;
-            let back = c
-                .get(d, None)
-                .await
-                .with_context(|| format!("reading {} back", w.name))?;
-            if back != w.value {
-                bail!("{} reads back different from what was written", w.name);
+    let mut state = DlmsProgramming::default();
+    let mut attempts = 0u32;
+    let result = loop {
+        attempts += 1;
+        let r = dlms_attempt(&setup, &a.user, &writes, &label, activation, &mut state).await;
+        let fmt = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
+        let transient = r.as_ref().err().is_some_and(is_transient_dlms);
+        // Every attempt goes to the audit log, with the meter it reached.
+        store
+            .write(Batch {
+                audit: vec![AuditEntry {
+                    time: Utc::now(),
+                    user: a.user.clone(),
+                    action: "program".into(),
+                    meter: state.serial.clone(),
+                    detail: format!(
+                        "scheme {label} via {} (attempt {attempts}); counter {} → {}",
+                        setup.conn,
+                        fmt(state.counters.0),
+                        fmt(state.counters.1)
+                    ),
+                    outcome: match &r {
+                        Ok(()) => "ok".to_string(),
+                        Err(e) if transient => format!("interrupted: {e:#}"),
+                        Err(e) => format!("failed: {e:#}"),
+                    },
+                }],
+                ..Batch::default()
+            })
+            .await?;
+        match r {
+            Err(e) if transient && attempts <= a.retries => {
+                if !a.json {
+                    eprintln!(
+                        "connection lost while programming ({e:#}); connecting again (the meter keeps its calendar in force until activation)"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
+            other => break other,
         }
-        if activation.is_none() {
-            c.action(
-                MethodDescriptor::new(20, ACTIVITY_CALENDAR, 1),
-                Some(Data::Integer(0)),
-            )
-            .await
-            .context("activating the passive calendar")?;
-            let name = c
-                .get(AttributeDescriptor::new(20, ACTIVITY_CALENDAR, 2), None)
-                .await?;
-            if name.as_octet_string() != Some(label.as_bytes()) {
-                bail!("after activation the calendar in force is not {label:?}");
-            }
-        }
-        counters.1 = c.get(count, None).await.ok().and_then(|d| d.as_u64());
-        let _ = c.release().await;
-        let _ = c.disconnect().await;
-        Ok::<_, anyhow::Error>(())
-    }
-    .await;
+    };
+    let counters = state.counters;
     let fmt = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
-    store
-        .write(Batch {
-            audit: vec![AuditEntry {
-                time: Utc::now(),
-                user: a.user.clone(),
-                action: "program".into(),
-                meter: None,
-                detail: format!(
-                    "scheme {label} via {}; counter {} → {}",
-                    setup.conn,
-                    fmt(counters.0),
-                    fmt(counters.1)
-                ),
-                outcome: match &result {
-                    Ok(()) => "ok".to_string(),
-                    Err(e) => format!("failed: {e:#}"),
-                },
-            }],
-            ..Batch::default()
-        })
-        .await?;
     result.with_context(|| what.clone())?;
     if a.json {
         println!(
@@ -548,5 +522,138 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
             fmt(counters.1)
         );
     }
+    Ok(())
+}
+
+/// What a DLMS programming run learnt, kept across attempts.
+#[derive(Debug, Default)]
+struct DlmsProgramming {
+    /// The meter's serial number (0.0.96.1.0.255).
+    serial: Option<String>,
+    /// The programming counter before the first attempt and after the last.
+    counters: (Option<u64>, Option<u64>),
+    /// The activation was sent (its answer may have been lost with the line).
+    activation_sent: bool,
+    /// The invocation counter the next session must start from (HLS and ciphering).
+    next_ic: Option<u32>,
+}
+
+/// A lost line, a time-out or a broken answer: worth a new connection. A refusal of the meter
+/// is not.
+fn is_transient_dlms(e: &anyhow::Error) -> bool {
+    use metermaster_dlms::client::Error;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<Error>(),
+            Some(
+                Error::Io { .. }
+                    | Error::Timeout { .. }
+                    | Error::Closed { .. }
+                    | Error::RetriesExhausted { .. }
+            )
+        )
+    })
+}
+
+/// One DLMS programming session. Writing the passive calendar again after a dropped line is
+/// safe (the meter keeps the calendar in force until activation); an activation whose answer
+/// was lost is found in force and not done twice.
+async fn dlms_attempt(
+    setup: &crate::read::DlmsSetup,
+    user: &str,
+    writes: &[metermaster_tariff::compile::CosemWrite],
+    label: &str,
+    activation: Option<chrono::DateTime<Utc>>,
+    state: &mut DlmsProgramming,
+) -> Result<()> {
+    use metermaster_dlms::client::DlmsClient;
+    let stream = crate::read::dlms_open(&setup.conn, setup.mode_e.as_ref()).await?;
+    let mut session = setup.session.clone();
+    // A retry goes on from the invocation counter the dropped session reached: the meter
+    // refuses a counter it has seen.
+    if let (Some(sec), Some(ic)) = (session.security.as_mut(), state.next_ic) {
+        sec.invocation_counter = ic;
+    }
+    let mut c = DlmsClient::connect(stream, session).await?;
+    let r = dlms_session(&mut c, user, writes, label, activation, state).await;
+    state.next_ic = c.next_invocation_counter().or(state.next_ic);
+    r
+}
+
+async fn dlms_session<S: crate::read::DlmsStream>(
+    c: &mut metermaster_dlms::client::DlmsClient<S>,
+    user: &str,
+    writes: &[metermaster_tariff::compile::CosemWrite],
+    label: &str,
+    activation: Option<chrono::DateTime<Utc>>,
+    state: &mut DlmsProgramming,
+) -> Result<()> {
+    use metermaster_dlms::Data;
+    use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
+    c.associate().await?;
+    let count = AttributeDescriptor::new(1, PROGRAMMING_COUNT, 2);
+    let serial = AttributeDescriptor::new(1, SERIAL_NUMBER, 2);
+    if let Ok(d) = c.get(serial, None).await {
+        state.serial = d
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                d.as_octet_string()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            })
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+    }
+    let counter = c.get(count, None).await.ok().and_then(|d| d.as_u64());
+    if state.counters.0.is_none() {
+        state.counters.0 = counter;
+    }
+    let active_name = AttributeDescriptor::new(20, ACTIVITY_CALENDAR, 2);
+    let in_force = |d: &Data| d.as_octet_string() == Some(label.as_bytes());
+    // The activation took effect when the counter moved and the calendar is in force (the
+    // counter alone could be another client's programming, the name alone the old calendar
+    // under the same label).
+    let moved = matches!((state.counters.0, counter), (Some(b), Some(n)) if n > b);
+    let done_before = state.activation_sent
+        && moved
+        && c.get(active_name, None).await.is_ok_and(|d| in_force(&d));
+    if !done_before {
+        c.set(
+            AttributeDescriptor::new(1, PROGRAMMING_USER, 2),
+            None,
+            &Data::octet_string(user.as_bytes().to_vec()),
+        )
+        .await
+        .context("writing the user name (0.0.96.2.128.255)")?;
+        for w in writes {
+            let d = AttributeDescriptor::new(w.class_id, w.obis, w.attribute);
+            c.set(d, None, &w.value)
+                .await
+                .with_context(|| format!("writing {} ({d})", w.name))?;
+            let back = c
+                .get(d, None)
+                .await
+                .with_context(|| format!("reading {} back", w.name))?;
+            if back != w.value {
+                bail!("{} reads back different from what was written", w.name);
+            }
+        }
+        if activation.is_none() {
+            state.activation_sent = true;
+            c.action(
+                MethodDescriptor::new(20, ACTIVITY_CALENDAR, 1),
+                Some(Data::Integer(0)),
+            )
+            .await
+            .context("activating the passive calendar")?;
+            let name = c.get(active_name, None).await?;
+            if !in_force(&name) {
+                bail!("after activation the calendar in force is not {label:?}");
+            }
+        }
+    }
+    state.counters.1 = c.get(count, None).await.ok().and_then(|d| d.as_u64());
+    let _ = c.release().await;
+    let _ = c.disconnect().await;
     Ok(())
 }

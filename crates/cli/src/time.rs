@@ -245,6 +245,14 @@ async fn run_dlms(a: TimeArgs) -> Result<()> {
                 .context("trimming the clock (shift_time)")?;
                 action = "trim";
             } else {
+                // The meter's programming log names who set it (as FLAG's 680 does).
+                c.set(
+                    AttributeDescriptor::new(1, crate::program::PROGRAMMING_USER, 2),
+                    None,
+                    &Data::octet_string(a.user.as_bytes().to_vec()),
+                )
+                .await
+                .context("writing the user name (0.0.96.2.128.255)")?;
                 let target = Utc::now() + chrono::Duration::milliseconds(500);
                 let dt = CosemDateTime::from_utc(target, deviation, ClockStatus(0))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;

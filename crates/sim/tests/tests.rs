@@ -656,6 +656,42 @@ async fn tou(c: &mut FlagClient<tokio::net::TcpStream>, model: MeterModel) -> Ve
         .collect()
 }
 
+/// `evaluate` on the import channel of a load profile, as a gapless series of milli-units over
+/// `days` from `utc_start` (every interval must be there).
+fn evaluate_import(
+    scheme: &metermaster_tariff::Scheme,
+    lp: &metermaster_model::LoadProfile,
+    utc_start: chrono::DateTime<chrono::Utc>,
+    days: i64,
+) -> metermaster_tariff::Evaluation {
+    let ch = lp
+        .channels
+        .iter()
+        .position(|c| c.obis.c == 1)
+        .expect("an import channel");
+    let end = utc_start + chrono::Duration::days(days);
+    let n = (days * 86_400 / i64::from(lp.interval_s)) as usize;
+    let mut values = vec![0i64; n];
+    let mut filled = 0;
+    for iv in &lp.intervals {
+        if iv.start < utc_start || iv.end() > end {
+            continue;
+        }
+        let k = ((iv.start - utc_start).num_seconds() / i64::from(lp.interval_s)) as usize;
+        values[k] = lp.interval_energy(iv, ch).unwrap().rescaled(-3).unwrap();
+        filled += 1;
+    }
+    assert_eq!(filled, n, "a gapless profile over the {days} days");
+    metermaster_tariff::evaluate(
+        scheme,
+        metermaster_tariff::Source::ImportKwh,
+        utc_start,
+        lp.interval_s,
+        &values,
+    )
+    .unwrap()
+}
+
 /// The simulated meter's TOU registers, driven by the program written to it, agree to the mWh
 /// with `evaluate` applied to the load profile read from the same meter (Economy 7 over the UK
 /// spring clock change; the NSW three-rate scheme over Sydney's autumn change, a season change
@@ -705,30 +741,7 @@ async fn programmed_tou_registers_agree_with_evaluate() {
         .await
         .unwrap();
         c.log_off().await.unwrap();
-        // The import channel as a gapless series of mWh from the moment of programming.
-        let ch = lp
-            .channels
-            .iter()
-            .position(|c| c.obis.c == 1)
-            .expect("an import channel");
-        let end = utc_start + chrono::Duration::days(days);
-        let n = (days * 86_400 / i64::from(lp.interval_s)) as usize;
-        let mut values = vec![0i64; n];
-        for iv in &lp.intervals {
-            if iv.start < utc_start || iv.end() > end {
-                continue;
-            }
-            let k = ((iv.start - utc_start).num_seconds() / i64::from(lp.interval_s)) as usize;
-            values[k] = lp.interval_energy(iv, ch).unwrap().rescaled(-3).unwrap();
-        }
-        let ev = metermaster_tariff::evaluate(
-            &scheme,
-            metermaster_tariff::Source::ImportKwh,
-            utc_start,
-            lp.interval_s,
-            &values,
-        )
-        .unwrap();
+        let ev = evaluate_import(&scheme, &lp, utc_start, days);
         for (i, rate) in scheme.rates.iter().enumerate() {
             let reg = usize::from(rate.register) - 1;
             let advance = i128::from(r1[reg] - r0[reg]);
@@ -864,4 +877,142 @@ async fn interrupted_programming_is_detected_and_retried() {
         "E7-2026"
     );
     c.log_off().await.unwrap();
+}
+
+// ---- DLMS: the activity calendar drives the TOU registers ----------------------------------
+
+/// A DLMS client on the simulated meter's DLMS face (wrapper over an in-memory pipe): the
+/// management client (HLS-GMAC, Green Book keys, global ciphering) or the public client.
+async fn dlms_client(
+    m: &metermaster_sim::dlms::DlmsMeter,
+    management: bool,
+    ic: u32,
+) -> metermaster_dlms::client::DlmsClient<tokio::io::DuplexStream> {
+    use metermaster_dlms::client::{
+        Authentication, Ciphering, DlmsClient, LinkOptions, SecuritySettings, SessionOptions,
+    };
+    use metermaster_dlms::security::{Suite0Keys, SystemTitle};
+    use metermaster_sim::dlms::{
+        DlmsServeOptions, GLOBAL_AUTHENTICATION_KEY, GLOBAL_ENCRYPTION_KEY, serve_dlms_connection,
+    };
+    let (a, b) = tokio::io::duplex(1 << 16);
+    tokio::spawn(serve_dlms_connection(
+        b,
+        m.clone(),
+        DlmsServeOptions::default(),
+    ));
+    let mut opts = SessionOptions {
+        link: LinkOptions {
+            client_sap: if management { 1 } else { 16 },
+            ..LinkOptions::default()
+        },
+        ..SessionOptions::default()
+    };
+    if management {
+        let keys = Suite0Keys::new(GLOBAL_ENCRYPTION_KEY, GLOBAL_AUTHENTICATION_KEY);
+        let mut security = SecuritySettings::new(keys, SystemTitle(*b"MMM\0\0\0\0\x01"), ic);
+        security.ciphering = Ciphering::Global;
+        opts.authentication = Authentication::HighGmac;
+        opts.security = Some(security);
+    }
+    let mut c = DlmsClient::connect(a, opts).await.unwrap();
+    c.associate().await.unwrap();
+    c
+}
+
+/// The TOU registers (1.0.1.8.e.255, e ≥ 1) of a DLMS reading, in milli-units, by e.
+fn dlms_tou(r: &Reading) -> std::collections::BTreeMap<u8, i64> {
+    r.registers
+        .iter()
+        .filter(|g| g.obis.c == 1 && g.obis.d == 8 && g.obis.e >= 1 && g.obis.f == 255)
+        .map(|g| (g.obis.e, g.value.rescaled(-3).unwrap()))
+        .collect()
+}
+
+/// The calendar `scheme compile --meter-type dlms` gives, written to the passive activity
+/// calendar by the DLMS management client and activated, drives the simulated meter's TOU
+/// registers; read back over DLMS, their advance agrees to the milli-unit with `evaluate` on
+/// the load profile read over DLMS (Economy 7 in UK winter, where the meter's UTC clock is
+/// the scheme's local time: the simulator's DLMS clock has no time zone or DST of its own).
+#[tokio::test]
+async fn dlms_programmed_tou_registers_agree_with_evaluate() {
+    use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
+    use metermaster_dlms::client::{ReadOptions, read_meter};
+    let start = NaiveDate::from_ymd_opt(2026, 1, 10)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let days = 12i64;
+    let f = Fleet::new(vec![SimMeter::new(MeterConfig::new(
+        "10000001",
+        MeterModel::A1140,
+        7,
+        start,
+    ))]);
+    let m = metermaster_sim::dlms::DlmsMeter::new(f.meters[0].clone());
+    let scheme = example_scheme("economy7.toml");
+    let utc_start = start.and_utc();
+    let compiled = metermaster_tariff::compile(
+        &scheme,
+        metermaster_tariff::MeterType::Dlms,
+        "E7-DLMS",
+        None,
+        utc_start,
+    )
+    .unwrap();
+    let metermaster_tariff::Compiled::Dlms(cal) = compiled else {
+        panic!("{compiled:?}")
+    };
+    let mut c = dlms_client(&m, true, 1).await;
+    for w in cal.attributes() {
+        c.set(
+            AttributeDescriptor::new(w.class_id, w.obis, w.attribute),
+            None,
+            &w.value,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", w.name));
+    }
+    let calendar = metermaster_model::ObisCode::new(0, 0, 13, 0, 0, 255);
+    c.action(
+        MethodDescriptor::new(20, calendar, 1),
+        Some(metermaster_dlms::Data::Integer(0)),
+    )
+    .await
+    .unwrap();
+    c.finish().await.unwrap();
+
+    let read = |profile_days: u16| {
+        let m = m.clone();
+        async move {
+            let mut c = dlms_client(&m, false, 0).await;
+            let opts = ReadOptions {
+                profile_days,
+                ..ReadOptions::default()
+            };
+            read_meter(&mut c, &opts).await.unwrap()
+        }
+    };
+    let r0 = dlms_tou(&read(0).await);
+    f.meters[0].lock().unwrap().advance(days * 86_400);
+    let reading = read(days as u16 + 2).await;
+    let r1 = dlms_tou(&reading);
+    let lp = reading.load_profile.as_ref().expect("a load profile");
+    let ev = evaluate_import(&scheme, lp, utc_start, days);
+    for (i, rate) in scheme.rates.iter().enumerate() {
+        let e = rate.register;
+        let advance = i128::from(r1[&e] - r0[&e]);
+        assert!(advance > 0, "rate {} never in force", rate.name);
+        assert_eq!(
+            advance, ev.rates[i],
+            "rate {} (register 1.0.1.8.{e}.255)",
+            rate.name
+        );
+    }
+    // Registers the calendar does not name stand still.
+    for (e, v) in &r0 {
+        if !scheme.rates.iter().any(|r| r.register == *e) {
+            assert_eq!(r1[e], *v, "register 1.0.1.8.{e}.255");
+        }
+    }
 }

@@ -350,7 +350,21 @@ fn dlms_sim_serves_one_port_per_meter() {
         ),
         (
             vec!["sim", "--listen", "127.0.0.1:0", "--transport", "hdlc"],
-            "--transport applies to --protocol dlms",
+            "--transport and --mode-e apply to --protocol dlms",
+        ),
+        (
+            vec!["sim", "--listen", "127.0.0.1:0", "--mode-e"],
+            "--transport and --mode-e apply to --protocol dlms",
+        ),
+        (
+            vec![
+                "sim", "--protocol", "dlms", "--mode-e", "--transport", "wrapper",
+            ],
+            "--transport wrapper is for TCP",
+        ),
+        (
+            vec!["sim", "--protocol", "dlms", "--baud", "9600"],
+            "--baud with --protocol dlms is the line speed of --serial",
         ),
         (
             vec!["sim", "--protocol", "iec104", "--listen", "127.0.0.1:0"],

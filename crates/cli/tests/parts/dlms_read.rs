@@ -404,7 +404,9 @@ fn time_checks_trims_and_sets_a_dlms_clock() {
     let (ok, _, err) = time(&adjust);
     assert!(!ok && err.contains("trim limit"), "{err}");
     let before = count();
-    let (ok, out, err) = time(&["--client", "1", "--auth", "high", "--keys", &keys, "--set"]);
+    let (ok, out, err) = time(&[
+        "--client", "1", "--auth", "high", "--keys", &keys, "--set", "--user", "bob",
+    ]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert!(v["drift_after_s"].as_f64().unwrap().abs() < 5.0, "{v}");
@@ -413,6 +415,8 @@ fn time_checks_trims_and_sets_a_dlms_clock() {
         before + 1,
         "a set beyond the trim limit is programming"
     );
+    // The meter's log names the user who set the clock.
+    assert_eq!(management_audit(&url, &keys)["records"][0]["user"], "bob");
     let (ok, out, err) = time(&adjust);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -492,6 +496,63 @@ fn program_a_dlms_meter() {
     assert_eq!(a["records"][0]["scheme"], "NSW-TOU-2026");
     let log = super::listed("audit", &db);
     assert_eq!(log.len(), 2, "{log:?}");
+    // The refused LLS attempt and the done one both name the meter.
+    assert!(log.iter().all(|e| e["meter"] == "10000001"), "{log:?}");
+
+    // A line that drops in the middle of the writes: the run connects again by itself, writes
+    // everything again and activates once; the audit log has the interrupted attempt and the
+    // good one. (Connection 0 through the relay reads the invocation counter as the public
+    // client; connection 1 is the programming session that is cut.)
+    let relay = faulty_relay_nth(m.port, Fault::Cut(1200), 1);
+    let rurl = format!("tcp://127.0.0.1:{relay}");
+    let (ok, out, err) = run(&[
+        "program",
+        &rurl,
+        "--protocol",
+        "dlms",
+        "--scheme",
+        scheme,
+        "--user",
+        "carol",
+        "--client",
+        "1",
+        "--auth",
+        "high",
+        "--keys",
+        &keys,
+        "--database",
+        &db,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verified"], true);
+    let a = audit();
+    assert_eq!(a["count"].as_u64().unwrap(), before + 2, "one activation");
+    // (The simulated clock stands still: the log's records share one time, so no order.)
+    let users: Vec<&Value> = a["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["user"])
+        .collect();
+    assert_eq!(
+        users.iter().filter(|u| **u == "carol").count(),
+        1,
+        "{users:?}"
+    );
+    let log = super::listed("audit", &db);
+    assert_eq!(log.len(), 4, "{log:?}");
+    let outcomes: Vec<&str> = log
+        .iter()
+        .filter(|e| e["user"] == "carol")
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{log:?}");
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("interrupted")) && outcomes.contains(&"ok"),
+        "{outcomes:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -566,6 +627,12 @@ enum Fault {
 }
 
 fn faulty_relay(port: u16, fault: Fault) -> u16 {
+    faulty_relay_nth(port, fault, 0)
+}
+
+/// A relay to the meter at `port` whose connection number `nth` (from 0) gets `fault` in the
+/// meter's direction; the others pass untouched.
+fn faulty_relay_nth(port: u16, fault: Fault, nth: usize) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let relay_port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -574,7 +641,7 @@ fn faulty_relay(port: u16, fault: Fault) -> u16 {
             let Ok(meter) = TcpStream::connect(("127.0.0.1", port)) else {
                 return;
             };
-            let fault = (n == 0).then_some(fault);
+            let fault = (n == nth).then_some(fault);
             let (mut c_in, mut m_out) = (client.try_clone().unwrap(), meter.try_clone().unwrap());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];

@@ -251,6 +251,9 @@ impl Association {
         aarq: Aarq,
     ) -> Vec<u8> {
         self.reset();
+        if face.user_written_by == Some(self.client_sap) {
+            face.user_written_by = None;
+        }
         let ctx = aarq.application_context;
         let answer_ctx = if ctx == ApplicationContext::LN || ctx == ApplicationContext::LN_CIPHERED
         {

@@ -169,6 +169,10 @@ pub struct DlmsFace {
     /// also what the invocation counter object 0.0.43.1.0.255 shows.
     pub client_guard: ReplayGuard,
     pub passive: PassiveCalendar,
+    /// The client SAP whose current association wrote the programming user (0.0.96.2.128.255):
+    /// a clock set in that association is recorded under that user, otherwise under
+    /// `DLMS-SAPn`. A new association of that client clears it.
+    pub user_written_by: Option<u16>,
 }
 
 impl DlmsFace {
@@ -181,6 +185,7 @@ impl DlmsFace {
             server_ic: InvocationCounter::starting_at(1),
             client_guard: ReplayGuard::new(),
             passive: PassiveCalendar::default(),
+            user_written_by: None,
         }
     }
 }

@@ -560,6 +560,7 @@ pub fn set_attribute(
         }) {
             Some(b) if b.len() <= 12 && b.iter().all(|c| (0x20..0x7F).contains(c)) => {
                 ctx.meter.operator = String::from_utf8_lossy(b).trim().to_string();
+                ctx.face.user_written_by = Some(ctx.view.client_sap);
                 Dar::Success
             }
             _ => Dar::TypeUnmatched,
@@ -751,14 +752,19 @@ pub fn action(
 
 /// Sets the meter clock: a trim within [`CLOCK_TRIM_LIMIT_S`] is not programming and any
 /// client that may write the clock may do it; a bigger change needs the management client and
-/// is recorded as a programming session, as FLAG level 2 does.
+/// is recorded as a programming session, as FLAG level 2 does, under the user the association
+/// wrote to 0.0.96.2.128.255 (else `DLMS-SAPn`).
 fn apply_clock(ctx: &mut Ctx<'_>, target: NaiveDateTime) -> Dar {
     let delta = (target - ctx.meter.now()).num_seconds();
     let trim = delta.abs() <= CLOCK_TRIM_LIMIT_S;
     if !trim && ctx.view.client != Client::Management {
         return Dar::ReadWriteDenied;
     }
-    let operator = format!("DLMS-SAP{}", ctx.view.client_sap);
+    let operator = if ctx.face.user_written_by == Some(ctx.view.client_sap) {
+        ctx.meter.operator.clone()
+    } else {
+        format!("DLMS-SAP{}", ctx.view.client_sap)
+    };
     let saved = std::mem::replace(&mut ctx.meter.operator, operator);
     ctx.meter.set_clock(target, 1);
     ctx.meter.operator = saved;
