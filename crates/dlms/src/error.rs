@@ -123,6 +123,27 @@ pub enum ValueError {
         what: &'static str,
         problem: &'static str,
     },
+    /// An element of an array that does not decode (0-based index).
+    #[error("element {index}: {source}")]
+    Element {
+        index: usize,
+        source: Box<ValueError>,
+    },
+}
+
+/// A COSEM attribute value that does not decode into its interface class's type: which class,
+/// which attribute and what is wrong (see [`crate::cosem`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class} (class {class_id}) attribute {attribute} ({attribute_name}): {source}")]
+pub struct AttributeError {
+    pub class_id: u16,
+    /// The class name: `"Clock"`, `"Association LN"` ...
+    pub class: &'static str,
+    pub attribute: i8,
+    /// The attribute's name in the class (`"time"`, `"object_list"`), `"unknown"` for a number
+    /// the class does not have.
+    pub attribute_name: &'static str,
+    pub source: ValueError,
 }
 
 /// A number carried in an error message, whatever its width or sign.

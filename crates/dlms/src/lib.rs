@@ -38,6 +38,10 @@
 //!   [`ReplayGuard`](security::ReplayGuard)). AES-GCM comes from the RustCrypto `aes-gcm` crate
 //!   (MIT OR Apache-2.0).
 //! * [`error`]: [`DecodeError`], [`EncodeError`], [`ValueError`].
+//! * [`cosem`]: the interface classes as typed structs (Data, registers, profile generic,
+//!   clock, scripts, special days, Association LN, SAP assignment, activity calendar, push
+//!   setup, disconnect control) with attribute and method numbers, decoding with typed
+//!   [`AttributeError`](error::AttributeError)s, encoding and method parameter builders.
 //! * [`client`]: the one part with I/O — a thin async client over any `AsyncRead + AsyncWrite`
 //!   (TCP wrapper or HDLC link, association with LLS/HLS-GMAC and ciphering, GET/SET/ACTION with
 //!   blocks, release) and the meter reader that maps a meter's object list into a `Reading`.
@@ -108,6 +112,7 @@
 pub mod apdu;
 pub mod axdr;
 pub mod client;
+pub mod cosem;
 pub mod error;
 pub mod hdlc;
 pub mod obis;

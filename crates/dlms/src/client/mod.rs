@@ -26,6 +26,7 @@
 
 pub mod link;
 mod names;
+mod objects;
 pub mod optical;
 pub mod reader;
 pub mod session;

@@ -1731,3 +1731,301 @@ fn system_titles_and_addresses() {
     assert_eq!(serial_physical_address("10000001"), 1001);
     assert_ne!(server_system_title("ABC"), server_system_title("ABD"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The client's typed object model (metermaster_dlms::cosem) against the meter
+
+/// Reads one listed object as class `T` and checks it against its object list entry: the
+/// logical name, the class version, and every attribute the list lets this client read is
+/// there (the others are `None`).
+async fn read_listed<T, S>(
+    c: &mut metermaster_dlms::client::DlmsClient<S>,
+    entry: &metermaster_dlms::cosem::ObjectListEntry,
+) -> T
+where
+    T: metermaster_dlms::cosem::CosemClass,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let ln = entry.logical_name;
+    let o: T = c
+        .read_object(ln)
+        .await
+        .unwrap_or_else(|e| panic!("{} {ln}: {e}", T::NAME));
+    assert_eq!(o.logical_name(), ln);
+    assert!(entry.version <= T::VERSION, "{} {ln} version", T::NAME);
+    for a in T::read_attributes() {
+        let readable = entry.attribute_access(a).is_some_and(|m| m.can_read(1));
+        assert_eq!(
+            o.encode_attribute(a).is_some(),
+            readable,
+            "{} {ln} attribute {a}",
+            T::NAME
+        );
+    }
+    o
+}
+
+#[tokio::test]
+async fn every_listed_object_reads_through_the_typed_object_model() {
+    use metermaster_dlms::apdu::EntryDescriptor;
+    use metermaster_dlms::client::{
+        Authentication, Ciphering, DlmsClient, LinkOptions, SecuritySettings, SessionOptions,
+        Transport as LinkTransport,
+    };
+    use metermaster_dlms::cosem::{
+        self, ControlState, MessageType, SapAssignmentEntry, TransportService,
+    };
+    use metermaster_dlms::obis::{DlmsUnit, ScalerUnit};
+
+    let m = sim(1);
+    let (meter_now, name, cal, import_wh) = {
+        let mut meter = lock(&m.meter);
+        let now = meter.model_now();
+        let import = meter.totals_at(now).energy[0];
+        (
+            meter.now(),
+            objects::device_name(&meter),
+            objects::calendar(&meter),
+            import,
+        )
+    };
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(serve_dlms_connection(
+        b,
+        m.clone(),
+        DlmsServeOptions::default(),
+    ));
+    let mut security = SecuritySettings::new(right_keys(), CLIENT_TITLE, 1);
+    security.ciphering = Ciphering::Global;
+    let opts = SessionOptions {
+        link: LinkOptions {
+            transport: LinkTransport::Wrapper,
+            client_sap: MANAGEMENT_CLIENT as u8,
+            server_logical: SERVER_SAP,
+            ..LinkOptions::default()
+        },
+        authentication: Authentication::HighGmac,
+        security: Some(security),
+        ..SessionOptions::default()
+    };
+    let mut c = DlmsClient::connect(a, opts).await.unwrap();
+    c.associate().await.unwrap();
+
+    // Every object of the list, through the type of its class.
+    let list = c.read_object_list().await.unwrap();
+    assert_eq!(list.len(), objects::object_list(&lock(&m.meter)).len());
+    let mut untyped = Vec::new();
+    let mut classes = std::collections::BTreeSet::new();
+    for e in &list {
+        classes.insert(e.class_id);
+        match e.class_id {
+            1 => {
+                read_listed::<cosem::DataObject, _>(&mut c, e).await;
+            }
+            3 => {
+                read_listed::<cosem::Register, _>(&mut c, e).await;
+            }
+            4 => {
+                read_listed::<cosem::ExtendedRegister, _>(&mut c, e).await;
+            }
+            5 => {
+                read_listed::<cosem::DemandRegister, _>(&mut c, e).await;
+            }
+            6 => {
+                read_listed::<cosem::RegisterActivation, _>(&mut c, e).await;
+            }
+            7 => {
+                read_listed::<cosem::ProfileGeneric, _>(&mut c, e).await;
+            }
+            8 => {
+                read_listed::<cosem::Clock, _>(&mut c, e).await;
+            }
+            9 => {
+                read_listed::<cosem::ScriptTable, _>(&mut c, e).await;
+            }
+            11 => {
+                read_listed::<cosem::SpecialDaysTable, _>(&mut c, e).await;
+            }
+            15 => {
+                read_listed::<cosem::AssociationLn, _>(&mut c, e).await;
+            }
+            17 => {
+                read_listed::<cosem::SapAssignment, _>(&mut c, e).await;
+            }
+            20 => {
+                read_listed::<cosem::ActivityCalendar, _>(&mut c, e).await;
+            }
+            40 => {
+                read_listed::<cosem::PushSetup, _>(&mut c, e).await;
+            }
+            70 => {
+                read_listed::<cosem::DisconnectControl, _>(&mut c, e).await;
+            }
+            other => untyped.push(other),
+        }
+    }
+    assert_eq!(untyped, [64], "only the security setup has no type");
+    assert_eq!(
+        classes.into_iter().collect::<Vec<_>>(),
+        [1, 3, 4, 5, 6, 7, 8, 9, 11, 15, 17, 20, 40, 64, 70]
+    );
+
+    // The clock is the meter's (the simulation's time stands still).
+    let clock: cosem::Clock = c.read_object(objects::CLOCK).await.unwrap();
+    assert_eq!(clock.time.unwrap().to_naive_local().unwrap(), meter_now);
+    assert_eq!(clock.time_zone, Some(objects::deviation(&lock(&m.meter))));
+    // shift_time moves it.
+    c.clock_shift_time(objects::CLOCK, 10).await.unwrap();
+    let clock: cosem::Clock = c
+        .read_object_attributes(objects::CLOCK, &[cosem::Clock::TIME])
+        .await
+        .unwrap();
+    assert_eq!(
+        clock.time.unwrap().to_naive_local().unwrap(),
+        meter_now + Duration::seconds(10)
+    );
+    assert_eq!(clock.status, None, "not asked for");
+
+    // +A: its value in Wh × 10^-3 and its scaler_unit.
+    let import: cosem::Register = c.read_object(ObisCode::elec(1, 8, 0)).await.unwrap();
+    assert_eq!(
+        import.scaler_unit,
+        Some(ScalerUnit::new(-3, DlmsUnit::WATT_HOUR))
+    );
+    assert_eq!(
+        import.value.as_ref().and_then(Data::as_u64),
+        Some(import_wh)
+    );
+
+    // The calendar in force: the factory Economy 7 one, named after the scheme.
+    let calendar: cosem::ActivityCalendar =
+        c.read_object(objects::ACTIVITY_CALENDAR).await.unwrap();
+    assert_eq!(
+        calendar.calendar_name_active.as_ref().map(|n| n.to_vec()),
+        Some(cal.name.as_bytes().to_vec())
+    );
+    let seasons = calendar.season_profile_active.clone().unwrap();
+    assert_eq!(seasons.len(), cal.seasons.len());
+    assert_eq!(seasons[0].name.as_text(), Some(cal.seasons[0].0.as_str()));
+    assert_eq!(
+        seasons[0].week_name.as_text(),
+        Some(cal.seasons[0].3.as_str())
+    );
+    let days = calendar.day_profile_table_active.clone().unwrap();
+    let switches: Vec<(u8, u8, u16)> = days[0]
+        .actions
+        .iter()
+        .map(|a| (a.start_time.hour, a.start_time.minute, a.script_selector))
+        .collect();
+    assert_eq!(switches, cal.days[0].1);
+    calendar.check_references(false).unwrap();
+
+    // The breaker: connected, then disconnected and reconnected by the methods.
+    let breaker: cosem::DisconnectControl =
+        c.read_object(objects::DISCONNECT_CONTROL).await.unwrap();
+    assert_eq!(breaker.output_state, Some(true));
+    assert_eq!(breaker.control_state, Some(ControlState::Connected));
+    assert_eq!(breaker.control_mode.map(|m| m.value()), Some(1));
+    c.remote_disconnect(objects::DISCONNECT_CONTROL)
+        .await
+        .unwrap();
+    let breaker: cosem::DisconnectControl =
+        c.read_object(objects::DISCONNECT_CONTROL).await.unwrap();
+    assert_eq!(breaker.output_state, Some(false));
+    assert_eq!(breaker.control_state, Some(ControlState::Disconnected));
+    assert_eq!(lock(&m.face).disconnect, DisconnectState::Disconnected);
+    c.remote_reconnect(objects::DISCONNECT_CONTROL)
+        .await
+        .unwrap();
+    assert_eq!(lock(&m.face).disconnect, DisconnectState::Connected);
+
+    // The push setup: its own name first, and no destination configured (TCP, A-XDR).
+    let push: cosem::PushSetup = c.read_object(objects::PUSH_SETUP).await.unwrap();
+    let destination = push.send_destination_and_method.unwrap();
+    assert_eq!(destination.transport, TransportService::Tcp);
+    assert!(destination.destination.is_empty());
+    assert_eq!(destination.message, MessageType::AxdrApdu);
+    assert_eq!(
+        push.push_object_list.unwrap()[0],
+        CaptureObjectDefinition::new(40, objects::PUSH_SETUP, 1)
+    );
+
+    // The SAP assignment names this logical device.
+    let sap: cosem::SapAssignment = c.read_object(objects::SAP_ASSIGNMENT).await.unwrap();
+    assert!(
+        sap.sap_assignment_list
+            .unwrap()
+            .contains(&SapAssignmentEntry {
+                sap: SERVER_SAP,
+                logical_device_name: name.clone().into(),
+            })
+    );
+    let device: cosem::DataObject = c.read_object(objects::DEVICE_NAME).await.unwrap();
+    assert_eq!(device.value, Some(Data::OctetString(name)));
+
+    // The association as it sees itself; its secret is refused (None), the rest is there.
+    let assoc: cosem::AssociationLn = c
+        .read_object_attributes(objects::ASSOCIATION_LN, &[2, 3, 4, 5, 6, 7, 8, 9])
+        .await
+        .unwrap();
+    assert_eq!(assoc.secret, None);
+    assert_eq!(assoc.object_list.as_ref().map(Vec::len), Some(list.len()));
+    let partners = assoc.associated_partners_id.unwrap();
+    assert_eq!(
+        (partners.client_sap, partners.server_sap),
+        (MANAGEMENT_CLIENT as i8, SERVER_SAP)
+    );
+    assert_eq!(
+        assoc.application_context_name,
+        Some(ApplicationContext::LN_CIPHERED)
+    );
+    assert_eq!(
+        assoc.authentication_mechanism_name,
+        Some(MechanismName::HIGH_GMAC)
+    );
+    assert_eq!(
+        assoc.association_status,
+        Some(cosem::AssociationStatus::Associated)
+    );
+    assert_eq!(
+        assoc.security_setup_reference,
+        Some(objects::SECURITY_SETUP)
+    );
+    assert!(
+        assoc
+            .xdlms_context_info
+            .unwrap()
+            .conformance
+            .has(Conformance::MULTIPLE_REFERENCES)
+    );
+
+    // The load profile: its first four entries, matched to the capture objects.
+    let profile: cosem::ProfileGeneric = c.read_object(objects::LOAD_PROFILE).await.unwrap();
+    assert_eq!(
+        profile.capture_objects.as_deref(),
+        Some(&objects::capture_objects(objects::ProfileKind::Load)[..])
+    );
+    let table = c
+        .read_profile_buffer(&profile, Some(EntryDescriptor::entries(1, 4).into()))
+        .await
+        .unwrap();
+    assert_eq!(table.rows.len(), 4);
+    assert_eq!(table.time_column, Some(0));
+    let period = Duration::seconds(i64::from(profile.capture_period.unwrap()));
+    let times: Vec<NaiveDateTime> = table
+        .rows
+        .iter()
+        .map(|r| r.time.unwrap().to_naive_local().unwrap())
+        .collect();
+    let expected: Vec<NaiveDateTime> = objects::load_rows(&lock(&m.meter), None)
+        .into_iter()
+        .take(4)
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(times, expected);
+    assert!(times.windows(2).all(|w| w[1] - w[0] >= period));
+
+    c.finish().await.unwrap();
+    drop(c);
+    server.await.unwrap().unwrap();
+}
