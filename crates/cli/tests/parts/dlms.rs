@@ -358,7 +358,12 @@ fn dlms_sim_serves_one_port_per_meter() {
         ),
         (
             vec![
-                "sim", "--protocol", "dlms", "--mode-e", "--transport", "wrapper",
+                "sim",
+                "--protocol",
+                "dlms",
+                "--mode-e",
+                "--transport",
+                "wrapper",
             ],
             "--transport wrapper is for TCP",
         ),
