@@ -112,6 +112,11 @@ pub struct DlmsArgs {
     /// with what it grants); 0 sends no proposal (the 128-byte default applies).
     #[arg(long, default_value_t = 2030)]
     pub hdlc_max_info: u16,
+    /// DLMS over HDLC: the receive window proposed in the SNRM (1-7): how many frames of an
+    /// answer the meter may send before it waits for our RR. Requests go out one frame at a
+    /// time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=7))]
+    pub hdlc_window: u8,
     /// DLMS on an optical port: open it with the IEC 62056-21 mode-E sign-on (300 Bd 7E1,
     /// `/?!`, option select `ACK 2 Z 2`) and switch to HDLC at the speed the meter offers.
     /// `--mode-e=ADDRESS` puts a device address into the sign-on.
@@ -641,7 +646,7 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
                     max_info_transmit: d.hdlc_max_info,
                     max_info_receive: d.hdlc_max_info,
                     window_transmit: 1,
-                    window_receive: 1,
+                    window_receive: d.hdlc_window,
                 },
             ),
             ..LinkOptions::default()

@@ -4,14 +4,17 @@
 //! The wrapper adds an 8-byte header and nothing else; TCP is reliable, so a request is never
 //! sent twice (a time-out ends the exchange with [`Error::Timeout`]).
 //!
-//! HDLC is a request/response dialogue with window 1:
+//! HDLC is a request/response dialogue; requests go out with window 1, answers come in windows
+//! of the size the UA grants (our SNRM proposes [`LinkOptions::hdlc_parameters`]):
 //!
 //! * SNRM (with our parameter proposal, if any) → UA with the meter's; the UA's values are the
 //!   meter's view and are swapped into ours (UA `05` = what we may receive). Both sequence
 //!   counters start at 0 on every UA.
 //! * A request longer than the meter's receive limit goes out in segments (S bit set on all but
 //!   the last); after each non-final segment we wait for the meter's RR with N(R) = next.
-//! * The answer may come in segments too; each non-final one is acknowledged with RR.
+//! * The answer may come in segments too, in windows: the frame with the poll/final bit set
+//!   ends a window and is acknowledged with RR. A frame missing from a window (the next one
+//!   arrives out of sequence) is asked for again at the window's end by an RR with our N(R).
 //! * A time-out, or a frame with a bad HCS/FCS, sends the unanswered frame again — the same
 //!   bytes, same N(S) — up to the retry count. A meter that already had it answers the repeated
 //!   N(S) with its last response; duplicates of frames we already accepted are dropped.
@@ -164,6 +167,20 @@ struct HdlcState {
     /// V(R): the number of the meter's next I-frame.
     vr: u8,
     connected: bool,
+}
+
+impl HdlcState {
+    /// RR with our N(R): "send me frame V(R) next".
+    fn receive_ready(&self) -> HdlcFrame {
+        HdlcFrame::new(
+            self.server,
+            self.client,
+            Control::Rr {
+                recv_seq: self.vr,
+                poll_final: true,
+            },
+        )
+    }
 }
 
 /// A link to one meter: APDUs in, APDUs out.
@@ -575,7 +592,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
             let h = self.hdlc_state()?;
             match outcome {
                 Received::Frame(f) => match f.control {
-                    Control::I { send_seq, .. } if send_seq & 7 == h.vr => {
+                    Control::I {
+                        send_seq,
+                        poll_final,
+                        ..
+                    } if send_seq & 7 == h.vr => {
                         h.vr = (h.vr + 1) & 7;
                         failures = 0;
                         let part = reassembler
@@ -584,20 +605,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                         if let Some(apdu) = part {
                             return Ok(apdu);
                         }
-                        pending = HdlcFrame::new(
-                            h.server,
-                            h.client,
-                            Control::Rr {
-                                recv_seq: h.vr,
-                                poll_final: true,
-                            },
-                        );
-                        self.send_frame(&pending, during).await?;
+                        pending = h.receive_ready();
+                        // Inside a window (no poll/final bit) more frames follow unasked.
+                        if poll_final {
+                            self.send_frame(&pending, during).await?;
+                        }
                         deadline = self.deadline();
                     }
-                    Control::I { send_seq, .. } if (send_seq + 1) & 7 == h.vr => {
+                    Control::I {
+                        send_seq,
+                        poll_final,
+                        ..
+                    } if (send_seq + 1) & 7 == h.vr && reassembler.in_progress() => {
                         // A repeat of a frame we already took: our acknowledgement was lost.
-                        if reassembler.in_progress() {
+                        // (Inside a repeated window, only its last frame asks for an answer.)
+                        if poll_final {
                             failures += 1;
                             last = "the meter repeats a segment we acknowledged".into();
                             if failures >= attempts {
@@ -608,16 +630,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                             deadline = self.deadline();
                         }
                     }
-                    Control::I { send_seq, .. } => {
-                        return Err(Error::protocol(
-                            during,
-                            format!(
+                    Control::I {
+                        send_seq,
+                        poll_final,
+                        ..
+                    } => {
+                        // A frame of the window was lost (or is an old repeat): at the window's
+                        // end, ask for everything from the first missing one (RR with our
+                        // N(R)); the meter sends again from there.
+                        if poll_final {
+                            failures += 1;
+                            last = format!(
                                 "HDLC I-frame number {} out of sequence (expected {})",
                                 send_seq & 7,
                                 h.vr
-                            ),
-                        ));
+                            );
+                            if failures >= attempts {
+                                break;
+                            }
+                            pending = h.receive_ready();
+                            self.wire.stats.retransmissions += 1;
+                            self.send_frame(&pending, during).await?;
+                            deadline = self.deadline();
+                        }
                     }
+
                     Control::Rr { recv_seq, .. } | Control::Rnr { recv_seq, .. }
                         if recv_seq & 7 == sent_seq && !reassembler.in_progress() =>
                     {

@@ -14,8 +14,11 @@
 //! * I-frames: in sequence they are taken (the LLC header `E6 E6 00` in the first segment), a
 //!   non-final segment is acknowledged with RR when it carries the poll bit; the repeat of the
 //!   frame just taken (the client missed the answer) makes the meter send its last frame
-//!   again; any other sequence number gets FRMR. A long answer goes out in segments, one per
-//!   RR (window 1, whatever window the client proposes: the UA says 1).
+//!   again; any other sequence number gets FRMR. A long answer goes out in segments, in
+//!   windows of up to the negotiated size (the client's proposal, at most 7): the frames of a
+//!   window go out back to back, the poll/final bit only on the last; the client's RR
+//!   acknowledges them, and frames it did not acknowledge (its N(R) points into the window)
+//!   are sent again from there. The meter receives one frame at a time (window 1).
 //! * Frames with a bad HCS or FCS are dropped without an answer: the client repeats them.
 
 use std::collections::VecDeque;
@@ -27,11 +30,12 @@ use metermaster_dlms::hdlc::{
 
 use super::SERVER_SAP;
 
-/// What the meter offers: 512-byte information fields both ways, window 1.
+/// What the meter offers: 512-byte information fields both ways; it sends windows of up to 7
+/// frames and receives one frame at a time.
 pub const CAPABILITY: HdlcParameters = HdlcParameters {
     max_info_transmit: 512,
     max_info_receive: 512,
-    window_transmit: 1,
+    window_transmit: 7,
     window_receive: 1,
 };
 
@@ -62,7 +66,8 @@ pub struct HdlcServerLink {
     splitter: FrameSplitter,
     rx: Reassembler,
     pending: VecDeque<(Vec<u8>, bool)>,
-    last_sent: Option<Vec<u8>>,
+    /// Frames of the current window not yet acknowledged: (N(S), bytes).
+    unacked: VecDeque<(u8, Vec<u8>)>,
     bad_frames: u64,
 }
 
@@ -79,7 +84,7 @@ impl HdlcServerLink {
             splitter: FrameSplitter::new(),
             rx: Reassembler::new(Direction::ClientToServer, MAX_REASSEMBLED),
             pending: VecDeque::new(),
-            last_sent: None,
+            unacked: VecDeque::new(),
             bad_frames: 0,
         }
     }
@@ -158,7 +163,7 @@ impl HdlcServerLink {
                 self.vr = 0;
                 self.rx.reset();
                 self.pending.clear();
-                self.last_sent = None;
+                self.unacked.clear();
                 out.push(LinkOutput::Reset);
                 self.send_control(Control::Ua { poll_final: true }, answer.encode(), out);
             }
@@ -167,6 +172,7 @@ impl HdlcServerLink {
                     self.send_control(Control::Ua { poll_final: true }, Vec::new(), out);
                     self.negotiated = None;
                     self.pending.clear();
+                    self.unacked.clear();
                     self.rx.reset();
                     out.push(LinkOutput::Reset);
                 } else {
@@ -185,6 +191,7 @@ impl HdlcServerLink {
                 if send_seq == self.vr {
                     self.vr = (self.vr + 1) & 7;
                     self.pending.clear();
+                    self.unacked.clear();
                     match self.rx.push_frame(&f) {
                         Ok(Some(apdu)) => out.push(LinkOutput::Apdu {
                             client_sap: f.source.upper(),
@@ -206,9 +213,7 @@ impl HdlcServerLink {
                     }
                 } else if send_seq == (self.vr + 7) & 7 {
                     // The client repeats the frame just taken: it missed the answer.
-                    if let Some(b) = self.last_sent.clone() {
-                        out.push(LinkOutput::Send(b));
-                    }
+                    self.resend_unacked(out);
                 } else {
                     self.frmr(&f, out);
                 }
@@ -218,11 +223,18 @@ impl HdlcServerLink {
                     self.dm(&f, out);
                     return;
                 }
-                if !self.pending.is_empty() && recv_seq == self.vs {
-                    self.send_next(out);
-                } else if recv_seq == (self.vs + 7) & 7 && self.last_sent.is_some() {
-                    if let Some(b) = self.last_sent.clone() {
-                        out.push(LinkOutput::Send(b));
+                if self.acknowledge(recv_seq) {
+                    if !self.unacked.is_empty() {
+                        // The client missed frames of the window: from its N(R) on, again.
+                        self.resend_unacked(out);
+                    } else if !self.pending.is_empty() {
+                        self.send_next(out);
+                    } else {
+                        let rr = Control::Rr {
+                            recv_seq: self.vr,
+                            poll_final: true,
+                        };
+                        self.send_control(rr, Vec::new(), out);
                     }
                 } else {
                     let rr = Control::Rr {
@@ -270,19 +282,47 @@ impl HdlcServerLink {
         out
     }
 
+    /// Takes the client's N(R): the frames before it are acknowledged. False when N(R) is not
+    /// within the frames sent and not yet acknowledged (nor just past them).
+    fn acknowledge(&mut self, recv_seq: u8) -> bool {
+        let recv_seq = recv_seq & 7;
+        let Some(k) = (0..=self.unacked.len()).find(|k| {
+            let first = self.unacked.front().map_or(self.vs, |f| f.0);
+            (first + *k as u8) & 7 == recv_seq
+        }) else {
+            return false;
+        };
+        self.unacked.drain(..k);
+        true
+    }
+
+    fn resend_unacked(&mut self, out: &mut Vec<LinkOutput>) {
+        for (_, b) in &self.unacked {
+            out.push(LinkOutput::Send(b.clone()));
+        }
+    }
+
+    /// Sends the next window of the pending segments: up to the negotiated window, the
+    /// poll/final bit on its last frame.
     fn send_next(&mut self, out: &mut Vec<LinkOutput>) {
-        let Some((info, more)) = self.pending.pop_front() else {
-            return;
-        };
-        let control = Control::I {
-            send_seq: self.vs,
-            recv_seq: self.vr,
-            poll_final: true,
-        };
-        if let Some(b) = self.frame(control, info, more) {
-            self.vs = (self.vs + 1) & 7;
-            self.last_sent = Some(b.clone());
-            out.push(LinkOutput::Send(b));
+        let window = self
+            .negotiated
+            .map_or(1, |p| usize::from(p.window_transmit).clamp(1, 7));
+        self.unacked.clear();
+        for k in 0..window {
+            let Some((info, more)) = self.pending.pop_front() else {
+                return;
+            };
+            let control = Control::I {
+                send_seq: self.vs,
+                recv_seq: self.vr,
+                poll_final: k + 1 == window || self.pending.is_empty(),
+            };
+            if let Some(b) = self.frame(control, info, more) {
+                self.unacked.push_back((self.vs, b.clone()));
+                self.vs = (self.vs + 1) & 7;
+                out.push(LinkOutput::Send(b));
+            }
         }
     }
 }

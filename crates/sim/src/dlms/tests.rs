@@ -1406,7 +1406,8 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
         vec![0xE6, 0xE6, 0, 0xC0],
     ));
     assert!(matches!(frames_of(&out)[0].control, Control::Dm { .. }));
-    // SNRM proposing 128 bytes and window 3: UA with 128 and window 1.
+    // SNRM proposing 128 bytes and window 3: UA with 128, the meter sending windows of 3 and
+    // receiving one frame at a time.
     let proposal = HdlcParameters {
         max_info_transmit: 128,
         max_info_receive: 128,
@@ -1423,7 +1424,10 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
     assert_eq!(ua.destination, client_addr());
     assert_eq!(ua.source, dest, "answers with the address it was called by");
     let p = HdlcParameters::decode(&ua.information).unwrap();
-    assert_eq!((p.max_info_transmit, p.window_transmit), (128, 1));
+    assert_eq!(
+        (p.max_info_transmit, p.window_transmit, p.window_receive),
+        (128, 3, 1)
+    );
     assert!(out.contains(&LinkOutput::Reset));
 
     // A 300-byte APDU from the client in three segments; a bad FCS on the second is dropped
@@ -1456,33 +1460,48 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
     let out = link.receive(&segs[2].encode().unwrap());
     assert_eq!(apdus_of(&out), vec![apdu.clone()]);
 
-    // A 400-byte answer goes out in segments of 128, one per RR.
+    // A 400-byte answer goes out in four segments of 128: a window of three (the poll/final
+    // bit on the third only), then, after the RR, the fourth. An RR whose N(R) points into the
+    // window brings the frames from there again.
     let answer: Vec<u8> = (0..400u32).map(|i| (i * 7) as u8).collect();
-    let mut re = Reassembler::new(Direction::ServerToClient, 4096);
-    let mut out = link.send_apdu(&answer);
-    let mut got = None;
-    for k in 0..10u8 {
-        let fs = frames_of(&out);
-        assert_eq!(fs.len(), 1);
-        let f = &fs[0];
-        assert!(f.information.len() <= 128);
-        assert!(
-            matches!(f.control, Control::I { send_seq, recv_seq: 3, poll_final: true } if send_seq == k)
-        );
-        if let Some(a) = re.push_frame(f).unwrap() {
-            got = Some(a);
-            break;
-        }
-        out = link.receive(&frame(
+    let rr = |n: u8| {
+        frame(
             dest,
             Control::Rr {
-                recv_seq: k + 1,
+                recv_seq: n,
                 poll_final: true,
             },
             Vec::new(),
-        ));
+        )
+    };
+    let first = frames_of(&link.send_apdu(&answer));
+    let seqs = |fs: &[HdlcFrame]| -> Vec<(u8, bool)> {
+        fs.iter()
+            .map(|f| match f.control {
+                Control::I {
+                    send_seq,
+                    poll_final,
+                    recv_seq: 3,
+                } => (send_seq, poll_final),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(seqs(&first), vec![(0, false), (1, false), (2, true)]);
+    assert!(first.iter().all(|f| f.information.len() <= 128));
+    let again = frames_of(&link.receive(&rr(1)));
+    assert_eq!(seqs(&again), vec![(1, false), (2, true)]);
+    assert_eq!(again[0].information, first[1].information);
+    let last = frames_of(&link.receive(&rr(3)));
+    assert_eq!(seqs(&last), vec![(3, true)]);
+    let mut re = Reassembler::new(Direction::ServerToClient, 4096);
+    let mut got = None;
+    for f in first.iter().chain(&last) {
+        got = re.push_frame(f).unwrap();
     }
     assert_eq!(got, Some(answer));
+    // The client missed the last frame: an RR with its N(R) brings it again.
+    assert_eq!(seqs(&frames_of(&link.receive(&rr(3)))), vec![(3, true)]);
 
     // An out-of-sequence I-frame: FRMR. The repeat of the last one: the last answer again.
     let wrong = frame(
