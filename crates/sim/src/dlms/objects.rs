@@ -1328,10 +1328,11 @@ fn buffer(
                 let to = cosem_from_data(&r.to_value)
                     .and_then(|d| local_from_cosem(meter, d))
                     .ok_or(Dar::OtherReason)?;
-                let cols = if r.selected_values.is_empty() {
+                let cols: Vec<usize> = if r.selected_values.is_empty() {
                     (0..columns.len()).collect()
                 } else {
-                    r.selected_values
+                    let mut cols = r
+                        .selected_values
                         .iter()
                         .map(|s| {
                             columns
@@ -1342,7 +1343,12 @@ fn buffer(
                                 })
                                 .ok_or(Dar::OtherReason)
                         })
-                        .collect::<Result<_, _>>()?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // The columns come in the buffer's order, whatever order the request
+                    // names them in (guide §3.8); a column named twice comes once.
+                    cols.sort_unstable();
+                    cols.dedup();
+                    cols
                 };
                 let rows = if from > to {
                     Vec::new()

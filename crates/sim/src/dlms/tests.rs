@@ -943,10 +943,21 @@ fn load_profile_range_is_the_flag_profile() {
             CaptureObjectDefinition::new(3, ObisCode::elec(1, 5, 0), 2),
         ],
     };
-    let (few, _) = c.get_with(profile(2), Some(sel.into()));
-    for row in few.unwrap().as_elements().unwrap() {
+    let (few, _) = c.get_with(profile(2), Some(sel.clone().into()));
+    let few = few.unwrap();
+    for row in few.as_elements().unwrap() {
         assert_eq!(row.as_elements().unwrap().len(), 2);
     }
+    // Named in the other order, the columns still come in the buffer's order.
+    let mut reversed = sel;
+    reversed.selected_values.reverse();
+    let (same, _) = c.get_with(profile(2), Some(reversed.into()));
+    assert_eq!(same.unwrap(), few);
+    let first = &few.as_elements().unwrap()[0];
+    assert!(
+        matches!(&first.as_elements().unwrap()[0], Data::OctetString(b) if b.len() == 12),
+        "the clock first: {first:?}"
+    );
     // A range restricted on another column is refused.
     let bad = RangeDescriptor {
         restricting_object: CaptureObjectDefinition::new(3, ObisCode::elec(1, 5, 0), 2),
