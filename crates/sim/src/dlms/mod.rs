@@ -173,7 +173,25 @@ pub struct DlmsFace {
     /// a clock set in that association is recorded under that user, otherwise under
     /// `DLMS-SAPn`. A new association of that client clears it.
     pub user_written_by: Option<u16>,
+    /// The push setup's destination (`HOST:PORT`), when the management client set one.
+    pub push_destination: Option<Vec<u8>>,
+    /// The last push's long-invoke-id.
+    pub push_counter: u32,
+    /// Pushes to send: the serving loop takes them out and sends them.
+    pub outbox: Vec<Push>,
 }
+
+/// A data-notification to send to a push destination (the TCP wrapper, from wPort 1 to the
+/// push client's wPort [`PUSH_CLIENT`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub address: String,
+    pub apdu: Vec<u8>,
+}
+
+/// The wPort pushes are sent to: 102 (0x66), the pre-established push client of the IDIS/DSMR
+/// conventions.
+pub const PUSH_CLIENT: u16 = 0x66;
 
 impl DlmsFace {
     pub fn new(serial: &str) -> Self {
@@ -186,6 +204,9 @@ impl DlmsFace {
             client_guard: ReplayGuard::new(),
             passive: PassiveCalendar::default(),
             user_written_by: None,
+            push_destination: None,
+            push_counter: 0,
+            outbox: Vec::new(),
         }
     }
 }

@@ -127,6 +127,8 @@ pub enum Kind {
     ActivityCalendar,
     SpecialDays,
     ScriptTable,
+    /// The end-of-billing script table (0.0.10.0.1.255): script 1 ends the billing period.
+    BillingScript,
     RegisterActivation,
     SapAssignment,
     AssociationLn,
@@ -199,6 +201,7 @@ impl CosemObject {
             (Kind::ActivityCalendar, 6..=10)
             | (Kind::SpecialDays, 2)
             | (Kind::Value(Value::ProgrammingUser), 2)
+            | (Kind::PushSetup, 3)
                 if client == Client::Management =>
             {
                 3
@@ -215,7 +218,12 @@ impl CosemObject {
         }
         match (self.kind, method) {
             (Kind::Clock, 6) if client >= Client::Reader => 1,
-            (Kind::Disconnect, 1 | 2) | (Kind::AssociationLn, 1) | (Kind::ActivityCalendar, 1)
+            (Kind::Disconnect, 1 | 2)
+            | (Kind::AssociationLn, 1)
+            | (Kind::ActivityCalendar, 1)
+            | (Kind::SpecialDays, 1 | 2)
+            | (Kind::PushSetup, 1)
+            | (Kind::BillingScript, 1)
                 if client == Client::Management =>
             {
                 1
@@ -296,6 +304,7 @@ pub const PROGRAMMING_LABEL: ObisCode = ObisCode::abstract_(96, 2, 129);
 pub const PROGRAMMING_KIND: ObisCode = ObisCode::abstract_(96, 2, 130);
 pub const PROGRAMMING_LOG: ObisCode = ObisCode::abstract_(99, 98, 10);
 pub const SCRIPT_TABLE: ObisCode = ObisCode::abstract_(10, 0, 100);
+pub const BILLING_SCRIPT: ObisCode = ObisCode::abstract_(10, 0, 1);
 pub const SPECIAL_DAYS: ObisCode = ObisCode::abstract_(11, 0, 0);
 pub const ACTIVITY_CALENDAR: ObisCode = ObisCode::abstract_(13, 0, 0);
 pub const REGISTER_ACTIVATION: ObisCode = ObisCode::abstract_(14, 0, 0);
@@ -410,6 +419,7 @@ pub fn object_list(meter: &SimMeter) -> Vec<CosemObject> {
             Reader,
         ),
         o(9, SCRIPT_TABLE, Kind::ScriptTable, Public),
+        o(9, BILLING_SCRIPT, Kind::BillingScript, Reader),
         o(11, SPECIAL_DAYS, Kind::SpecialDays, Public),
         o(20, ACTIVITY_CALENDAR, Kind::ActivityCalendar, Public),
         o(6, REGISTER_ACTIVATION, Kind::RegisterActivation, Public),
@@ -547,6 +557,17 @@ pub fn set_attribute(
             };
             if ok { Dar::Success } else { Dar::TypeUnmatched }
         }
+        // send_destination_and_method: TCP (0), "HOST:PORT", A-XDR COSEM APDUs (0).
+        (Kind::PushSetup, 3) => match value.as_elements() {
+            Some([Data::Enum(0), Data::OctetString(dest), Data::Enum(0)])
+                if dest.is_empty() || push_address(dest).is_some() =>
+            {
+                ctx.face.push_destination = (!dest.is_empty()).then(|| dest.clone());
+                Dar::Success
+            }
+            Some([_, _, _]) => Dar::OtherReason,
+            _ => Dar::TypeUnmatched,
+        },
         (Kind::SpecialDays, 2) => match value {
             Data::Array(_) => {
                 ctx.face.passive.special_days = Some(value.clone());
@@ -734,6 +755,45 @@ pub fn action(
             ctx.face.disconnect = DisconnectState::Disconnected;
             Ok(None)
         }
+        (Kind::SpecialDays, 1) => {
+            // insert: {index, date, day_id}; an entry with the same index is replaced.
+            let entry = params.ok_or(Dar::TypeUnmatched)?;
+            let index = match entry.as_elements() {
+                Some([i, Data::OctetString(d), id]) if d.len() == 5 && id.as_u64().is_some() => {
+                    i.as_u64().ok_or(Dar::TypeUnmatched)?
+                }
+                _ => return Err(Dar::TypeUnmatched),
+            };
+            let mut entries = pending_special_days(ctx);
+            entries.retain(|e| entry_index(e) != Some(index));
+            entries.push(entry.clone());
+            entries.sort_by_key(entry_index);
+            ctx.face.passive.special_days = Some(Data::Array(entries));
+            Ok(None)
+        }
+        (Kind::SpecialDays, 2) => {
+            // delete: by index (an index not in the table changes nothing).
+            let index = params.and_then(Data::as_u64).ok_or(Dar::TypeUnmatched)?;
+            let mut entries = pending_special_days(ctx);
+            entries.retain(|e| entry_index(e) != Some(index));
+            ctx.face.passive.special_days = Some(Data::Array(entries));
+            Ok(None)
+        }
+        (Kind::BillingScript, 1) => match params.and_then(Data::as_u64) {
+            Some(1) => {
+                ctx.meter.billing_reset();
+                Ok(None)
+            }
+            Some(_) => Err(Dar::OtherReason),
+            None => Err(Dar::TypeUnmatched),
+        },
+        (Kind::PushSetup, 1) => {
+            let destination = ctx.face.push_destination.clone().ok_or(Dar::OtherReason)?;
+            let address = push_address(&destination).ok_or(Dar::OtherReason)?;
+            let apdu = push_notification(ctx)?;
+            ctx.face.outbox.push(super::Push { address, apdu });
+            Ok(None)
+        }
         (Kind::ActivityCalendar, 1) => {
             let p = program_from_passive(ctx.meter, &ctx.face.passive).ok_or(Dar::OtherReason)?;
             let image = p.encode();
@@ -748,6 +808,57 @@ pub fn action(
         // reply_to_HLS_authentication outside HLS pass 3 (the association handles pass 3).
         _ => Err(Dar::ReadWriteDenied),
     }
+}
+
+/// The special days a change starts from: those written and not yet activated, else those in
+/// force.
+fn pending_special_days(ctx: &Ctx<'_>) -> Vec<Data> {
+    let table = match &ctx.face.passive.special_days {
+        Some(d) => d.clone(),
+        None => special_days(ctx.meter),
+    };
+    table
+        .as_elements()
+        .map(<[Data]>::to_vec)
+        .unwrap_or_default()
+}
+
+fn entry_index(e: &Data) -> Option<u64> {
+    e.as_elements()?.first()?.as_u64()
+}
+
+/// A push destination `HOST:PORT` (text in the octet-string), when it is one.
+fn push_address(dest: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(dest).ok()?;
+    let (host, port) = text.rsplit_once(':')?;
+    (!host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)).then(|| text.to_string())
+}
+
+/// The data-notification a push sends: the values of the push object list (attribute 2), in
+/// a structure, with the meter's time and the push counter as long-invoke-id.
+fn push_notification(ctx: &mut Ctx<'_>) -> Result<Vec<u8>, Dar> {
+    use metermaster_dlms::apdu::DataNotification;
+    let push = find(ctx, 40, PUSH_SETUP)?;
+    let list = read(ctx, &push, 2, None)?;
+    let mut values = Vec::new();
+    for d in list.as_elements().unwrap_or_default() {
+        let c = CaptureObjectDefinition::from_data(d).map_err(|_| Dar::OtherReason)?;
+        let obj = find(ctx, c.class_id, c.logical_name)?;
+        values.push(if c.attribute_index == 1 {
+            Data::logical_name(obj.ln)
+        } else {
+            read(ctx, &obj, c.attribute_index, None)?
+        });
+    }
+    ctx.face.push_counter = ctx.face.push_counter.wrapping_add(1) & 0x00FF_FFFF;
+    let now = ctx.meter.now();
+    let dt = CosemDateTime::from_naive_local(now, Some(deviation(ctx.meter)), ClockStatus::OK).ok();
+    Ok(DataNotification {
+        long_invoke_id_and_priority: ctx.face.push_counter,
+        date_time: dt,
+        body: Data::Structure(values),
+    }
+    .encode())
 }
 
 /// Sets the meter clock: a trim within [`CLOCK_TRIM_LIMIT_S`] is not programming and any
@@ -952,6 +1063,17 @@ fn read(
             None => special_days(meter),
         },
         (Kind::ScriptTable, 2) => scripts(meter),
+        // Script 1: the maximum demand registers' reset (the end of a billing period).
+        (Kind::BillingScript, 2) => Data::Array(vec![Data::Structure(vec![
+            Data::LongUnsigned(1),
+            Data::Array(vec![Data::Structure(vec![
+                Data::Enum(2),
+                Data::LongUnsigned(4),
+                Data::logical_name(ObisCode::elec(1, 6, 0)),
+                Data::Integer(1),
+                Data::Integer(0),
+            ])]),
+        ])]),
         (Kind::RegisterActivation, a) => register_activation(meter, a),
         (Kind::SapAssignment, 2) => Data::Array(vec![Data::Structure(vec![
             Data::LongUnsigned(super::SERVER_SAP),
@@ -981,7 +1103,7 @@ fn read(
             ),
             3 => Data::Structure(vec![
                 Data::Enum(0),
-                Data::OctetString(Vec::new()),
+                Data::OctetString(ctx.face.push_destination.clone().unwrap_or_default()),
                 Data::Enum(0),
             ]),
             4 => Data::Array(Vec::new()),

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::hdlc_link::{HdlcServerLink, LinkOutput};
-use super::{Association, DlmsMeter, DlmsSecrets, SERVER_SAP, lock};
+use super::{Association, DlmsMeter, DlmsSecrets, PUSH_CLIENT, SERVER_SAP, lock};
 
 /// How APDUs travel on the TCP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,9 @@ async fn serve_wrapper<S: AsyncRead + AsyncWrite + Unpin>(
             let assoc = associations
                 .entry(frame.source)
                 .or_insert_with(|| Association::new(frame.source));
-            if let Some(reply) = assoc.handle(&meter, &opts.secrets, &frame.apdu) {
+            let reply = assoc.handle(&meter, &opts.secrets, &frame.apdu);
+            dispatch_pushes(&meter);
+            if let Some(reply) = reply {
                 let bytes = WrapperFrame::new(SERVER_SAP, frame.source, reply)
                     .encode()
                     .unwrap_or_default();
@@ -188,7 +190,9 @@ pub(crate) async fn serve_hdlc<S: AsyncRead + AsyncWrite + Unpin>(
                             Some(a) if a.client_sap() == client_sap => a,
                             _ => association.insert(Association::new(client_sap)),
                         };
-                        if let Some(reply) = assoc.handle(&meter, &opts.secrets, &apdu) {
+                        let reply = assoc.handle(&meter, &opts.secrets, &apdu);
+                        dispatch_pushes(&meter);
+                        if let Some(reply) = reply {
                             next.extend(link.send_apdu(&reply));
                         }
                     }
@@ -211,4 +215,24 @@ fn link_has_partial(bytes: &[u8]) -> bool {
     bytes
         .last()
         .is_some_and(|b| *b != metermaster_dlms::hdlc::FLAG)
+}
+
+/// Sends the pushes the meter queued, each on a connection of its own in the background (the
+/// TCP wrapper, from wPort 1 to wPort [`PUSH_CLIENT`]); a destination that does not take the
+/// connection within 5 s is given up, as a meter gives up after its retries.
+fn dispatch_pushes(meter: &DlmsMeter) {
+    let pushes = std::mem::take(&mut lock(&meter.face).outbox);
+    for p in pushes {
+        tokio::spawn(async move {
+            let connect = tokio::net::TcpStream::connect(p.address.as_str());
+            let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {
+                return;
+            };
+            let Ok(bytes) = WrapperFrame::new(SERVER_SAP, PUSH_CLIENT, p.apdu).encode() else {
+                return;
+            };
+            let _ = s.write_all(&bytes).await;
+            let _ = s.shutdown().await;
+        });
+    }
 }

@@ -1795,29 +1795,17 @@ where
     o
 }
 
-#[tokio::test]
-async fn every_listed_object_reads_through_the_typed_object_model() {
-    use metermaster_dlms::apdu::EntryDescriptor;
+/// The typed client as the management client (HLS-GMAC, global ciphering) over the wrapper on
+/// an in-memory pipe, and the serving task.
+async fn typed_management(
+    m: &DlmsMeter,
+) -> (
+    metermaster_dlms::client::DlmsClient<tokio::io::DuplexStream>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     use metermaster_dlms::client::{
         Authentication, Ciphering, DlmsClient, LinkOptions, SecuritySettings, SessionOptions,
         Transport as LinkTransport,
-    };
-    use metermaster_dlms::cosem::{
-        self, ControlState, MessageType, SapAssignmentEntry, TransportService,
-    };
-    use metermaster_dlms::obis::{DlmsUnit, ScalerUnit};
-
-    let m = sim(1);
-    let (meter_now, name, cal, import_wh) = {
-        let mut meter = lock(&m.meter);
-        let now = meter.model_now();
-        let import = meter.totals_at(now).energy[0];
-        (
-            meter.now(),
-            objects::device_name(&meter),
-            objects::calendar(&meter),
-            import,
-        )
     };
     let (a, b) = tokio::io::duplex(1 << 16);
     let server = tokio::spawn(serve_dlms_connection(
@@ -1840,6 +1828,30 @@ async fn every_listed_object_reads_through_the_typed_object_model() {
     };
     let mut c = DlmsClient::connect(a, opts).await.unwrap();
     c.associate().await.unwrap();
+    (c, server)
+}
+
+#[tokio::test]
+async fn every_listed_object_reads_through_the_typed_object_model() {
+    use metermaster_dlms::apdu::EntryDescriptor;
+    use metermaster_dlms::cosem::{
+        self, ControlState, MessageType, SapAssignmentEntry, TransportService,
+    };
+    use metermaster_dlms::obis::{DlmsUnit, ScalerUnit};
+
+    let m = sim(1);
+    let (meter_now, name, cal, import_wh) = {
+        let mut meter = lock(&m.meter);
+        let now = meter.model_now();
+        let import = meter.totals_at(now).energy[0];
+        (
+            meter.now(),
+            objects::device_name(&meter),
+            objects::calendar(&meter),
+            import,
+        )
+    };
+    let (mut c, server) = typed_management(&m).await;
 
     // Every object of the list, through the type of its class.
     let list = c.read_object_list().await.unwrap();
@@ -2058,4 +2070,139 @@ async fn every_listed_object_reads_through_the_typed_object_model() {
     c.finish().await.unwrap();
     drop(c);
     server.await.unwrap().unwrap();
+}
+
+/// The management client's methods beyond the calendar, through the typed object model:
+/// special days inserted and deleted (pending until the next activation, read back as
+/// written), the end-of-billing script (a new billing period: the maximum demand starts over),
+/// and a push to a destination it sets (a data-notification over the wrapper carrying the
+/// push object list's values). The public client may do none of it.
+#[tokio::test]
+async fn special_days_billing_script_and_push() {
+    use metermaster_dlms::apdu::{Apdu, DataNotification};
+    use metermaster_dlms::axdr::CosemDate;
+    use metermaster_dlms::cosem::{
+        self, MessageType, SendDestination, SpecialDay, SpecialDaysTable, TransportService,
+    };
+    use metermaster_dlms::wrapper::WrapperSplitter;
+    use tokio::io::AsyncReadExt;
+
+    let m = sim(1);
+    let (mut c, _server) = typed_management(&m).await;
+
+    // Special days: insert two, replace one, delete one.
+    let before: SpecialDaysTable = c.read_object(objects::SPECIAL_DAYS).await.unwrap();
+    let n0 = before.entries.as_ref().map_or(0, Vec::len);
+    let day = |index: u16, month: u8, d: u8| SpecialDay {
+        index,
+        date: CosemDate {
+            year: 0xFFFF,
+            month,
+            day: d,
+            weekday: 0xFF,
+        },
+        day_id: 1,
+    };
+    for e in [day(90, 12, 24), day(91, 12, 31), day(90, 12, 23)] {
+        c.invoke(objects::SPECIAL_DAYS, SpecialDaysTable::insert(e))
+            .await
+            .unwrap();
+    }
+    c.invoke(objects::SPECIAL_DAYS, SpecialDaysTable::delete(91))
+        .await
+        .unwrap();
+    let after: SpecialDaysTable = c.read_object(objects::SPECIAL_DAYS).await.unwrap();
+    let entries = after.entries.unwrap();
+    assert_eq!(entries.len(), n0 + 1, "{entries:?}");
+    assert!(entries.contains(&day(90, 12, 23)));
+    assert!(!entries.iter().any(|e| e.index == 91));
+    // A malformed entry is refused.
+    let bad = c
+        .action(
+            metermaster_dlms::apdu::MethodDescriptor::new(11, objects::SPECIAL_DAYS, 1),
+            Some(Data::Unsigned(3)),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("type-unmatched"), "{bad}");
+
+    // The end-of-billing script: the current period's maximum demand starts over.
+    let resets_before = {
+        let meter = lock(&m.meter);
+        meter.billing_reset_times(meter.model_now()).len()
+    };
+    lock(&m.meter).advance(3600);
+    c.execute_script(objects::BILLING_SCRIPT, 1).await.unwrap();
+    let resets_after = {
+        let meter = lock(&m.meter);
+        meter.billing_reset_times(meter.model_now()).len()
+    };
+    assert_eq!(resets_after, resets_before + 1);
+    let err = c
+        .execute_script(objects::BILLING_SCRIPT, 2)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("other-reason"), "{err}");
+
+    // Push: without a destination it is refused; with one, a data-notification arrives.
+    assert!(c.push_now(objects::PUSH_SETUP).await.is_err());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let mut push: cosem::PushSetup = c.read_object(objects::PUSH_SETUP).await.unwrap();
+    push.send_destination_and_method = Some(SendDestination {
+        transport: TransportService::Tcp,
+        destination: address.as_bytes().to_vec().into(),
+        message: MessageType::AxdrApdu,
+    });
+    c.write_object_attribute(&push, 3).await.unwrap();
+    let back: cosem::PushSetup = c.read_object(objects::PUSH_SETUP).await.unwrap();
+    assert_eq!(
+        back.send_destination_and_method.unwrap().destination,
+        address.as_bytes().to_vec().into()
+    );
+    c.push_now(objects::PUSH_SETUP).await.unwrap();
+    let (mut s, _) = tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept())
+        .await
+        .expect("a push connection")
+        .unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).await.unwrap();
+    let mut splitter = WrapperSplitter::new(4096);
+    splitter.push(&bytes);
+    let frame = splitter.next_frame().unwrap().unwrap();
+    assert_eq!(
+        (frame.source, frame.destination),
+        (SERVER_SAP, super::PUSH_CLIENT)
+    );
+    let Apdu::DataNotification(DataNotification {
+        long_invoke_id_and_priority,
+        date_time,
+        body,
+    }) = Apdu::decode(&frame.apdu).unwrap()
+    else {
+        panic!("not a data-notification")
+    };
+    assert_eq!(long_invoke_id_and_priority, 1);
+    assert!(date_time.is_some());
+    let values = body.as_elements().unwrap();
+    assert_eq!(values[0], Data::logical_name(objects::PUSH_SETUP));
+    assert_eq!(values[1], Data::visible_string("10000001"));
+    let import = {
+        let mut meter = lock(&m.meter);
+        let now = meter.model_now();
+        meter.totals_at(now).energy[0]
+    };
+    assert_eq!(values[3].as_u64(), Some(import));
+    c.finish().await.unwrap();
+
+    // The public client may not.
+    let mut p = public(&m, 0xFFFF);
+    for (class, ln, method, param) in [
+        (11, objects::SPECIAL_DAYS, 2, Some(Data::LongUnsigned(90))),
+        (9, objects::BILLING_SCRIPT, 1, Some(Data::LongUnsigned(1))),
+        (40, objects::PUSH_SETUP, 1, None),
+    ] {
+        let (r, _) = p.action(MethodDescriptor::new(class, ln, method), param);
+        assert_ne!(r, Dar::Success, "{ln:?} method {method}");
+    }
 }
