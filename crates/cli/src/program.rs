@@ -417,6 +417,7 @@ pub(crate) const PROGRAMMING_USER: metermaster_model::ObisCode =
     metermaster_model::ObisCode::new(0, 0, 96, 2, 128, 255);
 const ACTIVITY_CALENDAR: metermaster_model::ObisCode =
     metermaster_model::ObisCode::new(0, 0, 13, 0, 0, 255);
+const CLOCK: metermaster_model::ObisCode = metermaster_model::ObisCode::new(0, 0, 1, 0, 0, 255);
 const SERIAL_NUMBER: metermaster_model::ObisCode =
     metermaster_model::ObisCode::new(0, 0, 96, 1, 0, 255);
 
@@ -453,7 +454,10 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     );
     let setup = crate::read::dlms_setup(&ra).await?;
     let what = setup.what.replacen("reading", "programming", 1);
-    let mut state = DlmsProgramming::default();
+    let mut state = DlmsProgramming {
+        std_offset_min: calendar.std_offset_min,
+        ..DlmsProgramming::default()
+    };
     let mut attempts = 0u32;
     let result = loop {
         attempts += 1;
@@ -497,6 +501,11 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     };
     let counters = state.counters;
     let fmt = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
+    if !a.json {
+        for w in &state.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     result.with_context(|| what.clone())?;
     if a.json {
         println!(
@@ -507,6 +516,7 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
                 "counter_after": counters.1,
                 "activation": activation,
                 "verified": true,
+                "warnings": state.warnings,
             }))?
         );
     } else {
@@ -525,6 +535,26 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     Ok(())
 }
 
+/// A warning when a DLMS meter's Clock does not keep the scheme zone's standard time (its
+/// time_zone attribute, minutes UTC − local, is the negation of the zone's offset): the
+/// calendar's wall-clock switch times would fall at the wrong hours.
+fn time_zone_warning(time_zone: Option<i64>, std_offset_min: i16) -> Option<String> {
+    let want = -i64::from(std_offset_min);
+    let hours = |m: i64| m as f64 / 60.0;
+    match time_zone {
+        Some(tz) if tz == want => None,
+        None | Some(-32768) => Some(format!(
+            "the meter's Clock time_zone (0.0.1.0.0.255 attribute 3) is not readable or not specified: check that the meter keeps the scheme's standard time, UTC{:+.1} h (time_zone {want})",
+            hours(-want)
+        )),
+        Some(tz) => Some(format!(
+            "the meter's Clock keeps time zone UTC{:+.1} h (time_zone {tz} min), but the scheme's zone keeps standard time at UTC{:+.1} h (time_zone {want}): the calendar's switch times would fall at the wrong hours until the Clock's time zone is set",
+            hours(-tz),
+            hours(-want)
+        )),
+    }
+}
+
 /// What a DLMS programming run learnt, kept across attempts.
 #[derive(Debug, Default)]
 struct DlmsProgramming {
@@ -536,6 +566,11 @@ struct DlmsProgramming {
     activation_sent: bool,
     /// The invocation counter the next session must start from (HLS and ciphering).
     next_ic: Option<u32>,
+    /// The scheme zone's standard time (minutes east of UTC), for the clock check.
+    std_offset_min: Option<i16>,
+    /// Things the user should know that do not stop programming.
+    warnings: Vec<String>,
+    clock_checked: bool,
 }
 
 /// A lost line, a time-out or a broken answer: worth a new connection. A refusal of the meter
@@ -608,6 +643,17 @@ async fn dlms_session<S: crate::read::DlmsStream>(
     if state.counters.0.is_none() {
         state.counters.0 = counter;
     }
+    if let (Some(std), false) = (state.std_offset_min, state.clock_checked) {
+        state.clock_checked = true;
+        let tz = c
+            .get(AttributeDescriptor::new(8, CLOCK, 3), None)
+            .await
+            .ok()
+            .and_then(|d| d.as_i64());
+        if let Some(w) = time_zone_warning(tz, std) {
+            state.warnings.push(w);
+        }
+    }
     let active_name = AttributeDescriptor::new(20, ACTIVITY_CALENDAR, 2);
     let in_force = |d: &Data| d.as_octet_string() == Some(label.as_bytes());
     // The activation took effect when the counter moved and the calendar is in force (the
@@ -656,4 +702,23 @@ async fn dlms_session<S: crate::read::DlmsStream>(
     let _ = c.release().await;
     let _ = c.disconnect().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_zone_warning;
+
+    #[test]
+    fn time_zone_check() {
+        // Sydney standard time is UTC+10: time_zone -600 (UTC − local).
+        assert_eq!(time_zone_warning(Some(-600), 600), None);
+        let w = time_zone_warning(Some(600), 600).unwrap();
+        assert!(w.contains("UTC-10.0 h") && w.contains("UTC+10.0 h"), "{w}");
+        assert!(
+            time_zone_warning(Some(-32768), 0)
+                .unwrap()
+                .contains("not specified")
+        );
+        assert!(time_zone_warning(None, -300).unwrap().contains("UTC-5.0 h"));
+    }
 }

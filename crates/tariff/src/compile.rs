@@ -178,7 +178,7 @@ pub fn compile(
         MeterType::A1700 => {
             compile_flag(scheme, Family::A1700, label, activation, now).map(Compiled::Flag)
         }
-        MeterType::Dlms => compile_dlms(scheme, label, activation).map(Compiled::Dlms),
+        MeterType::Dlms => compile_dlms(scheme, label, activation, now).map(Compiled::Dlms),
     }
 }
 
@@ -356,6 +356,10 @@ pub struct DlmsCalendar {
     pub special_days: Vec<DlmsSpecialDay>,
     /// The script table the day actions run.
     pub script_table: String,
+    /// The scheme zone's standard time, minutes east of UTC (`None` without a zone). The
+    /// calendar's switch times are wall-clock times: the meter's Clock must keep this zone
+    /// (time_zone attribute = its negation, minutes UTC − local) and its summer time.
+    pub std_offset_min: Option<i16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -392,6 +396,7 @@ fn compile_dlms(
     scheme: &Scheme,
     label: &str,
     activation: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Result<DlmsCalendar, CompileError> {
     // Week profiles: one per distinct week among the seasons, named after the first season
     // that uses it.
@@ -459,6 +464,10 @@ fn compile_dlms(
         activation,
         special_days,
         script_table: "0.0.10.0.100.255".into(),
+        std_offset_min: scheme.time_zone.as_ref().map(|z| {
+            let (base_s, _) = clock_changes(z, scheme.dst_mode(), activation.unwrap_or(now));
+            (base_s / 60) as i16
+        }),
     })
 }
 

@@ -499,6 +499,12 @@ fn program_a_dlms_meter() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verified"], true);
     assert_eq!(v["counter_after"].as_u64().unwrap(), before + 1);
+    // The simulated meter's clock keeps UTC; the NSW scheme wants UTC+10 standard time.
+    let w = v["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        w.contains("time zone UTC+0.0 h") && w.contains("UTC+10.0 h (time_zone -600)"),
+        "{v}"
+    );
     let a = audit();
     assert_eq!(a["count"].as_u64().unwrap(), before + 1);
     assert_eq!(a["records"][0]["user"], "alice");
