@@ -18,6 +18,8 @@
 //! * A time-out, or a frame with a bad HCS/FCS, sends the unanswered frame again — the same
 //!   bytes, same N(S) — up to the retry count. A meter that already had it answers the repeated
 //!   N(S) with its last response; duplicates of frames we already accepted are dropped.
+//! * RNR from the meter (it took our frame but is busy): a pause of 200 ms, then RR with the
+//!   poll bit, until it answers RR or the I-frames of its answer (at most 25 polls).
 //! * DM (the meter dropped the link, e.g. after its inactivity time-out) and FRMR end the
 //!   exchange with a [`MeterError::Link`].
 //! * Frames addressed to another station (including the echo of our own frames that optical
@@ -35,6 +37,10 @@ use crate::hdlc::{
     Reassembler, StreamError, segment,
 };
 use crate::wrapper::{WrapperFrame, WrapperSplitter};
+
+/// The pause before polling a meter that answered RNR (busy), and how many polls it gets.
+const BUSY_PAUSE: Duration = Duration::from_millis(200);
+const BUSY_POLLS: u32 = 25;
 
 /// How APDUs are framed on the byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -512,6 +518,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
         Err(Error::Usage("an empty request cannot be sent".into()))
     }
 
+    /// After the meter's RNR ("received, but busy"): waits a moment and polls it with RR. A
+    /// meter that stays busy for [`BUSY_POLLS`] polls ends the exchange.
+    async fn poll_busy_meter(&mut self, polls: u32, during: &str) -> Result<()> {
+        if polls > BUSY_POLLS {
+            return Err(MeterError::Link {
+                during: during.to_string(),
+                what: format!("stayed busy (RNR) through {BUSY_POLLS} polls"),
+            }
+            .into());
+        }
+        tokio::time::sleep(BUSY_PAUSE).await;
+        let poll = self.hdlc_state()?.receive_ready();
+        self.send_frame(&poll, during).await
+    }
+
     /// Sends a non-final segment and waits for the meter's RR asking for the next one.
     async fn send_segment(&mut self, frame: &HdlcFrame, during: &str) -> Result<()> {
         let attempts = self.opts.retries + 1;
@@ -523,7 +544,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                 self.wire.stats.retransmissions += 1;
             }
             self.send_frame(frame, during).await?;
-            let deadline = self.deadline();
+            let mut deadline = self.deadline();
+            let mut busy = 0u32;
             loop {
                 match self.next_frame(deadline, during).await? {
                     Received::Frame(f) => match f.control {
@@ -531,6 +553,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                             let h = self.hdlc_state()?;
                             h.vs = want;
                             return Ok(());
+                        }
+                        Control::Rnr { recv_seq, .. } if recv_seq & 7 == want => {
+                            // The meter took the segment but is busy: poll it until it is
+                            // ready for the next one.
+                            busy += 1;
+                            self.poll_busy_meter(busy, during).await?;
+                            deadline = self.deadline();
                         }
                         Control::Rr { .. } | Control::Rnr { .. } => {
                             last = "the meter did not take the segment".into();
@@ -583,6 +612,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
         // then the RR that asks for the next segment.
         let mut pending = request.clone();
         let mut failures = 0u32;
+        let mut busy = 0u32;
         let mut last: String;
         self.send_frame(&pending, during).await?;
         // Renewed only by progress or a retransmission: frames we ignore do not keep us here.
@@ -655,6 +685,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                         }
                     }
 
+                    Control::Rnr { recv_seq, .. } if recv_seq & 7 == (sent_seq + 1) & 7 => {
+                        // The meter took the request (or our RR) but is busy: poll it until
+                        // it answers.
+                        busy += 1;
+                        self.poll_busy_meter(busy, during).await?;
+                        pending = self.hdlc_state()?.receive_ready();
+                        deadline = self.deadline();
+                    }
                     Control::Rr { recv_seq, .. } | Control::Rnr { recv_seq, .. }
                         if recv_seq & 7 == sent_seq && !reassembler.in_progress() =>
                     {

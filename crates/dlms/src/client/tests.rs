@@ -555,10 +555,11 @@ async fn dm_while_connected_is_a_link_refusal() {
     });
 }
 
-#[tokio::test(start_paused = true)]
-async fn requests_are_segmented_to_the_meters_receive_limit() {
-    // The L+G E650 accepts 62-byte information fields (guide §1.2.6): the 107-byte ciphered
-    // AARQ goes out in two segments, the second after the meter's RR.
+/// The L+G E650 accepts 62-byte information fields (guide §1.2.6): the 107-byte ciphered
+/// AARQ goes out in two segments, the second after the meter's RR. With `busy`, the meter
+/// first answers each segment with RNR ("taken, but busy") and the client polls it with RR
+/// until it is ready.
+async fn segmented_aarq(busy: bool) {
     let ua_e650 = HdlcFrame::new(
         client_addr(),
         server_addr(),
@@ -581,22 +582,51 @@ async fn requests_are_segmented_to_the_meters_receive_limit() {
     )
     .unwrap();
     assert_eq!(frames.len(), 2);
-    let rr = HdlcFrame::new(
-        client_addr(),
+    let from_meter = |control: Control| {
+        HdlcFrame::new(client_addr(), server_addr(), control)
+            .encode()
+            .unwrap()
+    };
+    // The client's poll: RR with its N(R) (nothing received yet) and the poll bit.
+    let poll = HdlcFrame::new(
         server_addr(),
+        client_addr(),
         Control::Rr {
-            recv_seq: 1,
+            recv_seq: 0,
             poll_final: true,
         },
-    );
-    let steps = vec![
+    )
+    .encode()
+    .unwrap();
+    let rr = |n: u8| Control::Rr {
+        recv_seq: n,
+        poll_final: true,
+    };
+    let rnr = |n: u8| Control::Rnr {
+        recv_seq: n,
+        poll_final: true,
+    };
+    let mut steps = vec![
         expect(SNRM),
         Step::Send(ua_e650),
         Step::Expect(frames[0].encode().unwrap()),
-        Step::Send(rr.encode().unwrap()),
-        Step::Expect(frames[1].encode().unwrap()),
-        s_i(0, 2, &ciphered_aare()),
     ];
+    if busy {
+        steps.extend([
+            Step::Send(from_meter(rnr(1))),
+            Step::Expect(poll.clone()),
+            Step::Send(from_meter(rnr(1))),
+            Step::Expect(poll.clone()),
+        ]);
+    }
+    steps.extend([
+        Step::Send(from_meter(rr(1))),
+        Step::Expect(frames[1].encode().unwrap()),
+    ]);
+    if busy {
+        steps.extend([Step::Send(from_meter(rnr(2))), Step::Expect(poll)]);
+    }
+    steps.push(s_i(0, 2, &ciphered_aare()));
     let mut opts = hdlc_opts(0x00_7E1F, 1200);
     opts.release = false;
     opts.authentication = Authentication::Low {
@@ -612,6 +642,16 @@ async fn requests_are_segmented_to_the_meters_receive_limit() {
         assert_eq!(n.conformance, Conformance(0x00_7C1F));
         assert_eq!(n.server_max_receive_pdu, 1024);
     });
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_are_segmented_to_the_meters_receive_limit() {
+    segmented_aarq(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_meter_is_polled_until_ready() {
+    segmented_aarq(true).await;
 }
 
 // ----- association: LLS, HLS-GMAC, ciphering -----
