@@ -256,63 +256,63 @@ fn mode_e_opens_the_optical_port() {
     assert_eq!(ours["lines"], theirs["lines"]);
 }
 
-/// The client and a simulated DLMS meter on the two ends of a socat pty pair: the sign-on in
-/// 7E1 at 300 Bd, then both ports switch to 9600 Bd 8N1 for HDLC; after the client's DISC the
-/// meter's port is back at the sign-on, so a second read works the same way.
+/// The client and a simulated DLMS meter on the two ends of a socat pty pair: with mode E the
+/// sign-on in 7E1 at 300 Bd, then both ports switch to 9600 Bd 8N1 for HDLC (after the
+/// client's DISC the meter's port is back at the sign-on, so a second read works the same
+/// way); without, HDLC at 9600 Bd 8N1 from the start, session after session.
 #[test]
-fn mode_e_over_a_serial_pty_pair() {
+fn dlms_over_a_serial_pty_pair() {
     if Command::new("socat").arg("-V").output().is_err() {
         eprintln!("SKIPPED: socat is not installed (scripts/test installs it)");
         return;
     }
-    let dir = temp_dir("dlms-pty");
-    let (m, c) = (dir.join("meter"), dir.join("client"));
-    let mut socat = Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", m.display()))
-        .arg(format!("pty,raw,echo=0,link={}", c.display()))
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if m.exists() && c.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let mut meter = Command::new(env!("CARGO_BIN_EXE_metermaster"))
-        .args(["sim", "--protocol", "dlms", "--serial", m.to_str().unwrap()])
-        .args(["--mode-e", "--speed", "0", "--start", START])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(meter.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("mode-E"), "{line}");
     let flag = flag_reading();
-    let url = format!("serial://{}?baud=300", c.display());
-    for round in 0..2 {
-        let (ok, out, err) = run(&[
-            "read",
-            &url,
-            "--protocol",
-            "dlms",
-            "--mode-e",
-            "--json",
-            "--no-store",
-            "--days",
-            "1",
-        ]);
-        assert!(ok, "round {round}: {err}");
-        let r: Value = serde_json::from_str(&out).unwrap();
-        assert_same_meter(&r, &flag, &format!("serial mode E, round {round}"));
+    for (sim_args, baud, read_args, banner) in [
+        (&["--mode-e"][..], 300, &["--mode-e"][..], "mode-E"),
+        (&["--baud", "9600"], 9600, &[], "at 9600 Bd 8N1"),
+    ] {
+        let dir = temp_dir("dlms-pty");
+        let (m, c) = (dir.join("meter"), dir.join("client"));
+        let mut socat = Command::new("socat")
+            .arg(format!("pty,raw,echo=0,link={}", m.display()))
+            .arg(format!("pty,raw,echo=0,link={}", c.display()))
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if m.exists() && c.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let mut meter = Command::new(env!("CARGO_BIN_EXE_metermaster"))
+            .args(["sim", "--protocol", "dlms", "--serial", m.to_str().unwrap()])
+            .args(["--speed", "0", "--start", START])
+            .args(sim_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(meter.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains(banner), "{line}");
+        let url = format!("serial://{}?baud={baud}", c.display());
+        for round in 0..2 {
+            let mut args = vec!["read", &url, "--protocol", "dlms"];
+            args.extend(read_args);
+            args.extend(["--json", "--no-store", "--days", "1"]);
+            let (ok, out, err) = run(&args);
+            assert!(ok, "{sim_args:?} round {round}: {err}");
+            let r: Value = serde_json::from_str(&out).unwrap();
+            assert_same_meter(&r, &flag, &format!("serial {sim_args:?}, round {round}"));
+        }
+        let _ = meter.kill();
+        let _ = meter.wait();
+        let _ = socat.kill();
+        let _ = socat.wait();
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let _ = meter.kill();
-    let _ = meter.wait();
-    let _ = socat.kill();
-    let _ = socat.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `audit --protocol dlms` reads the same programming counter and sessions (time, user,
