@@ -112,9 +112,9 @@ pub struct DlmsArgs {
     /// with what it grants); 0 sends no proposal (the 128-byte default applies).
     #[arg(long, default_value_t = 2030)]
     pub hdlc_max_info: u16,
-    /// DLMS over HDLC: the receive window proposed in the SNRM (1-7): how many frames of an
-    /// answer the meter may send before it waits for our RR. Requests go out one frame at a
-    /// time.
+    /// DLMS over HDLC: the window proposed in the SNRM (1-7), both ways: how many frames of a
+    /// segmented answer the meter may send before it waits for our RR, and of a segmented
+    /// request we send before we wait for its RR (the UA may grant less).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=7))]
     pub hdlc_window: u8,
     /// DLMS on an optical port: open it with the IEC 62056-21 mode-E sign-on (300 Bd 7E1,
@@ -645,7 +645,7 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
                 metermaster_dlms::hdlc::HdlcParameters {
                     max_info_transmit: d.hdlc_max_info,
                     max_info_receive: d.hdlc_max_info,
-                    window_transmit: 1,
+                    window_transmit: d.hdlc_window,
                     window_receive: d.hdlc_window,
                 },
             ),

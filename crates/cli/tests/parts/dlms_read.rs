@@ -740,6 +740,19 @@ fn dlms_read_survives_a_bad_frame_and_a_cut() {
     };
     let ((sent1, got1), (sent7, got7)) = (sent("1"), sent("7"));
     assert_eq!(got1, got7);
+    // 32-byte frames: the GET-with-list requests go out in windows too.
+    let r = dlms_read(
+        hdlc.port,
+        &[
+            "--transport",
+            "hdlc",
+            "--hdlc-window",
+            "7",
+            "--hdlc-max-info",
+            "32",
+        ],
+    );
+    assert_same_meter(&r, &flag, "hdlc, window 7, 32-byte frames");
     assert!(
         sent7 + 9 * 20 < sent1,
         "window 7 sent {sent7} bytes, window 1 {sent1}"

@@ -4,14 +4,16 @@
 //! The wrapper adds an 8-byte header and nothing else; TCP is reliable, so a request is never
 //! sent twice (a time-out ends the exchange with [`Error::Timeout`]).
 //!
-//! HDLC is a request/response dialogue; requests go out with window 1, answers come in windows
-//! of the size the UA grants (our SNRM proposes [`LinkOptions::hdlc_parameters`]):
+//! HDLC is a request/response dialogue; requests and answers go out in windows of the sizes the
+//! UA grants (our SNRM proposes [`LinkOptions::hdlc_parameters`]):
 //!
 //! * SNRM (with our parameter proposal, if any) → UA with the meter's; the UA's values are the
 //!   meter's view and are swapped into ours (UA `05` = what we may receive). Both sequence
 //!   counters start at 0 on every UA.
 //! * A request longer than the meter's receive limit goes out in segments (S bit set on all but
-//!   the last); after each non-final segment we wait for the meter's RR with N(R) = next.
+//!   the last), the non-final ones a window at a time with the poll bit on the window's last;
+//!   then we wait for the meter's RR with N(R) = next, and send again from its N(R) when that
+//!   points into the window.
 //! * The answer may come in segments too, in windows: the frame with the poll/final bit set
 //!   ends a window and is acknowledged with RR. A frame missing from a window (the next one
 //!   arrives out of sequence) is asked for again at the window's end by an RR with our N(R).
@@ -495,27 +497,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                 source: e,
             })?;
         let (client, server) = (h.client, h.server);
-        let count = segments.len();
-        for (i, seg) in segments.into_iter().enumerate() {
-            let h = self.hdlc_state()?;
-            let frame = HdlcFrame {
-                segmented: seg.more,
-                destination: server,
-                source: client,
-                control: Control::I {
-                    send_seq: h.vs,
-                    recv_seq: h.vr,
-                    poll_final: true,
-                },
-                information: seg.information,
-            };
-            if i + 1 < count {
-                self.send_segment(&frame, during).await?;
-            } else {
-                return self.send_last_and_receive(&frame, during).await;
+        let window = usize::from(h.params.window_transmit).clamp(1, 7);
+        let (mut vs, vr) = (h.vs, h.vr);
+        let mut frames: Vec<HdlcFrame> = segments
+            .into_iter()
+            .map(|seg| {
+                let f = HdlcFrame {
+                    segmented: seg.more,
+                    destination: server,
+                    source: client,
+                    control: Control::I {
+                        send_seq: vs,
+                        recv_seq: vr,
+                        poll_final: true,
+                    },
+                    information: seg.information,
+                };
+                vs = (vs + 1) & 7;
+                f
+            })
+            .collect();
+        let Some(last) = frames.pop() else {
+            return Err(Error::Usage("an empty request cannot be sent".into()));
+        };
+        // The segments before the last go out a window at a time, the poll bit on each
+        // window's last frame; the last segment asks for the answer.
+        for chunk in frames.chunks_mut(window) {
+            let n = chunk.len();
+            for (k, f) in chunk.iter_mut().enumerate() {
+                if let Control::I { poll_final, .. } = &mut f.control {
+                    *poll_final = k + 1 == n;
+                }
             }
+            self.send_window(chunk, during).await?;
         }
-        Err(Error::Usage("an empty request cannot be sent".into()))
+        self.send_last_and_receive(&last, during).await
     }
 
     /// After the meter's RNR ("received, but busy"): waits a moment and polls it with RR. A
@@ -533,19 +549,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
         self.send_frame(&poll, during).await
     }
 
-    /// Sends a non-final segment and waits for the meter's RR asking for the next one.
-    async fn send_segment(&mut self, frame: &HdlcFrame, during: &str) -> Result<()> {
+    /// Sends a window of non-final segments and waits for the meter's RR asking for the frame
+    /// after them. An RR whose N(R) points into the window (frames lost on the way) brings the
+    /// frames from there again; so do a time-out and a broken answer.
+    async fn send_window(&mut self, window: &[HdlcFrame], during: &str) -> Result<()> {
         let attempts = self.opts.retries + 1;
-        let mut last = String::from("no answer");
-        let sent_seq = frame.control.send_seq().unwrap_or(0);
-        let want = (sent_seq + 1) & 7;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                self.wire.stats.retransmissions += 1;
+        let mut last: String;
+        let seq = |f: &HdlcFrame| f.control.send_seq().unwrap_or(0) & 7;
+        let Some(first) = window.first().map(seq) else {
+            return Ok(());
+        };
+        let want = (first + window.len() as u8) & 7;
+        // The frames not yet acknowledged, from this index on.
+        let mut from = 0usize;
+        let mut failures = 0u32;
+        let mut busy = 0u32;
+        'send: loop {
+            for f in &window[from..] {
+                self.send_frame(f, during).await?;
             }
-            self.send_frame(frame, during).await?;
             let mut deadline = self.deadline();
-            let mut busy = 0u32;
             loop {
                 match self.next_frame(deadline, during).await? {
                     Received::Frame(f) => match f.control {
@@ -555,14 +578,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                             return Ok(());
                         }
                         Control::Rnr { recv_seq, .. } if recv_seq & 7 == want => {
-                            // The meter took the segment but is busy: poll it until it is
+                            // The meter took the window but is busy: poll it until it is
                             // ready for the next one.
                             busy += 1;
                             self.poll_busy_meter(busy, during).await?;
                             deadline = self.deadline();
                         }
-                        Control::Rr { .. } | Control::Rnr { .. } => {
-                            last = "the meter did not take the segment".into();
+                        Control::Rr { recv_seq, .. } | Control::Rnr { recv_seq, .. } => {
+                            last = "the meter did not take every segment".into();
+                            if let Some(k) =
+                                (0..window.len()).find(|k| (first + *k as u8) & 7 == recv_seq & 7)
+                            {
+                                from = k;
+                            }
                             break;
                         }
                         _ => {
@@ -584,6 +612,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                     }
                 }
             }
+            failures += 1;
+            if failures >= attempts {
+                break 'send;
+            }
+            self.wire.stats.retransmissions += 1;
         }
         Err(Error::RetriesExhausted {
             during: during.to_string(),

@@ -644,6 +644,83 @@ async fn segmented_aarq(busy: bool) {
     });
 }
 
+/// A meter that takes windows of 3 frames of 32 bytes: the AARQ's first three segments go out
+/// back to back (the poll bit on the third), the meter's RR says the second was lost, the
+/// client sends the second and third again, then the last segment after the RR.
+#[tokio::test(start_paused = true)]
+async fn requests_go_out_in_windows_and_lost_frames_are_sent_again() {
+    let meter_params = HdlcParameters {
+        max_info_transmit: 128,
+        max_info_receive: 32,
+        window_transmit: 1,
+        window_receive: 3,
+    };
+    let ua = HdlcFrame::new(
+        client_addr(),
+        server_addr(),
+        Control::Ua { poll_final: true },
+    )
+    .with_information(meter_params.encode())
+    .encode()
+    .unwrap();
+    let aarq = hex(AARQ_CIPHERED_LLS);
+    let mut frames = information_frames(
+        server_addr(),
+        client_addr(),
+        &aarq,
+        Direction::ClientToServer,
+        32,
+        0,
+        0,
+    )
+    .unwrap();
+    assert_eq!(frames.len(), 4, "an AARQ of {} bytes", aarq.len());
+    for f in &mut frames[..2] {
+        if let Control::I { poll_final, .. } = &mut f.control {
+            *poll_final = false;
+        }
+    }
+    let bytes: Vec<Vec<u8>> = frames.iter().map(|f| f.encode().unwrap()).collect();
+    let rr = |n: u8| {
+        HdlcFrame::new(
+            client_addr(),
+            server_addr(),
+            Control::Rr {
+                recv_seq: n,
+                poll_final: true,
+            },
+        )
+        .encode()
+        .unwrap()
+    };
+    let steps = vec![
+        expect(SNRM),
+        Step::Send(ua),
+        Step::Expect([bytes[0].clone(), bytes[1].clone(), bytes[2].clone()].concat()),
+        Step::Send(rr(1)),
+        Step::Expect([bytes[1].clone(), bytes[2].clone()].concat()),
+        Step::Send(rr(3)),
+        Step::Expect(bytes[3].clone()),
+        s_i(0, 4, &ciphered_aare()),
+    ];
+    let mut opts = hdlc_opts(0x00_7E1F, 1200);
+    opts.release = false;
+    opts.authentication = Authentication::Low {
+        password: b"12345678".to_vec(),
+    };
+    opts.security = Some(green_book_security(Ciphering::Dedicated));
+    scripted!(steps, opts, |c| {
+        assert_eq!(
+            c.link()
+                .hdlc_parameters()
+                .map(|p| (p.max_info_transmit, p.window_transmit)),
+            Some((32, 3))
+        );
+        c.associate().await.unwrap();
+        assert_eq!(c.stats().retransmissions, 1);
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn requests_are_segmented_to_the_meters_receive_limit() {
     segmented_aarq(false).await;

@@ -18,7 +18,10 @@
 //!   windows of up to the negotiated size (the client's proposal, at most 7): the frames of a
 //!   window go out back to back, the poll/final bit only on the last; the client's RR
 //!   acknowledges them, and frames it did not acknowledge (its N(R) points into the window)
-//!   are sent again from there. The meter receives one frame at a time (window 1).
+//!   are sent again from there. The client's windows are taken the same way: RR after the
+//!   frame with the poll bit; a frame missing from a window makes the frames after it out of
+//!   sequence, and the window's last frame is answered with RR(V(R)) asking for the missing
+//!   one again (FRMR when the negotiated receive window is 1).
 //! * Frames with a bad HCS or FCS are dropped without an answer: the client repeats them.
 
 use std::collections::VecDeque;
@@ -30,13 +33,13 @@ use metermaster_dlms::hdlc::{
 
 use super::SERVER_SAP;
 
-/// What the meter offers: 512-byte information fields both ways; it sends windows of up to 7
-/// frames and receives one frame at a time.
+/// What the meter offers: 512-byte information fields both ways, windows of up to 7 frames
+/// both ways.
 pub const CAPABILITY: HdlcParameters = HdlcParameters {
     max_info_transmit: 512,
     max_info_receive: 512,
     window_transmit: 7,
-    window_receive: 1,
+    window_receive: 7,
 };
 
 /// The longest APDU reassembled from segments (longer ones are dropped with FRMR).
@@ -214,6 +217,16 @@ impl HdlcServerLink {
                 } else if send_seq == (self.vr + 7) & 7 {
                     // The client repeats the frame just taken: it missed the answer.
                     self.resend_unacked(out);
+                } else if self.negotiated.is_some_and(|p| p.window_receive > 1) {
+                    // A frame of the client's window went missing: at the window's end, ask
+                    // for everything from the missing one.
+                    if poll_final {
+                        let rr = Control::Rr {
+                            recv_seq: self.vr,
+                            poll_final: true,
+                        };
+                        self.send_control(rr, Vec::new(), out);
+                    }
                 } else {
                     self.frmr(&f, out);
                 }

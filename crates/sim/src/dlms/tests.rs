@@ -1417,8 +1417,7 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
         vec![0xE6, 0xE6, 0, 0xC0],
     ));
     assert!(matches!(frames_of(&out)[0].control, Control::Dm { .. }));
-    // SNRM proposing 128 bytes and window 3: UA with 128, the meter sending windows of 3 and
-    // receiving one frame at a time.
+    // SNRM proposing 128 bytes and window 3: UA with 128 and windows of 3 both ways.
     let proposal = HdlcParameters {
         max_info_transmit: 128,
         max_info_receive: 128,
@@ -1437,7 +1436,7 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
     let p = HdlcParameters::decode(&ua.information).unwrap();
     assert_eq!(
         (p.max_info_transmit, p.window_transmit, p.window_receive),
-        (128, 3, 1)
+        (128, 3, 3)
     );
     assert!(out.contains(&LinkOutput::Reset));
 
@@ -1514,18 +1513,45 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
     // The client missed the last frame: an RR with its N(R) brings it again.
     assert_eq!(seqs(&frames_of(&link.receive(&rr(3)))), vec![(3, true)]);
 
-    // An out-of-sequence I-frame: FRMR. The repeat of the last one: the last answer again.
-    let wrong = frame(
+    // An out-of-sequence I-frame (one of the client's window lost): inside a window nothing,
+    // at its end (poll bit) RR with the frame the meter still waits for. With window 1: FRMR.
+    let wrong = |poll_final: bool| {
+        frame(
+            dest,
+            Control::I {
+                send_seq: 6,
+                recv_seq: 4,
+                poll_final,
+            },
+            vec![0xE6, 0xE6, 0x00, 0xC0],
+        )
+    };
+    assert!(link.receive(&wrong(false)).is_empty());
+    assert!(matches!(
+        frames_of(&link.receive(&wrong(true)))[0].control,
+        Control::Rr { recv_seq: 3, .. }
+    ));
+    let one = HdlcParameters {
+        window_transmit: 1,
+        window_receive: 1,
+        ..proposal
+    };
+    link.receive(&frame(
+        dest,
+        Control::Snrm { poll_final: true },
+        one.encode(),
+    ));
+    let wrong_now = frame(
         dest,
         Control::I {
-            send_seq: 6,
-            recv_seq: 4,
+            send_seq: 2,
+            recv_seq: 0,
             poll_final: true,
         },
         vec![0xE6, 0xE6, 0x00, 0xC0],
     );
     assert!(matches!(
-        frames_of(&link.receive(&wrong))[0].control,
+        frames_of(&link.receive(&wrong_now))[0].control,
         Control::Frmr { .. }
     ));
     // Other addresses: silence; the other forms of ours: answered.
