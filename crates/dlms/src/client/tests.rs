@@ -627,13 +627,7 @@ async fn segmented_aarq(busy: bool) {
         steps.extend([Step::Send(from_meter(rnr(2))), Step::Expect(poll)]);
     }
     steps.push(s_i(0, 2, &ciphered_aare()));
-    let mut opts = hdlc_opts(0x00_7E1F, 1200);
-    opts.release = false;
-    opts.authentication = Authentication::Low {
-        password: b"12345678".to_vec(),
-    };
-    opts.security = Some(green_book_security(Ciphering::Dedicated));
-    scripted!(steps, opts, |c| {
+    scripted!(steps, ciphered_lls_hdlc_opts(), |c| {
         assert_eq!(
             c.link().hdlc_parameters().map(|p| p.max_info_transmit),
             Some(62)
@@ -642,6 +636,17 @@ async fn segmented_aarq(busy: bool) {
         assert_eq!(n.conformance, Conformance(0x00_7C1F));
         assert_eq!(n.server_max_receive_pdu, 1024);
     });
+}
+
+/// HDLC, LLS and the dedicated key of [`AARQ_CIPHERED_LLS`], no release.
+fn ciphered_lls_hdlc_opts() -> SessionOptions {
+    let mut opts = hdlc_opts(0x00_7E1F, 1200);
+    opts.release = false;
+    opts.authentication = Authentication::Low {
+        password: b"12345678".to_vec(),
+    };
+    opts.security = Some(green_book_security(Ciphering::Dedicated));
+    opts
 }
 
 /// A meter that takes windows of 3 frames of 32 bytes: the AARQ's first three segments go out
@@ -703,13 +708,7 @@ async fn requests_go_out_in_windows_and_lost_frames_are_sent_again() {
         Step::Expect(bytes[3].clone()),
         s_i(0, 4, &ciphered_aare()),
     ];
-    let mut opts = hdlc_opts(0x00_7E1F, 1200);
-    opts.release = false;
-    opts.authentication = Authentication::Low {
-        password: b"12345678".to_vec(),
-    };
-    opts.security = Some(green_book_security(Ciphering::Dedicated));
-    scripted!(steps, opts, |c| {
+    scripted!(steps, ciphered_lls_hdlc_opts(), |c| {
         assert_eq!(
             c.link()
                 .hdlc_parameters()
