@@ -1,4 +1,6 @@
-//! `metermaster demo`: a simulated fleet read over TCP, end to end, on this machine.
+//! `metermaster demo`: a simulated fleet read over TCP, end to end, on this machine: the FLAG
+//! faces of A1140s and A1700s, and the DLMS/COSEM faces of the same A1140s; every reading goes
+//! into the store (the embedded SQLite file by default).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +25,93 @@ pub struct DemoArgs {
     /// Print every reading as JSON instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Do not store the readings.
+    #[arg(long)]
+    pub no_store: bool,
+    #[command(flatten)]
+    pub store: crate::files::StoreArgs,
+}
+
+/// A fleet's FLAG face on one loopback port and the DLMS faces of the same meters, one port
+/// each (the TCP wrapper): the FLAG address and the DLMS addresses by serial number.
+async fn start_both_faces(
+    args: &FleetArgs,
+) -> Result<(std::net::SocketAddr, Vec<(u64, std::net::SocketAddr)>)> {
+    use metermaster_sim::dlms::{DlmsMeter, DlmsServeOptions};
+    let fleet = Arc::new(build_fleet(args)?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let flag = listener.local_addr()?;
+    tokio::spawn(metermaster_sim::serve_tcp(
+        listener,
+        fleet.clone(),
+        ServeOptions::default(),
+        std::future::pending(),
+    ));
+    let mut pairs = Vec::new();
+    let mut out = Vec::new();
+    for (i, m) in fleet.meters.iter().enumerate() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        out.push((args.first_serial + i as u64, listener.local_addr()?));
+        pairs.push((listener, DlmsMeter::new(m.clone())));
+    }
+    tokio::spawn(metermaster_sim::dlms::serve_dlms(
+        pairs,
+        DlmsServeOptions::default(),
+        std::future::pending(),
+    ));
+    Ok((flag, out))
+}
+
+/// Serial number, protocol, reading.
+type DemoResult = (u64, &'static str, Result<Reading, String>);
+
+/// Reads every DLMS face concurrently as the meter reader (client 17).
+async fn read_all_dlms(faces: Vec<(u64, std::net::SocketAddr)>, days: u16) -> Vec<DemoResult> {
+    use metermaster_dlms::client::{
+        Authentication, DlmsClient, LinkOptions, ReadOptions as DlmsReadOptions, SessionOptions,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (serial, addr) in faces {
+        tasks.spawn(async move {
+            let r = async {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                // The meter reader (client 17, low-level security): it may read the logs.
+                let session = SessionOptions {
+                    link: LinkOptions {
+                        client_sap: 17,
+                        ..LinkOptions::default()
+                    },
+                    authentication: Authentication::Low {
+                        password: metermaster_sim::dlms::LLS_PASSWORD.to_vec(),
+                    },
+                    ..SessionOptions::default()
+                };
+                let mut c = DlmsClient::connect(stream, session)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let opts = DlmsReadOptions {
+                    profile_days: days,
+                    ..DlmsReadOptions::default()
+                };
+                metermaster_dlms::client::read_meter(&mut c, &opts)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            (serial, "dlms", r)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(r) = r {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| r.0);
+    out
 }
 
 /// Starts an in-process fleet on a free loopback port; returns its address.
@@ -96,46 +185,57 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let a1140 = fleet_args(a.meters, ModelArg::A1140, 10_000_001);
     let mut a1700 = fleet_args(a.meters, ModelArg::A1700, 20_000_001);
     a1700.seed = 7;
-    let addr1 = start_fleet(&a1140, ServeOptions::default()).await?;
+    // The A1140s answer in both protocols: one meter model behind both faces.
+    let (addr1, faces) = start_both_faces(&a1140).await?;
     let addr2 = start_fleet(&a1700, ServeOptions::default()).await?;
     eprintln!(
-        "simulated fleet: {} A1140 on tcp://{addr1} (10000001..), {} A1700 on tcp://{addr2} (20000001..)",
-        a.meters, a.meters
+        "simulated fleet: {} A1140 on tcp://{addr1} (10000001..), {} A1700 on tcp://{addr2} (20000001..); the A1140s also in DLMS/COSEM from tcp://{}",
+        a.meters,
+        a.meters,
+        faces.first().map_or(String::new(), |f| f.1.to_string())
     );
     let opts = ReadOptions {
         profile_days: a.days,
         ..ReadOptions::default()
     };
     let t = Instant::now();
-    let mut results = read_all(
-        addr1,
-        (0..a.meters).map(|i| 10_000_001 + u64::from(i)).collect(),
-        opts.clone(),
-    )
-    .await;
-    results.extend(
-        read_all(
-            addr2,
-            (0..a.meters).map(|i| 20_000_001 + u64::from(i)).collect(),
-            opts,
-        )
-        .await,
+    let flag = |addr, first: u64| {
+        let serials = (0..a.meters).map(|i| first + u64::from(i)).collect();
+        let opts = opts.clone();
+        async move {
+            read_all(addr, serials, opts)
+                .await
+                .into_iter()
+                .map(|(s, r)| (s, "flag", r.map(|x| x.0)))
+                .collect::<Vec<DemoResult>>()
+        }
+    };
+    let (r1, r2, r3) = tokio::join!(
+        flag(addr1, 10_000_001),
+        flag(addr2, 20_000_001),
+        read_all_dlms(faces, a.days)
     );
+    let results: Vec<DemoResult> = r1.into_iter().chain(r2).chain(r3).collect();
     let took = t.elapsed();
+    let readings: Vec<&Reading> = results.iter().filter_map(|r| r.2.as_ref().ok()).collect();
     if a.json {
-        let ok: Vec<&Reading> = results
-            .iter()
-            .filter_map(|r| r.1.as_ref().ok().map(|x| &x.0))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&ok)?);
+        println!("{}", serde_json::to_string_pretty(&readings)?);
     } else {
         println!(
-            "{:<10} {:<6} {:>14} {:>14} {:>10} {:>9} {:>7} {:>8}",
-            "meter", "model", "import kWh", "export kWh", "MD kW", "intervals", "events", "drift s"
+            "{:<10} {:<6} {:<5} {:>14} {:>14} {:>10} {:>9} {:>7} {:>8}",
+            "meter",
+            "model",
+            "via",
+            "import kWh",
+            "export kWh",
+            "MD kW",
+            "intervals",
+            "events",
+            "drift s"
         );
-        for (serial, r) in &results {
+        for (serial, protocol, r) in &results {
             match r {
-                Ok((reading, _)) => {
+                Ok(reading) => {
                     let kwh = |c: u8| {
                         reading
                             .register(ObisCode::elec(c, 8, 0))
@@ -149,9 +249,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                         .find(|m| m.obis == ObisCode::elec(1, 6, 0))
                         .map_or("-".into(), |m| format!("{:.3}", m.value.to_f64() / 1000.0));
                     println!(
-                        "{:<10} {:<6} {:>14} {:>14} {:>10} {:>9} {:>7} {:>8.1}",
+                        "{:<10} {:<6} {:<5} {:>14} {:>14} {:>10} {:>9} {:>7} {:>8.1}",
                         serial,
-                        reading.meter.model.as_deref().unwrap_or("?"),
+                        reading.meter.model.as_deref().unwrap_or("A1140"),
+                        protocol,
                         kwh(1),
                         kwh(2),
                         md,
@@ -163,18 +264,43 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                         reading.clock.as_ref().map_or(0.0, |c| c.drift_s)
                     );
                 }
-                Err(e) => println!("{serial:<10} error: {e}"),
+                Err(e) => println!("{serial:<10} {protocol}: error: {e}"),
             }
         }
         println!(
-            "\nread {} meters in {:.2} s. Try: metermaster sim --listen 127.0.0.1:4001 --meters 10 & metermaster read tcp://127.0.0.1:4001 --address 10000001",
+            "\nread {} meters ({} over FLAG, {} over DLMS/COSEM) in {:.2} s. Try: metermaster sim --listen 127.0.0.1:4001 --meters 10 & metermaster read tcp://127.0.0.1:4001 --address 10000001",
             results.len(),
+            results.iter().filter(|r| r.1 == "flag").count(),
+            results.iter().filter(|r| r.1 == "dlms").count(),
             took.as_secs_f64()
+        );
+    }
+    if !a.no_store && !readings.is_empty() {
+        use metermaster_store::Store;
+        let store = a.store.open().await?;
+        let out = store
+            .write(metermaster_store::Batch {
+                readings: results
+                    .iter()
+                    .filter_map(|(serial, protocol, r)| {
+                        r.as_ref()
+                            .ok()
+                            .map(|x| (x.clone(), format!("demo: {protocol} read of {serial}")))
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .await?;
+        eprintln!(
+            "stored in {} ({} new readings, {} interval values written; `metermaster list readings` shows them)",
+            a.store.url(),
+            out.readings_new,
+            out.intervals_changed
         );
     }
     // Let the in-process servers wind down with the runtime.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    if results.iter().any(|r| r.1.is_err()) {
+    if results.iter().any(|r| r.2.is_err()) {
         anyhow::bail!("some meters could not be read");
     }
     Ok(())

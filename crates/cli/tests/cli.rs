@@ -96,11 +96,26 @@ fn run(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn demo_reads_a_fleet() {
-    let (ok, out, err) = run(&["demo", "--meters", "3"]);
+    let (ok, out, err) = run(&["demo", "--meters", "3", "--database", "sqlite::memory:"]);
     assert!(ok, "{err}");
-    assert!(out.contains("10000003   A1140"), "{out}");
-    assert!(out.contains("20000003   A1700"), "{out}");
-    assert!(out.contains("read 6 meters"), "{out}");
+    assert!(out.contains("10000003   A1140  flag"), "{out}");
+    assert!(out.contains("20000003   A1700  flag"), "{out}");
+    assert!(out.contains("10000003   A1140  dlms"), "{out}");
+    assert!(
+        out.contains("read 9 meters (6 over FLAG, 3 over DLMS/COSEM)"),
+        "{out}"
+    );
+    // The same meter reads the same over both protocols (its clock runs: the two reads may
+    // be milliseconds apart).
+    let import = |via: &str| -> f64 {
+        out.lines()
+            .find(|l| l.starts_with("10000002") && l.contains(via))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {via} import for 10000002 in {out}"))
+    };
+    assert!((import("flag") - import("dlms")).abs() < 0.01, "{out}");
+    assert!(err.contains("stored in sqlite::memory: (9 new readings"), "{err}");
 }
 
 #[test]
