@@ -576,17 +576,9 @@ struct DlmsProgramming {
 /// A lost line, a time-out or a broken answer: worth a new connection. A refusal of the meter
 /// is not.
 fn is_transient_dlms(e: &anyhow::Error) -> bool {
-    use metermaster_dlms::client::Error;
     e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<Error>(),
-            Some(
-                Error::Io { .. }
-                    | Error::Timeout { .. }
-                    | Error::Closed { .. }
-                    | Error::RetriesExhausted { .. }
-            )
-        )
+        c.downcast_ref::<metermaster_dlms::client::Error>()
+            .is_some_and(metermaster_dlms::client::Error::is_transient)
     })
 }
 
@@ -644,12 +636,13 @@ async fn dlms_session<S: crate::read::DlmsStream>(
         state.counters.0 = counter;
     }
     if let (Some(std), false) = (state.std_offset_min, state.clock_checked) {
+        let tz = match c.get(AttributeDescriptor::new(8, CLOCK, 3), None).await {
+            Ok(d) => d.as_i64(),
+            // A line that drops here: the next attempt checks again.
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(_) => None,
+        };
         state.clock_checked = true;
-        let tz = c
-            .get(AttributeDescriptor::new(8, CLOCK, 3), None)
-            .await
-            .ok()
-            .and_then(|d| d.as_i64());
         if let Some(w) = time_zone_warning(tz, std) {
             state.warnings.push(w);
         }

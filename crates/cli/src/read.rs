@@ -605,6 +605,11 @@ pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
             )
         })?),
     };
+    if d.hdlc_window != 1 && d.hdlc_max_info == 0 {
+        bail!(
+            "--hdlc-window needs an SNRM proposal: it does not go with --hdlc-max-info 0 (no proposal, window 1)"
+        );
+    }
     let keys = d.keys.as_deref().map(load_keys).transpose()?;
     let authentication = match d.auth {
         DlmsAuth::None => Authentication::None,

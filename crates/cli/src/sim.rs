@@ -285,6 +285,17 @@ async fn run_dlms(a: SimArgs) -> Result<()> {
             bail!("--serial with --protocol dlms serves one meter (--meters 1)");
         }
         let meter = DlmsMeter::new(fleet.meters[0].clone());
+        if a.mode_e && a.baud.is_some() {
+            bail!("--baud: with --mode-e the speed is the one the sign-on agrees");
+        }
+        let baud = a.baud.unwrap_or(9600);
+        // The port is open before the first line is printed: scripts may start at once.
+        let port = if a.mode_e {
+            metermaster_dlms::client::open_optical(path, 300)
+        } else {
+            metermaster_dlms::client::open_serial(path, baud)
+        }
+        .with_context(|| format!("opening {path}"))?;
         println!(
             "serving {:?} meter {} on {path}: DLMS/COSEM over HDLC{}",
             a.fleet.model,
@@ -292,32 +303,16 @@ async fn run_dlms(a: SimArgs) -> Result<()> {
             if a.mode_e {
                 " after the mode-E sign-on at 300 Bd 7E1".to_string()
             } else {
-                format!(" at {} Bd 8N1", a.baud.unwrap_or(9600))
+                format!(" at {baud} Bd 8N1")
             }
         );
         let serve = async {
             if a.mode_e {
-                if a.baud.is_some() {
-                    bail!("--baud: with --mode-e the speed is the one the sign-on agrees");
-                }
-                let port = metermaster_dlms::client::open_optical(path, 300)
-                    .with_context(|| format!("opening {path}"))?;
-                metermaster_sim::dlms::optical::serve_optical(port, meter, opts, true).await?;
+                metermaster_sim::dlms::optical::serve_optical(port, meter, opts, true).await
             } else {
-                let baud = a.baud.unwrap_or(9600);
-                let mut port = metermaster_dlms::client::open_serial(path, baud)
-                    .with_context(|| format!("opening {path}"))?;
-                // A serial line has no connection to close: serve session after session.
-                loop {
-                    metermaster_sim::dlms::serve_dlms_connection(
-                        &mut port,
-                        meter.clone(),
-                        opts.clone(),
-                    )
-                    .await?;
-                }
+                // A serial line has no connection to close: session after session.
+                metermaster_sim::dlms::serve_hdlc_line(port, meter, opts).await
             }
-            Ok(())
         };
         tokio::select! {
             r = serve => r?,

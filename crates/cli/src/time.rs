@@ -245,14 +245,23 @@ async fn run_dlms(a: TimeArgs) -> Result<()> {
                 .context("trimming the clock (shift_time)")?;
                 action = "trim";
             } else {
-                // The meter's programming log names who set it (as FLAG's 680 does).
-                c.set(
-                    AttributeDescriptor::new(1, crate::program::PROGRAMMING_USER, 2),
-                    None,
-                    &Data::octet_string(a.user.as_bytes().to_vec()),
-                )
-                .await
-                .context("writing the user name (0.0.96.2.128.255)")?;
+                // The meter's programming log names who set it (as FLAG's 680 does). Only the
+                // management client may write the name; a client that may not (its set is a
+                // small one, not programming) goes on without.
+                match c
+                    .set(
+                        AttributeDescriptor::new(1, crate::program::PROGRAMMING_USER, 2),
+                        None,
+                        &Data::octet_string(a.user.as_bytes().to_vec()),
+                    )
+                    .await
+                {
+                    Err(e) if e.data_access_result().is_none() => {
+                        return Err(anyhow::Error::new(e)
+                            .context("writing the user name (0.0.96.2.128.255)"));
+                    }
+                    _ => {}
+                }
                 let target = Utc::now() + chrono::Duration::milliseconds(500);
                 let dt = CosemDateTime::from_utc(target, deviation, ClockStatus(0))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;

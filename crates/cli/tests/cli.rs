@@ -115,7 +115,10 @@ fn demo_reads_a_fleet() {
             .unwrap_or_else(|| panic!("no {via} import for 10000002 in {out}"))
     };
     assert!((import("flag") - import("dlms")).abs() < 0.01, "{out}");
-    assert!(err.contains("stored in sqlite::memory: (9 new readings"), "{err}");
+    assert!(
+        err.contains("stored in sqlite::memory: (9 new readings"),
+        "{err}"
+    );
 }
 
 #[test]

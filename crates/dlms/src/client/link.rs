@@ -405,8 +405,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
         let during = "HDLC connect (SNRM)";
         let h = self.hdlc_state()?;
         let mut snrm = HdlcFrame::new(h.server, h.client, Control::Snrm { poll_final: true });
-        if let Some(p) = self.opts.hdlc_parameters {
-            snrm = snrm.with_information(p.clamped().encode());
+        let proposal = self.opts.hdlc_parameters.map(HdlcParameters::clamped);
+        if let Some(p) = proposal {
+            snrm = snrm.with_information(p.encode());
         }
         let attempts = self.opts.retries + 1;
         let mut last = String::from("no answer");
@@ -423,7 +424,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                             let theirs = HdlcParameters::decode(&f.information)
                                 .map_err(|e| Error::decode("HDLC connect (UA parameters)", e))?;
                             let h = self.hdlc_state()?;
-                            h.params = theirs.swapped().clamped();
+                            let mut ours = theirs.swapped().clamped();
+                            // A meter may not grant more than we proposed.
+                            if let Some(p) = proposal {
+                                ours.max_info_transmit =
+                                    ours.max_info_transmit.min(p.max_info_transmit);
+                                ours.max_info_receive =
+                                    ours.max_info_receive.min(p.max_info_receive);
+                                ours.window_transmit = ours.window_transmit.min(p.window_transmit);
+                                ours.window_receive = ours.window_receive.min(p.window_receive);
+                            }
+                            h.params = ours;
                             h.vs = 0;
                             h.vr = 0;
                             h.connected = true;
@@ -564,9 +575,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
         let mut from = 0usize;
         let mut failures = 0u32;
         let mut busy = 0u32;
+        // After an RNR for the whole window the meter has every frame: a lost answer to our
+        // poll is recovered by polling again, not by sending frames it took.
+        let mut all_taken = false;
         'send: loop {
-            for f in &window[from..] {
-                self.send_frame(f, during).await?;
+            if all_taken {
+                let poll = self.hdlc_state()?.receive_ready();
+                self.send_frame(&poll, during).await?;
+            } else {
+                for f in &window[from..] {
+                    self.send_frame(f, during).await?;
+                }
             }
             let mut deadline = self.deadline();
             loop {
@@ -580,6 +599,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                         Control::Rnr { recv_seq, .. } if recv_seq & 7 == want => {
                             // The meter took the window but is busy: poll it until it is
                             // ready for the next one.
+                            all_taken = true;
                             busy += 1;
                             self.poll_busy_meter(busy, during).await?;
                             deadline = self.deadline();
@@ -647,6 +667,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
         let mut failures = 0u32;
         let mut busy = 0u32;
         let mut last: String;
+        let windowed = self.hdlc_state()?.params.window_receive > 1;
         self.send_frame(&pending, during).await?;
         // Renewed only by progress or a retransmission: frames we ignore do not keep us here.
         let mut deadline = self.deadline();
@@ -679,10 +700,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                         send_seq,
                         poll_final,
                         ..
-                    } if (send_seq + 1) & 7 == h.vr && reassembler.in_progress() => {
-                        // A repeat of a frame we already took: our acknowledgement was lost.
-                        // (Inside a repeated window, only its last frame asks for an answer.)
-                        if poll_final {
+                    } if (send_seq + 1) & 7 == h.vr => {
+                        // A repeat of a frame we already took: our acknowledgement was lost
+                        // (inside a repeated window, only its last frame asks for an answer).
+                        // Before the first frame of this answer it is a late copy of the
+                        // previous answer: nothing to do.
+                        if poll_final && reassembler.in_progress() {
                             failures += 1;
                             last = "the meter repeats a segment we acknowledged".into();
                             if failures >= attempts {
@@ -735,6 +758,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                         if failures >= attempts {
                             break;
                         }
+                        pending = request.clone();
                         self.wire.stats.retransmissions += 1;
                         self.send_frame(&pending, during).await?;
                         deadline = self.deadline();
@@ -751,9 +775,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link<S> {
                     if failures >= attempts {
                         break;
                     }
-                    self.wire.stats.retransmissions += 1;
-                    self.send_frame(&pending, during).await?;
-                    deadline = self.deadline();
+                    // With windows the meter may still be sending the rest of this one: the
+                    // window's last frame (out of sequence now) or the time-out asks again.
+                    if !windowed {
+                        self.wire.stats.retransmissions += 1;
+                        self.send_frame(&pending, during).await?;
+                        deadline = self.deadline();
+                    }
                 }
                 Received::TimedOut => {
                     failures += 1;

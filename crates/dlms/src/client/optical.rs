@@ -5,7 +5,7 @@
 //! 2. The meter's identification `/XXXZ\2…` CR LF: manufacturer `XXX`, baud character `Z` (`0`
 //!    = 300 … `6` = 19200) and the enhanced identification `\2` (the meter can switch to HDLC).
 //!    An echo of our own request (optical heads hear themselves) is skipped.
-//! 3. The option select `ACK 2 Z 2` CR LF: protocol control `2` (HDLC procedure), the chosen
+//! 3. After the reaction time (200 ms), the option select `ACK 2 Z 2` CR LF: protocol control `2` (HDLC procedure), the chosen
 //!    speed, mode control `2` (binary). `0` in either place would ask for an ASCII readout.
 //! 4. Wait until the option select has left the wire and the meter has switched, drop whatever
 //!    arrived meanwhile (some meters, or the head's echo, repeat the option select; others send
@@ -107,6 +107,9 @@ pub struct ModeEOptions {
     pub timeout: Duration,
     /// The pause after the option select has left the wire, before the port is switched.
     pub settle: Duration,
+    /// The pause between the identification and the option select (IEC 62056-21's reaction
+    /// time is at least 200 ms).
+    pub reaction: Duration,
 }
 
 impl Default for ModeEOptions {
@@ -116,6 +119,7 @@ impl Default for ModeEOptions {
             max_baud: None,
             timeout: Duration::from_secs(3),
             settle: Duration::from_millis(300),
+            reaction: Duration::from_millis(200),
         }
     }
 }
@@ -237,7 +241,10 @@ pub async fn enter_mode_e<P: OpticalPort + ?Sized>(
         if now >= deadline {
             return Err(if buf.is_empty() && noise.is_empty() {
                 Error::Timeout {
-                    during: format!("{during} (no identification after /?{}!)", opts.address),
+                    during: format!(
+                        "{during} (no identification after /?{}!; a meter still in HDLC from a session that dropped signs on again after its inactivity time-out)",
+                        opts.address
+                    ),
                     timeout_ms: opts.timeout.as_millis() as u64,
                 }
             } else {
@@ -296,6 +303,7 @@ pub async fn enter_mode_e<P: OpticalPort + ?Sized>(
         _ => offered,
     };
     let zc = char_of_baud(baud).unwrap_or(z);
+    tokio::time::sleep(opts.reaction).await;
     let select = [ACK, b'2', zc, b'2', b'\r', b'\n'];
     sent += select.len() as u64;
     write_all(port, &select, during).await?;
@@ -383,7 +391,7 @@ mod tests {
         [req, sel, after].concat()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn opening_with_echo_and_repeated_select() {
         let (mut client, m) = duplex(1024);
         let task = tokio::spawn(meter(m, true, b"/GEC5\\2A1140\r\n"));
@@ -407,7 +415,7 @@ mod tests {
         assert_eq!(opening.bytes_received, 5 + 14 + 6);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn address_and_speed_cap() {
         let (mut client, m) = duplex(1024);
         let task = tokio::spawn(meter(m, false, b"/ISK6\\2AM550\r\n"));
@@ -423,7 +431,7 @@ mod tests {
         assert_eq!(seen, b"/?10000001!\r\n\x06242\r\nxyz");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn no_binary_mode_is_refused_before_any_switch() {
         let (mut client, m) = duplex(1024);
         let task = tokio::spawn(meter(m, false, b"/GEC5A1140\r\n"));
@@ -437,7 +445,7 @@ mod tests {
         assert_eq!(task.await.unwrap(), b"/?!\r\n");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn silence_garbage_and_bad_addresses() {
         let (mut client, _m) = duplex(1024);
         let err = enter_mode_e(&mut client, &quick()).await.unwrap_err();

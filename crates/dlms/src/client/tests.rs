@@ -448,6 +448,86 @@ async fn segmented_answer_is_acknowledged_with_the_guides_rr() {
     });
 }
 
+/// An answer in windows of 3 (the UA grants the meter a transmit window of 3): a frame lost
+/// inside the window makes the window's last frame arrive out of sequence, and the client asks
+/// for the missing one with RR N(R)=1; a window repeated because our RR was lost is answered
+/// with the same RR again; the answer is whole.
+#[tokio::test(start_paused = true)]
+async fn answers_in_windows_with_a_lost_and_a_repeated_frame() {
+    let ua = HdlcFrame::new(
+        client_addr(),
+        server_addr(),
+        Control::Ua { poll_final: true },
+    )
+    .with_information(
+        HdlcParameters {
+            max_info_transmit: 128,
+            max_info_receive: 128,
+            window_transmit: 3,
+            window_receive: 1,
+        }
+        .encode(),
+    )
+    .encode()
+    .unwrap();
+    let mut info = crate::hdlc::LLC_RESPONSE.to_vec();
+    info.extend_from_slice(&hex(AARE_7));
+    let parts: Vec<&[u8]> = info.chunks(12).collect();
+    assert_eq!(parts.len(), 4);
+    let seg = |ns: u8, poll_final: bool| {
+        HdlcFrame {
+            segmented: ns < 3,
+            destination: client_addr(),
+            source: server_addr(),
+            control: Control::I {
+                send_seq: ns,
+                recv_seq: 1,
+                poll_final,
+            },
+            information: parts[usize::from(ns)].to_vec(),
+        }
+        .encode()
+        .unwrap()
+    };
+    let rr = |n: u8| {
+        HdlcFrame::new(
+            server_addr(),
+            client_addr(),
+            Control::Rr {
+                recv_seq: n,
+                poll_final: true,
+            },
+        )
+        .encode()
+        .unwrap()
+    };
+    let steps = vec![
+        expect(SNRM),
+        Step::Send(ua),
+        c_i(0, 0, &hex(AARQ_7)),
+        // Frame 1 lost: 0, then 2 with the final bit.
+        Step::Send([seg(0, false), seg(2, true)].concat()),
+        Step::Expect(rr(1)),
+        Step::Send([seg(1, false), seg(2, true)].concat()),
+        Step::Expect(rr(3)),
+        // Our RR lost: the meter repeats the window's last frames.
+        Step::Send([seg(1, false), seg(2, true)].concat()),
+        Step::Expect(rr(3)),
+        Step::Send(seg(3, true)),
+    ];
+    let mut opts = hdlc_opts(0x00_7E1F, 128);
+    opts.release = false;
+    scripted!(steps, opts, |c| {
+        assert_eq!(
+            c.link().hdlc_parameters().map(|p| p.window_receive),
+            Some(3)
+        );
+        let n = c.associate().await.unwrap();
+        assert_eq!(n.conformance, Conformance(0x00_501F));
+        assert_eq!(c.stats().retransmissions, 2);
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn bad_fcs_is_retried_then_succeeds() {
     let get = hex("C0 01 C1 00 08 00 00 01 00 00 FF 02 00");

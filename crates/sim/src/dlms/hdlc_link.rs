@@ -13,8 +13,8 @@
 //!   dropped. DISC: UA when connected, DM when not. I-frames or RR when not connected: DM.
 //! * I-frames: in sequence they are taken (the LLC header `E6 E6 00` in the first segment), a
 //!   non-final segment is acknowledged with RR when it carries the poll bit; the repeat of the
-//!   frame just taken (the client missed the answer) makes the meter send its last frame
-//!   again; any other sequence number gets FRMR. A long answer goes out in segments, in
+//!   frame just taken (the client missed the answer) makes the meter send its unacknowledged
+//!   frames again (or its RR, when the frame was a non-final segment); any other sequence number gets FRMR. A long answer goes out in segments, in
 //!   windows of up to the negotiated size (the client's proposal, at most 7): the frames of a
 //!   window go out back to back, the poll/final bit only on the last; the client's RR
 //!   acknowledges them, and frames it did not acknowledge (its N(R) points into the window)
@@ -215,8 +215,17 @@ impl HdlcServerLink {
                         }
                     }
                 } else if send_seq == (self.vr + 7) & 7 {
-                    // The client repeats the frame just taken: it missed the answer.
-                    self.resend_unacked(out);
+                    // The client repeats the frame just taken: it missed the answer. The answer
+                    // to a non-final segment (or window) was an RR: that again.
+                    if !self.unacked.is_empty() {
+                        self.resend_unacked(out);
+                    } else if poll_final {
+                        let rr = Control::Rr {
+                            recv_seq: self.vr,
+                            poll_final: true,
+                        };
+                        self.send_control(rr, Vec::new(), out);
+                    }
                 } else if self.negotiated.is_some_and(|p| p.window_receive > 1) {
                     // A frame of the client's window went missing: at the window's end, ask
                     // for everything from the missing one.

@@ -35,7 +35,7 @@ use crate::meter::SimMeter;
 
 pub use association::Association;
 pub use hdlc_link::HdlcServerLink;
-pub use serve::{DlmsServeOptions, Transport, serve_dlms, serve_dlms_connection};
+pub use serve::{DlmsServeOptions, Transport, serve_dlms, serve_dlms_connection, serve_hdlc_line};
 
 /// The logical device every simulated meter is: the management logical device.
 pub const SERVER_SAP: u16 = 1;

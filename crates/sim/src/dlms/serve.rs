@@ -95,6 +95,20 @@ pub async fn serve_dlms_connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Serves HDLC on a line that stays open (a serial port): session after session, until the
+/// line itself ends (end of file or an error, such as a pulled USB adapter).
+pub async fn serve_hdlc_line<S: AsyncRead + AsyncWrite + Unpin>(
+    mut line: S,
+    meter: DlmsMeter,
+    opts: DlmsServeOptions,
+) -> std::io::Result<()> {
+    loop {
+        if serve_hdlc(&mut line, meter.clone(), opts.clone(), false).await? == HdlcEnd::Closed {
+            return Ok(());
+        }
+    }
+}
+
 /// Why an HDLC session on a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HdlcEnd {

@@ -1457,6 +1457,12 @@ fn hdlc_link_negotiates_segments_and_drops_bad_frames() {
     let out = link.receive(&segs[0].encode().unwrap());
     let rr = &frames_of(&out)[0];
     assert!(matches!(rr.control, Control::Rr { recv_seq: 1, .. }));
+    // The RR was lost and the client repeats the segment: the same RR again.
+    let again = link.receive(&segs[0].encode().unwrap());
+    assert!(matches!(
+        frames_of(&again)[0].control,
+        Control::Rr { recv_seq: 1, .. }
+    ));
     let mut broken = segs[1].encode().unwrap();
     let n = broken.len();
     broken[n - 2] ^= 0xFF;
