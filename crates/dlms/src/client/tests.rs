@@ -175,6 +175,20 @@ fn i_frame(from_client: bool, ns: u8, nr: u8, apdu: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
+/// The client's RR with N(R) = `n` and the poll bit.
+fn client_rr(n: u8) -> Vec<u8> {
+    HdlcFrame::new(
+        server_addr(),
+        client_addr(),
+        Control::Rr {
+            recv_seq: n,
+            poll_final: true,
+        },
+    )
+    .encode()
+    .unwrap()
+}
+
 fn c_i(ns: u8, nr: u8, apdu: &[u8]) -> Step {
     Step::Expect(i_frame(true, ns, nr, apdu))
 }
@@ -489,18 +503,7 @@ async fn answers_in_windows_with_a_lost_and_a_repeated_frame() {
         .encode()
         .unwrap()
     };
-    let rr = |n: u8| {
-        HdlcFrame::new(
-            server_addr(),
-            client_addr(),
-            Control::Rr {
-                recv_seq: n,
-                poll_final: true,
-            },
-        )
-        .encode()
-        .unwrap()
-    };
+    let rr = client_rr;
     let steps = vec![
         expect(SNRM),
         Step::Send(ua),
