@@ -548,9 +548,11 @@ fn time_zone_warning(time_zone: Option<i64>, std_offset_min: i16) -> Option<Stri
             hours(-want)
         )),
         Some(tz) => Some(format!(
-            "the meter's Clock keeps time zone UTC{:+.1} h (time_zone {tz} min), but the scheme's zone keeps standard time at UTC{:+.1} h (time_zone {want}): the calendar's switch times would fall at the wrong hours until the Clock's time zone is set",
+            "the meter's Clock keeps time zone UTC{:+.1} h (time_zone {tz} min), but the scheme's zone keeps standard time at UTC{:+.1} h (time_zone {want}): the calendar's switch times would fall at the wrong hours until the Clock's time zone is set (`metermaster time --protocol dlms --time-zone {:+03}:{:02}`)",
             hours(-tz),
-            hours(-want)
+            hours(-want),
+            -want / 60,
+            (want % 60).abs()
         )),
     }
 }

@@ -43,6 +43,11 @@ pub struct TimeArgs {
     /// The meter clock's offset from UTC, e.g. +01:00 (meters keep local standard time).
     #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
     pub utc_offset: String,
+    /// DLMS, management client: write the Clock's time zone first: the meter's local standard
+    /// time as an offset from UTC, e.g. +10:00 (its time_zone attribute gets −600, minutes
+    /// UTC − local). A calendar's switch times are kept in this zone.
+    #[arg(long, allow_hyphen_values = true, value_name = "OFFSET")]
+    pub time_zone: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -70,6 +75,11 @@ async fn drift<L: metermaster_flag::transport::Link>(
 
 pub async fn run(a: TimeArgs) -> Result<()> {
     match a.protocol.as_str() {
+        "flag" if a.time_zone.is_some() => {
+            bail!(
+                "--time-zone writes a DLMS Clock's time zone; a FLAG meter keeps the standard time of its program"
+            )
+        }
         "flag" => {}
         "dlms" => return run_dlms(a).await,
         other => bail!("--protocol {other:?}: flag or dlms"),
@@ -220,12 +230,36 @@ async fn run_dlms(a: TimeArgs) -> Result<()> {
         ..TimePolicy::default()
     };
     let what = setup.what.replacen("reading", "setting the clock of", 1);
+    // The zone as the Clock keeps it: minutes UTC − local standard time.
+    let time_zone = match &a.time_zone {
+        None => None,
+        Some(z) => {
+            let s = crate::read::parse_offset(z)?;
+            if s % 60 != 0 || s.abs() > 12 * 3600 {
+                bail!("--time-zone {z:?}: whole minutes, at most 12 hours from UTC");
+            }
+            Some((-s / 60) as i16)
+        }
+    };
     let result = async {
         let stream = crate::read::dlms_open(&setup.conn, setup.mode_e.as_ref()).await?;
         let mut c = DlmsClient::connect(stream, setup.session.clone()).await?;
         c.associate().await?;
+        if let Some(z) = time_zone {
+            c.set(
+                AttributeDescriptor::new(8, DLMS_CLOCK, 3),
+                None,
+                &Data::Long(z),
+            )
+            .await
+            .context("writing the Clock's time zone (needs the management client)")?;
+        }
         let (meter_before, _, before, deviation) = dlms_clock(&mut c, &policy).await?;
-        let mut action = "check";
+        let mut action = if time_zone.is_some() {
+            "time zone"
+        } else {
+            "check"
+        };
         if a.adjust || a.set {
             let limit = f64::from(a.trim_limit);
             if a.adjust && before.abs() > limit {
@@ -281,18 +315,35 @@ async fn run_dlms(a: TimeArgs) -> Result<()> {
         Ok::<_, anyhow::Error>((action, meter_before, before, meter_after, after))
     }
     .await;
-    if a.adjust || a.set {
+    if a.adjust || a.set || time_zone.is_some() {
         let store = a.store.open().await?;
+        let zone = time_zone
+            .map(|z| {
+                format!(
+                    "; time zone {} (time_zone {z})",
+                    a.time_zone.as_deref().unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
         let detail = match &result {
-            Ok((_, _, b, _, af)) => format!("{what}: drift {b:+.1} s before, {af:+.1} s after"),
-            Err(_) => what.clone(),
+            Ok((_, _, b, _, af)) => {
+                format!("{what}: drift {b:+.1} s before, {af:+.1} s after{zone}")
+            }
+            Err(_) => format!("{what}{zone}"),
         };
         store
             .write(Batch {
                 audit: vec![AuditEntry {
                     time: Utc::now(),
                     user: a.user.clone(),
-                    action: if a.set { "time set" } else { "time trim" }.into(),
+                    action: if a.set {
+                        "time set"
+                    } else if a.adjust {
+                        "time trim"
+                    } else {
+                        "time zone"
+                    }
+                    .into(),
                     meter: None,
                     detail,
                     outcome: match &result {

@@ -224,6 +224,10 @@ pub struct SimMeter {
     pub staging: Option<Staging>,
     /// A session that ended with a program staged and not committed.
     pub interrupted: Option<Interrupted>,
+    /// The time zone a DLMS client wrote to the Clock (minutes UTC − local standard time); the
+    /// clock's local time does not move, only what it says about its zone. `None`: the zone
+    /// of the program in force.
+    pub clock_zone: Option<i16>,
 }
 
 impl SimMeter {
@@ -279,6 +283,7 @@ impl SimMeter {
             active_image: Vec::new(),
             staging: None,
             interrupted: None,
+            clock_zone: None,
             cfg,
         }
     }

@@ -936,13 +936,24 @@ fn dlms_tou(r: &Reading) -> std::collections::BTreeMap<u8, i64> {
 /// the scheme's local time: the simulator's DLMS clock has no time zone or DST of its own).
 #[tokio::test]
 async fn dlms_programmed_tou_registers_agree_with_evaluate() {
+    for (file, start, offset_h, days) in [
+        ("economy7.toml", (2026, 1, 10), 0i64, 12i64),
+        ("three-rate.toml", (2026, 5, 25), 10, 20),
+    ] {
+        dlms_tou_case(file, start, offset_h, days).await;
+    }
+}
+
+/// One case of [`dlms_programmed_tou_registers_agree_with_evaluate`]: a meter starting at
+/// local midnight `start` whose clock keeps UTC+`offset_h` (written to the Clock's time_zone
+/// first), programmed over DLMS and run for `days`.
+async fn dlms_tou_case(file: &str, start: (i32, u32, u32), offset_h: i64, days: i64) {
     use metermaster_dlms::apdu::{AttributeDescriptor, MethodDescriptor};
     use metermaster_dlms::client::{ReadOptions, read_meter};
-    let start = NaiveDate::from_ymd_opt(2026, 1, 10)
+    let start = NaiveDate::from_ymd_opt(start.0, start.1, start.2)
         .unwrap()
         .and_hms_opt(0, 0, 0)
         .unwrap();
-    let days = 12i64;
     let f = Fleet::new(vec![SimMeter::new(MeterConfig::new(
         "10000001",
         MeterModel::A1140,
@@ -950,12 +961,12 @@ async fn dlms_programmed_tou_registers_agree_with_evaluate() {
         start,
     ))]);
     let m = metermaster_sim::dlms::DlmsMeter::new(f.meters[0].clone());
-    let scheme = example_scheme("economy7.toml");
-    let utc_start = start.and_utc();
+    let scheme = example_scheme(file);
+    let utc_start = start.and_utc() - chrono::Duration::hours(offset_h);
     let compiled = metermaster_tariff::compile(
         &scheme,
         metermaster_tariff::MeterType::Dlms,
-        "E7-DLMS",
+        "TOU-DLMS",
         None,
         utc_start,
     )
@@ -963,7 +974,16 @@ async fn dlms_programmed_tou_registers_agree_with_evaluate() {
     let metermaster_tariff::Compiled::Dlms(cal) = compiled else {
         panic!("{compiled:?}")
     };
+    assert_eq!(cal.std_offset_min, Some((offset_h * 60) as i16), "{file}");
     let mut c = dlms_client(&m, true, 1).await;
+    let clock = metermaster_model::ObisCode::new(0, 0, 1, 0, 0, 255);
+    c.set(
+        AttributeDescriptor::new(8, clock, 3),
+        None,
+        &metermaster_dlms::Data::Long((-offset_h * 60) as i16),
+    )
+    .await
+    .unwrap();
     for w in cal.attributes() {
         c.set(
             AttributeDescriptor::new(w.class_id, w.obis, w.attribute),
@@ -1002,17 +1022,17 @@ async fn dlms_programmed_tou_registers_agree_with_evaluate() {
     for (i, rate) in scheme.rates.iter().enumerate() {
         let e = rate.register;
         let advance = i128::from(r1[&e] - r0[&e]);
-        assert!(advance > 0, "rate {} never in force", rate.name);
+        assert!(advance > 0, "{file}: rate {} never in force", rate.name);
         assert_eq!(
             advance, ev.rates[i],
-            "rate {} (register 1.0.1.8.{e}.255)",
+            "{file}: rate {} (register 1.0.1.8.{e}.255)",
             rate.name
         );
     }
     // Registers the calendar does not name stand still.
     for (e, v) in &r0 {
         if !scheme.rates.iter().any(|r| r.register == *e) {
-            assert_eq!(r1[e], *v, "register 1.0.1.8.{e}.255");
+            assert_eq!(r1[e], *v, "{file}: register 1.0.1.8.{e}.255");
         }
     }
 }

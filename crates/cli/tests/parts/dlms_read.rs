@@ -502,7 +502,9 @@ fn program_a_dlms_meter() {
     // The simulated meter's clock keeps UTC; the NSW scheme wants UTC+10 standard time.
     let w = v["warnings"][0].as_str().unwrap_or_default();
     assert!(
-        w.contains("time zone UTC+0.0 h") && w.contains("UTC+10.0 h (time_zone -600)"),
+        w.contains("time zone UTC+0.0 h")
+            && w.contains("UTC+10.0 h (time_zone -600)")
+            && w.contains("--time-zone +10:00"),
         "{v}"
     );
     let a = audit();
@@ -513,6 +515,31 @@ fn program_a_dlms_meter() {
     assert_eq!(log.len(), 2, "{log:?}");
     // The refused LLS attempt and the done one both name the meter.
     assert!(log.iter().all(|e| e["meter"] == "10000001"), "{log:?}");
+
+    // The management client gives the meter's Clock the scheme's zone (AEST, UTC+10): the
+    // next programming has nothing to warn about.
+    let (ok, out, err) = run(&[
+        "time",
+        &url,
+        "--protocol",
+        "dlms",
+        "--client",
+        "1",
+        "--auth",
+        "high",
+        "--keys",
+        &keys,
+        "--time-zone",
+        "+10:00",
+        "--user",
+        "carol",
+        "--database",
+        &db,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let t: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(t["action"], "time zone", "{t}");
 
     // A line that drops in the middle of the writes: the run connects again by itself, writes
     // everything again and activates once; the audit log has the interrupted attempt and the
@@ -542,6 +569,7 @@ fn program_a_dlms_meter() {
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verified"], true);
+    assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
     let a = audit();
     assert_eq!(a["count"].as_u64().unwrap(), before + 2, "one activation");
     // (The simulated clock stands still: the log's records share one time, so no order.)
@@ -557,10 +585,15 @@ fn program_a_dlms_meter() {
         "{users:?}"
     );
     let log = super::listed("audit", &db);
-    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log.len(), 5, "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| e["action"] == "time zone" && e["outcome"] == "ok"),
+        "{log:?}"
+    );
     let outcomes: Vec<&str> = log
         .iter()
-        .filter(|e| e["user"] == "carol")
+        .filter(|e| e["user"] == "carol" && e["action"] == "program")
         .map(|e| e["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes.len(), 2, "{log:?}");

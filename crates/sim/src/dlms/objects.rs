@@ -198,6 +198,7 @@ impl CosemObject {
         match (self.kind, attr) {
             (Kind::AssociationLn, 7) => 0,
             (Kind::Clock, 2) if client >= Client::Reader => 3,
+            (Kind::Clock, 3) if client == Client::Management => 3,
             (Kind::ActivityCalendar, 6..=10)
             | (Kind::SpecialDays, 2)
             | (Kind::Value(Value::ProgrammingUser), 2)
@@ -526,6 +527,16 @@ pub fn set_attribute(
         return Dar::OtherReason;
     }
     match (obj.kind, a.attribute_id) {
+        // time_zone: minutes UTC − local standard time, −720 … 720 (the clock's local time
+        // stays; calendars activated later keep this zone).
+        (Kind::Clock, 3) => match value.as_i64() {
+            Some(z) if (-720..=720).contains(&z) => {
+                ctx.meter.clock_zone = Some(z as i16);
+                Dar::Success
+            }
+            Some(_) => Dar::OtherReason,
+            None => Dar::TypeUnmatched,
+        },
         (Kind::Clock, 2) => match clock_from_data(ctx.meter, value) {
             Ok(t) => apply_clock(ctx, t),
             Err(e) => e,
@@ -883,9 +894,12 @@ fn apply_clock(ctx: &mut Ctx<'_>, target: NaiveDateTime) -> Dar {
 }
 
 /// The deviation the meter's clock runs at: its local standard time all year (deviation =
-/// UTC − local, minutes). Without a program the meter keeps UTC (GMT), as the factory Economy 7
-/// meters do.
+/// UTC − local, minutes): the time zone a DLMS client wrote to the Clock, else the program's.
+/// Without either the meter keeps UTC (GMT), as the factory Economy 7 meters do.
 pub fn deviation(meter: &SimMeter) -> i16 {
+    if let Some(z) = meter.clock_zone {
+        return z;
+    }
     meter
         .program_at(meter.model_now())
         .map_or(0, |p| p.std_offset_min.saturating_neg())
