@@ -1353,8 +1353,10 @@ pub mod event_code {
     pub const REVERSE_RUN: u8 = 10;
     /// Plus the phase mask: 1 L1, 2 L2, 4 L3 (21 = L1, 27 = all three).
     pub const PHASE_FAILURE: u8 = 20;
+    /// 40 and 44 as in the DSMR/IDIS standard event log (terminal cover removed, meter cover
+    /// removed); 41 and 45 there are the covers closed again.
     pub const TERMINAL_COVER: u8 = 40;
-    pub const MAIN_COVER: u8 = 41;
+    pub const MAIN_COVER: u8 = 44;
     pub const BILLING_RESET: u8 = 50;
 }
 
