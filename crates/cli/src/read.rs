@@ -122,6 +122,10 @@ pub struct DlmsArgs {
     /// `--mode-e=ADDRESS` puts a device address into the sign-on.
     #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub mode_e: Option<String>,
+    /// DLMS: a TOML file mapping the meter's own event codes (those the DSMR/IDIS standard
+    /// event log does not define) to event kinds; see examples/event-codes/.
+    #[arg(long, value_name = "FILE")]
+    pub event_codes: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -414,6 +418,52 @@ struct Keys {
     settings: metermaster_dlms::client::SecuritySettings,
     invocation_counter: Option<u32>,
     counter_obis: metermaster_model::ObisCode,
+}
+
+/// An event-code table: `[codes]` with `CODE = "kind"` or `CODE = { kind, detail }`.
+pub fn load_event_codes(
+    path: &std::path::Path,
+) -> Result<std::collections::BTreeMap<u64, (metermaster_model::EventKind, Option<String>)>> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Kind(metermaster_model::EventKind),
+        Full {
+            kind: metermaster_model::EventKind,
+            detail: Option<String>,
+        },
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        codes: std::collections::BTreeMap<String, toml::Value>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the event-code table {}", path.display()))?;
+    let f: File = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (code, value) in f.codes {
+        let n: u64 = code.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: [codes] key {code:?} is not an event code number",
+                path.display()
+            )
+        })?;
+        let entry: Entry = value.clone().try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: code {n}: {value} is not an event kind (e.g. \"reverse_run\") or {{ kind = \"...\", detail = \"...\" }}",
+                path.display()
+            )
+        })?;
+        out.insert(
+            n,
+            match entry {
+                Entry::Kind(k) => (k, None),
+                Entry::Full { kind, detail } => (kind, detail),
+            },
+        );
+    }
+    Ok(out)
 }
 
 fn load_keys(path: &std::path::Path) -> Result<Keys> {
@@ -752,6 +802,10 @@ pub async fn dlms_reading(
             Some(p) => format!("client {} server {} physical {p}", d.client, d.server),
             None => format!("client {} server {}", d.client, d.server),
         }),
+        event_codes: match &d.event_codes {
+            Some(path) => load_event_codes(path)?,
+            None => Default::default(),
+        },
         ..ReadOptions::default()
     };
     if let Some(parts) = &a.only {

@@ -315,6 +315,62 @@ fn dlms_over_a_serial_pty_pair() {
     }
 }
 
+/// The simulated meter's own event codes (reverse run, phase failures, billing resets) are not
+/// in the DSMR/IDIS table: without a table they are reported as unmapped, with
+/// `--event-codes examples/event-codes/metermaster-sim.toml` the DLMS reading has the same
+/// events as the FLAG reading of the same meter (power failures apart: DLMS logs power down
+/// and up, FLAG one power failure). A broken table is a clear error.
+#[test]
+fn meter_event_codes_from_a_table() {
+    let flag = flag_reading();
+    let m = dlms_meter(&[]);
+    let lls = ["--client", "17", "--auth", "low", "--password", "12345678"];
+    let table = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/event-codes/metermaster-sim.toml"
+    );
+    let events = |r: &Value| -> Vec<(Value, Value, Value)> {
+        let mut v: Vec<_> = r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e["kind"].as_str(),
+                    Some("power_failure" | "power_down" | "power_up")
+                )
+            })
+            .map(|e| (e["time"].clone(), e["kind"].clone(), e["detail"].clone()))
+            .collect();
+        v.sort_by_key(|e| e.0.to_string());
+        v
+    };
+    let theirs = events(&flag);
+    assert!(
+        theirs.iter().any(|e| e.1 == "reverse_run")
+            && theirs.iter().any(|e| e.1 == "billing_reset"),
+        "{theirs:?}"
+    );
+    let without = dlms_read(m.port, &lls);
+    assert!(events(&without).len() < theirs.len(), "{without}");
+    let mut args = lls.to_vec();
+    args.extend(["--event-codes", table]);
+    let with = dlms_read(m.port, &args);
+    assert_eq!(events(&with), theirs);
+
+    let dir = temp_dir("event-codes");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[codes]\n10 = \"reverse_running\"\n").unwrap();
+    let mut args = lls.to_vec();
+    args.extend(["--event-codes", bad.to_str().unwrap()]);
+    let err = dlms_read_fails(m.port, &args);
+    assert!(
+        err.contains("code 10") && err.contains("not an event kind"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `audit --protocol dlms` reads the same programming counter and sessions (time, user,
 /// scheme) from the DLMS face as `audit` from the FLAG face of the same meter.
 #[test]

@@ -168,6 +168,9 @@ pub struct ReadOptions {
     pub list_chunk: usize,
     /// The newest entries read from each event log.
     pub max_events: u32,
+    /// Event codes of the meter's own (manufacturer-specific) table, looked up before the
+    /// standard (DSMR/IDIS) codes: code → kind and an optional detail text.
+    pub event_codes: std::collections::BTreeMap<u64, (EventKind, Option<String>)>,
 }
 
 impl Default for ReadOptions {
@@ -186,6 +189,7 @@ impl Default for ReadOptions {
             address: None,
             list_chunk: 10,
             max_events: 100,
+            event_codes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -1295,12 +1299,12 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
         let Some(code) = f[value_col].as_u64() else {
             continue;
         };
-        match names::event(code) {
-            Some((kind, detail)) => reading.events.push(Event {
-                time,
-                kind,
-                detail: detail.map(str::to_string),
-            }),
+        let mapped = match opts.event_codes.get(&code) {
+            Some((kind, detail)) => Some((*kind, detail.clone())),
+            None => names::event(code).map(|(k, d)| (k, d.map(str::to_string))),
+        };
+        match mapped {
+            Some((kind, detail)) => reading.events.push(Event { time, kind, detail }),
             None => {
                 if !unknown.contains(&code) {
                     unknown.push(code);
