@@ -462,7 +462,6 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
     let result = loop {
         attempts += 1;
         let r = dlms_attempt(&setup, &a.user, &writes, &label, activation, &mut state).await;
-        let fmt = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
         let transient = r.as_ref().err().is_some_and(is_transient_dlms);
         // Every attempt goes to the audit log, with the meter it reached.
         store
@@ -500,7 +499,6 @@ async fn run_dlms(a: ProgramArgs) -> Result<()> {
         }
     };
     let counters = state.counters;
-    let fmt = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
     if !a.json {
         for w in &state.warnings {
             eprintln!("warning: {w}");
@@ -555,6 +553,11 @@ fn time_zone_warning(time_zone: Option<i64>, std_offset_min: i16) -> Option<Stri
             (want % 60).abs()
         )),
     }
+}
+
+/// A counter read, or `?` when it could not be read.
+fn fmt(n: Option<u64>) -> String {
+    n.map_or("?".to_string(), |n| n.to_string())
 }
 
 /// What a DLMS programming run learnt, kept across attempts.

@@ -32,19 +32,25 @@ fn sim(extra: &[&str]) -> Sim {
     sim_with(&args)
 }
 
-/// `metermaster sim ARGS` as a child process, and the port its first line announces.
-fn sim_with(args: &[&str]) -> Sim {
-    let mut child = Command::new(BIN)
-        .arg("sim")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// Starts `cmd` with its standard output piped; the child and the first line it prints (a
+/// server's announcement that it is ready).
+fn spawn_first_line(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    (child, line)
+}
+
+/// `metermaster sim ARGS` as a child process, and the port its first line announces.
+fn sim_with(args: &[&str]) -> Sim {
+    let (child, line) = spawn_first_line(
+        Command::new(BIN)
+            .arg("sim")
+            .args(args)
+            .stderr(Stdio::null()),
+    );
     let port = line
         .split("tcp://127.0.0.1:")
         .nth(1)
@@ -1170,25 +1176,7 @@ fn time_trims_and_sets_the_clock() {
     // A simulated meter started at our time is off by its own seeded drift (within ±10 s):
     // trimmed with the level 1 password.
     let start = chrono::Utc::now().to_rfc3339();
-    let mut child = Command::new(BIN)
-        .args(["sim", "--listen", "127.0.0.1:0", "--start", &start])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let s = Sim {
-        port: line
-            .split("tcp://127.0.0.1:")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|p| p.parse().ok())
-            .unwrap(),
-        child,
-    };
+    let s = sim_with(&["--listen", "127.0.0.1:0", "--start", &start]);
     let (count0, _) = prog_count(s.port);
     let (ok, out, err) = time(s.port, &[]);
     assert!(ok, "{err}");

@@ -5,13 +5,13 @@
 //! key, a corrupted HDLC frame, a connection cut in a block transfer) give a clear error or a
 //! retry, never a panic or a wrong value.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Sim, listed, peer_python, run, sim, sim_with, temp_dir};
+use super::{Sim, listed, peer_python, run, sim, sim_with, spawn_first_line, temp_dir};
 
 const START: &str = "2024-03-05T14:00:00Z";
 
@@ -284,18 +284,13 @@ fn dlms_over_a_serial_pty_pair() {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let mut meter = Command::new(env!("CARGO_BIN_EXE_metermaster"))
-            .args(["sim", "--protocol", "dlms", "--serial", m.to_str().unwrap()])
-            .args(["--speed", "0", "--start", START])
-            .args(sim_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(meter.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (mut meter, line) = spawn_first_line(
+            Command::new(env!("CARGO_BIN_EXE_metermaster"))
+                .args(["sim", "--protocol", "dlms", "--serial", m.to_str().unwrap()])
+                .args(["--speed", "0", "--start", START])
+                .args(sim_args)
+                .stderr(Stdio::null()),
+        );
         assert!(line.contains(banner), "{line}");
         let url = format!("serial://{}?baud={baud}", c.display());
         for round in 0..2 {
@@ -532,25 +527,29 @@ fn program_a_dlms_meter() {
     ]);
     assert!(!ok && !err.contains("panicked"), "{err}");
     assert_eq!(audit()["count"].as_u64().unwrap(), before);
-    let (ok, out, err) = run(&[
-        "program",
-        &url,
-        "--protocol",
-        "dlms",
-        "--scheme",
-        scheme,
-        "--user",
-        "alice",
-        "--client",
-        "1",
-        "--auth",
-        "high",
-        "--keys",
-        &keys,
-        "--database",
-        &db,
-        "--json",
-    ]);
+    // `program --json` as the management client, into the test's store.
+    let program_as = |url: &str, user: &str| {
+        run(&[
+            "program",
+            url,
+            "--protocol",
+            "dlms",
+            "--scheme",
+            scheme,
+            "--user",
+            user,
+            "--client",
+            "1",
+            "--auth",
+            "high",
+            "--keys",
+            &keys,
+            "--database",
+            &db,
+            "--json",
+        ])
+    };
+    let (ok, out, err) = program_as(&url, "alice");
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verified"], true);
@@ -603,25 +602,7 @@ fn program_a_dlms_meter() {
     // client; connection 1 is the programming session that is cut.)
     let relay = faulty_relay_nth(m.port, Fault::Cut(1200), 1);
     let rurl = format!("tcp://127.0.0.1:{relay}");
-    let (ok, out, err) = run(&[
-        "program",
-        &rurl,
-        "--protocol",
-        "dlms",
-        "--scheme",
-        scheme,
-        "--user",
-        "carol",
-        "--client",
-        "1",
-        "--auth",
-        "high",
-        "--keys",
-        &keys,
-        "--database",
-        &db,
-        "--json",
-    ]);
+    let (ok, out, err) = program_as(&rurl, "carol");
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verified"], true);
@@ -882,16 +863,11 @@ impl Drop for Gurux {
 const GURUX_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/gurux_server.py");
 
 fn gurux_server(py: &str) -> Gurux {
-    let mut child = Command::new(py)
-        .args([GURUX_SERVER, "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = spawn_first_line(
+        Command::new(py)
+            .args([GURUX_SERVER, "--port", "0"])
+            .stderr(Stdio::inherit()),
+    );
     let port = line
         .strip_prefix("listening on ")
         .and_then(|p| p.trim().parse().ok())

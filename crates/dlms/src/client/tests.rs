@@ -535,6 +535,12 @@ async fn answers_in_windows_with_a_lost_and_a_repeated_frame() {
 async fn bad_fcs_is_retried_then_succeeds() {
     let get = hex("C0 01 C1 00 08 00 00 01 00 00 FF 02 00");
     let answer = hex("C4 01 C1 00 09 0C 07 E1 0A 01 07 01 07 1E 00 FF C4 80");
+    // The same APDU with invoke-id-and-priority C2 (the next request).
+    let invoke_c2 = |apdu: &[u8]| -> Vec<u8> {
+        let mut v = apdu.to_vec();
+        v[2] = 0xC2;
+        v
+    };
     let good = i_frame(false, 1, 2, &answer);
     let mut bad = good.clone();
     let n = bad.len();
@@ -550,36 +556,9 @@ async fn bad_fcs_is_retried_then_succeeds() {
         c_i(1, 1, &get),
         Step::Send(good),
         // A silent meter: the request goes out again after the time-out.
-        c_i(
-            2,
-            2,
-            &get[..2]
-                .iter()
-                .chain(&[0xC2])
-                .chain(&get[3..])
-                .copied()
-                .collect::<Vec<_>>(),
-        ),
-        c_i(
-            2,
-            2,
-            &get[..2]
-                .iter()
-                .chain(&[0xC2])
-                .chain(&get[3..])
-                .copied()
-                .collect::<Vec<_>>(),
-        ),
-        s_i(
-            2,
-            3,
-            &answer[..2]
-                .iter()
-                .chain(&[0xC2])
-                .chain(&answer[3..])
-                .copied()
-                .collect::<Vec<_>>(),
-        ),
+        c_i(2, 2, &invoke_c2(&get)),
+        c_i(2, 2, &invoke_c2(&get)),
+        s_i(2, 3, &invoke_c2(&answer)),
     ];
     let mut opts = hdlc_opts(0x00_7E1F, 128);
     opts.release = false;
@@ -671,16 +650,7 @@ async fn segmented_aarq(busy: bool) {
             .unwrap()
     };
     // The client's poll: RR with its N(R) (nothing received yet) and the poll bit.
-    let poll = HdlcFrame::new(
-        server_addr(),
-        client_addr(),
-        Control::Rr {
-            recv_seq: 0,
-            poll_final: true,
-        },
-    )
-    .encode()
-    .unwrap();
+    let poll = client_rr(0);
     let rr = |n: u8| Control::Rr {
         recv_seq: n,
         poll_final: true,
