@@ -4,12 +4,14 @@
 //! carry it, the store keeps it and analysis consumes it. Nothing in this crate does I/O.
 
 mod interval;
+mod meter_id;
 mod obis;
 mod quantity;
 mod reading;
 mod status;
 
 pub use interval::{IntervalNote, IntervalRow, Quality};
+pub use meter_id::{canonical_meter_id, unidentified_meter_id};
 pub use obis::{ObisCode, ObisParseError};
 pub use quantity::{Quantity, Unit};
 pub use reading::{

@@ -8,6 +8,7 @@
 //! imported twice nor half.
 
 pub mod day;
+mod migrate;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -16,13 +17,14 @@ use chrono::{DateTime, Utc};
 use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
 
 pub use day::{Day, DayError};
+pub use migrate::MIGRATIONS;
 pub use metermaster_model::{IntervalNote, IntervalRow, Quality};
 pub use postgres::PgStore;
 pub use rows::reading_intervals;
 pub use sqlite::SqliteStore;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,14 @@ pub enum StoreError {
     Group(String),
     #[error("no meter {0} in the store")]
     NoMeter(String),
+    #[error("{alias:?} already names meter {other}, not {meter}")]
+    AliasTaken {
+        alias: String,
+        meter: String,
+        other: String,
+    },
+    #[error("the store {0} is open read-only: nothing can be written to it")]
+    ReadOnly(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -74,7 +84,7 @@ pub struct LedgerEntry {
 }
 
 /// An entry of the store's audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub time: DateTime<Utc>,
     pub user: String,
@@ -109,14 +119,51 @@ pub struct BatchOutcome {
 }
 
 /// A meter the store knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MeterRecord {
+    /// The meter's canonical id (its serial number without zero padding, see
+    /// [`metermaster_model::canonical_meter_id`]).
     pub serial: String,
     pub model: Option<String>,
     pub manufacturer: Option<String>,
     pub last_read: Option<DateTime<Utc>>,
     /// The group (folder of the meter tree) the meter is in.
     pub group: Option<String>,
+    /// Every other name the meter was seen under (a zero-padded FLAG serial, a NMI, a file's
+    /// meter column), each of which finds it.
+    pub aliases: Vec<String>,
+}
+
+/// Which entries of a list: `limit` entries after skipping `offset` (all when `limit` is
+/// `None`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+impl Page {
+    /// SQL `LIMIT`/`OFFSET` values (`-1`/`NULL`-free: a limit of `i64::MAX` for all).
+    pub(crate) fn sql(&self) -> (i64, i64) {
+        (
+            self.limit.map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64),
+            self.offset.min(i64::MAX as u64) as i64,
+        )
+    }
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Entries about this meter (named by any of its names).
+    pub meter: Option<String>,
+    pub user: Option<String>,
+    pub action: Option<String>,
+    /// Entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub until: Option<DateTime<Utc>>,
+    pub page: Page,
 }
 
 /// A folder of the meter tree and the meters directly in it.
@@ -178,7 +225,7 @@ pub(crate) fn group_ancestry(path: &str) -> Vec<String> {
 }
 
 /// A stored reading's header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReadingRecord {
     pub id: i64,
     pub meter: String,
@@ -242,8 +289,13 @@ pub trait Store {
     /// once a file. The batches are shared, so that a caller can retry them one by one after a
     /// failure without having copied them first.
     async fn write_many(&self, batches: std::sync::Arc<[Batch]>) -> Result<Vec<BatchOutcome>>;
-    /// Meters, by serial.
+    /// Meters, by canonical id, with their aliases.
     async fn meters(&self) -> Result<Vec<MeterRecord>>;
+    /// The meter a name names: its canonical id or any alias, with or without zero padding.
+    async fn meter(&self, name: &str) -> Result<Option<MeterRecord>>;
+    /// Records another name of a known meter (a NMI, a DLMS system title); a name that already
+    /// names another meter is refused.
+    async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()>;
     /// Stored readings of one meter (or all), oldest first.
     async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>>;
     /// One stored reading, exactly as it was stored.
@@ -287,7 +339,11 @@ pub trait Store {
     /// Every ledger entry, oldest first.
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>>;
     /// The audit log, oldest first.
-    async fn audit(&self) -> Result<Vec<AuditEntry>>;
+    async fn audit(&self) -> Result<Vec<AuditEntry>> {
+        self.audit_entries(&AuditFilter::default()).await
+    }
+    /// The audit entries a filter selects, oldest first.
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 }
 
 /// Either store, chosen by URL: `sqlite:PATH` or `postgres://USER@HOST/DB`.
@@ -365,6 +421,12 @@ impl Store for AnyStore {
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
         delegate!(self, s => s.meters().await)
     }
+    async fn meter(&self, name: &str) -> Result<Option<MeterRecord>> {
+        delegate!(self, s => s.meter(name).await)
+    }
+    async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
+        delegate!(self, s => s.add_alias(meter, alias, kind).await)
+    }
     async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
         delegate!(self, s => s.readings(meter).await)
     }
@@ -422,7 +484,7 @@ impl Store for AnyStore {
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
         delegate!(self, s => s.ledger_entries().await)
     }
-    async fn audit(&self) -> Result<Vec<AuditEntry>> {
-        delegate!(self, s => s.audit().await)
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        delegate!(self, s => s.audit_entries(filter).await)
     }
 }

@@ -16,8 +16,8 @@ use crate::{
     SCHEMA_VERSION, Series, Store, StoreError,
 };
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
+/// Migration 1: the first schema.
+const MIGRATION_1: &str = r#"
 CREATE TABLE IF NOT EXISTS meters (
     id BIGSERIAL PRIMARY KEY,
     serial TEXT NOT NULL UNIQUE,
@@ -83,6 +83,213 @@ CREATE TABLE IF NOT EXISTS scheme_versions (
 );
 "#;
 
+/// Migration 2: meter aliases (the data moves are in [`migrate_2`]).
+const MIGRATION_2: &str = r#"
+CREATE TABLE meter_aliases (
+    alias TEXT PRIMARY KEY, meter_id BIGINT NOT NULL REFERENCES meters(id), kind TEXT NOT NULL
+);
+CREATE INDEX meter_aliases_meter ON meter_aliases(meter_id);
+"#;
+
+/// Migration 3: indexes for paged lists.
+const MIGRATION_3: &str = r#"
+CREATE INDEX audit_log_meter ON audit_log(meter, id);
+CREATE INDEX audit_log_time ON audit_log(time, id);
+"#;
+
+/// Applies one migration inside the caller's transaction.
+async fn migrate(tx: &Transaction<'_>, version: i64) -> Result<()> {
+    match version {
+        1 => tx.batch_execute(MIGRATION_1).await?,
+        2 => {
+            tx.batch_execute(MIGRATION_2).await?;
+            migrate_2(tx).await?;
+        }
+        3 => tx.batch_execute(MIGRATION_3).await?,
+        v => {
+            return Err(StoreError::SchemaVersion {
+                found: v,
+                known: SCHEMA_VERSION,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Keys every meter by its canonical id (see the SQLite store's `migrate_2`).
+async fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
+    let meters: Vec<(i64, String)> = tx
+        .query("SELECT id, serial FROM meters", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for fix in crate::migrate::plan_canonical(&meters) {
+        match fix {
+            crate::migrate::IdFix::Rename { id, old, to } => {
+                tx.execute("UPDATE meters SET serial = $2 WHERE id = $1", &[&id, &to])
+                    .await?;
+                tx.execute(
+                    "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, 'serial')",
+                    &[&old, &id],
+                )
+                .await?;
+            }
+            crate::migrate::IdFix::Merge { gone, old, keep } => {
+                merge_meter(tx, gone, keep).await?;
+                tx.execute(
+                    "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, 'serial')
+                     ON CONFLICT DO NOTHING",
+                    &[&old, &keep],
+                )
+                .await?;
+            }
+        }
+    }
+    let names: Vec<String> = tx
+        .query("SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for n in names {
+        let c = metermaster_model::canonical_meter_id(&n);
+        if c != n {
+            tx.execute("UPDATE audit_log SET meter = $2 WHERE meter = $1", &[&n, &c])
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves everything of meter `gone` to meter `keep` and removes `gone`.
+async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE meters k SET
+           address = COALESCE(k.address, g.address), manufacturer = COALESCE(k.manufacturer, g.manufacturer),
+           model = COALESCE(k.model, g.model), ident = COALESCE(k.ident, g.ident),
+           firmware = COALESCE(k.firmware, g.firmware), scheme_id = COALESCE(k.scheme_id, g.scheme_id),
+           group_path = COALESCE(k.group_path, g.group_path), last_read = GREATEST(k.last_read, g.last_read)
+         FROM meters g WHERE k.id = $1 AND g.id = $2",
+        &[&keep, &gone],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE readings SET meter_id = $1 WHERE meter_id = $2",
+        &[&keep, &gone],
+    )
+    .await?;
+    let moves = [
+        ("register_values", "obis, read_at"),
+        ("events", "time, kind, detail"),
+        ("programming", "time, \"user\""),
+        ("interval_notes", "channel, interval_s, start"),
+        ("profile_days", "channel, interval_s, day"),
+    ];
+    for (table, key) in moves {
+        tx.execute(
+            &format!(
+                "UPDATE {table} g SET meter_id = $1 WHERE g.meter_id = $2 AND NOT EXISTS
+                   (SELECT 1 FROM {table} k WHERE k.meter_id = $1 AND ({key}) = ({}))",
+                key.split(", ")
+                    .map(|c| format!("g.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            &[&keep, &gone],
+        )
+        .await?;
+    }
+    for row in tx
+        .query(
+            "SELECT channel, interval_s, day, unit, scale, vals, quality, status FROM profile_days
+             WHERE meter_id = $1",
+            &[&gone],
+        )
+        .await?
+    {
+        let (channel, interval_s, day): (String, i32, NaiveDate) = (row.get(0), row.get(1), row.get(2));
+        let (unit, scale): (String, i16) = (row.get(3), row.get(4));
+        let other = Day::decode(day, interval_s as u32, row.get(5), row.get(6), row.get(7))?;
+        let k = tx
+            .query_one(
+                "SELECT unit, scale, vals, quality, status FROM profile_days
+                 WHERE meter_id = $1 AND channel = $2 AND interval_s = $3 AND day = $4",
+                &[&keep, &channel, &interval_s, &day],
+            )
+            .await?;
+        let (kunit, kscale): (String, i16) = (k.get(0), k.get(1));
+        let mut kept = Day::decode(day, interval_s as u32, k.get(2), k.get(3), k.get(4))?;
+        crate::migrate::merge_day(
+            &mut kept,
+            Unit::from_symbol(&kunit).unwrap_or(Unit::None),
+            kscale as i8,
+            &other,
+            Unit::from_symbol(&unit).unwrap_or(Unit::None),
+            scale as i8,
+        )
+        .ok_or_else(|| StoreError::Channel {
+            meter: format!("#{gone}"),
+            channel: channel.clone(),
+            what: format!(
+                "day {day}: stored in {kunit} and {unit}: the two meters' values do not convert exactly"
+            ),
+        })?;
+        let (v, q, st) = kept.encode();
+        tx.execute(
+            "UPDATE profile_days SET vals = $5, quality = $6, status = $7
+             WHERE meter_id = $1 AND channel = $2 AND interval_s = $3 AND day = $4",
+            &[&keep, &channel, &interval_s, &day, &v, &q, &st],
+        )
+        .await?;
+    }
+    for table in ["register_values", "events", "programming", "interval_notes", "profile_days"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE meter_id = $1"), &[&gone])
+            .await?;
+    }
+    tx.execute(
+        "UPDATE meter_aliases SET meter_id = $1 WHERE meter_id = $2",
+        &[&keep, &gone],
+    )
+    .await?;
+    tx.execute("DELETE FROM meters WHERE id = $1", &[&gone]).await?;
+    Ok(())
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`], one migration a transaction (callers hold the
+/// migration lock). Refuses a database of a newer schema.
+async fn migrate_all(client: &mut Client) -> Result<()> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await?;
+    loop {
+        let tx = client.transaction().await?;
+        let found = tx
+            .query_opt("SELECT version FROM schema_version", &[])
+            .await?
+            .map(|r| r.get::<_, i64>(0));
+        let at = match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaVersion {
+                    found: v,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            Some(v) if v == SCHEMA_VERSION => return Ok(()),
+            Some(v) => v,
+            None => {
+                tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])
+                    .await?;
+                0
+            }
+        };
+        migrate(&tx, at + 1).await?;
+        tx.execute("UPDATE schema_version SET version = $1", &[&(at + 1)])
+            .await?;
+        tx.commit().await?;
+    }
+}
+
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Clone)]
 pub struct PgStore {
@@ -125,29 +332,8 @@ impl PgStore {
         client
             .batch_execute("SELECT pg_advisory_lock(4242001)")
             .await?;
-        let migrated = async {
-            client.batch_execute(SCHEMA).await?;
-            let row = client
-                .query_opt("SELECT version FROM schema_version", &[])
-                .await?;
-            match row.map(|r| r.get::<_, i64>(0)) {
-                None => {
-                    client
-                        .execute(
-                            "INSERT INTO schema_version (version) VALUES ($1)",
-                            &[&SCHEMA_VERSION],
-                        )
-                        .await?;
-                    Ok(())
-                }
-                Some(v) if v == SCHEMA_VERSION => Ok(()),
-                Some(v) => Err(StoreError::SchemaVersion {
-                    found: v,
-                    known: SCHEMA_VERSION,
-                }),
-            }
-        }
-        .await;
+        let mut client = client;
+        let migrated = migrate_all(&mut client).await;
         client
             .batch_execute("SELECT pg_advisory_unlock(4242001)")
             .await?;
@@ -210,7 +396,38 @@ fn ledger_row(r: &tokio_postgres::Row) -> LedgerEntry {
     }
 }
 
-/// The ids of these meters, created where missing: two statements whatever their number.
+/// Which meter a name names, for the names `$1` (trimmed) with canonical forms `$2`: the
+/// meter's own id before an alias, an exact name before its canonical form.
+const RESOLVE_MANY: &str = "
+    WITH w AS (SELECT unnest($1::TEXT[]) AS name, unnest($2::TEXT[]) AS canon)
+    SELECT DISTINCT ON (w.name) w.name, m.id, m.serial FROM w
+    JOIN LATERAL (
+        SELECT id, serial, 0 AS p FROM meters WHERE serial = w.name
+        UNION ALL SELECT id, serial, 1 FROM meters WHERE serial = w.canon
+        UNION ALL SELECT m.id, m.serial, 2 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
+            WHERE a.alias = w.name
+        UNION ALL SELECT m.id, m.serial, 3 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
+            WHERE a.alias = w.canon
+    ) m ON TRUE
+    ORDER BY w.name, m.p";
+
+/// The id and canonical id of the meter a name names (see [`RESOLVE_MANY`]).
+pub(crate) async fn resolve(c: &impl tokio_postgres::GenericClient, name: &str) -> Result<Option<(i64, String)>> {
+    let name = name.trim().to_string();
+    let canon = metermaster_model::canonical_meter_id(&name);
+    let rows = c.query(RESOLVE_MANY, &[&vec![name], &vec![canon]]).await?;
+    Ok(rows.first().map(|r| (r.get(1), r.get(2))))
+}
+
+/// The meter a name names, or [`StoreError::NoMeter`].
+async fn resolve_known(c: &impl tokio_postgres::GenericClient, name: &str) -> Result<(i64, String)> {
+    resolve(c, name)
+        .await?
+        .ok_or_else(|| StoreError::NoMeter(name.trim().to_string()))
+}
+
+/// The ids of the meters these names name, created under their canonical ids where missing
+/// (names other than the canonical id kept as aliases): a few statements whatever their number.
 async fn meter_ids(
     tx: &Transaction<'_>,
     cache: &mut HashMap<String, i64>,
@@ -226,19 +443,64 @@ async fn meter_ids(
     if want.is_empty() {
         return Ok(());
     }
-    tx.execute(
-        "INSERT INTO meters (serial) SELECT unnest($1::TEXT[]) ORDER BY 1 ON CONFLICT (serial) DO NOTHING",
-        &[&want],
-    )
-    .await?;
-    for r in tx
-        .query(
-            "SELECT serial, id FROM meters WHERE serial = ANY($1)",
-            &[&want],
+    let trimmed: Vec<String> = want.iter().map(|w| w.trim().to_string()).collect();
+    let canon: Vec<String> = trimmed
+        .iter()
+        .map(|w| metermaster_model::canonical_meter_id(w))
+        .collect();
+    let mut found: HashMap<String, (i64, String)> = HashMap::new();
+    for r in tx.query(RESOLVE_MANY, &[&trimmed, &canon]).await? {
+        found.insert(r.get(0), (r.get(1), r.get(2)));
+    }
+    let mut new: Vec<String> = trimmed
+        .iter()
+        .zip(&canon)
+        .filter(|(t, _)| !found.contains_key(*t))
+        .map(|(_, c)| c.clone())
+        .collect();
+    new.sort();
+    new.dedup();
+    if !new.is_empty() {
+        tx.execute(
+            "INSERT INTO meters (serial) SELECT unnest($1::TEXT[]) ORDER BY 1 ON CONFLICT (serial) DO NOTHING",
+            &[&new],
         )
-        .await?
-    {
-        cache.insert(r.get(0), r.get(1));
+        .await?;
+        let mut by_serial: HashMap<String, i64> = HashMap::new();
+        for r in tx
+            .query("SELECT serial, id FROM meters WHERE serial = ANY($1)", &[&new])
+            .await?
+        {
+            by_serial.insert(r.get(0), r.get(1));
+        }
+        for (t, c) in trimmed.iter().zip(&canon) {
+            if !found.contains_key(t) {
+                if let Some(id) = by_serial.get(c) {
+                    found.insert(t.clone(), (*id, c.clone()));
+                }
+            }
+        }
+    }
+    let mut alias_names = Vec::new();
+    let mut alias_ids = Vec::new();
+    for (w, t) in want.iter().zip(&trimmed) {
+        let (id, serial) = found
+            .get(t)
+            .cloned()
+            .ok_or_else(|| StoreError::Task(format!("meter {t} has no id")))?;
+        if *t != serial {
+            alias_names.push(t.clone());
+            alias_ids.push(id);
+        }
+        cache.insert(w.clone(), id);
+    }
+    if !alias_names.is_empty() {
+        tx.execute(
+            "INSERT INTO meter_aliases (alias, meter_id, kind)
+             SELECT unnest($1::TEXT[]), unnest($2::BIGINT[]), 'serial' ON CONFLICT DO NOTHING",
+            &[&alias_names, &alias_ids],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -509,9 +771,16 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
     }))
     .await?;
     for a in batches.iter().flat_map(|b| &b.audit) {
+        let meter = match &a.meter {
+            Some(m) => Some(match resolve(tx, m).await? {
+                Some((_, canon)) => canon,
+                None => metermaster_model::canonical_meter_id(m),
+            }),
+            None => None,
+        };
         tx.execute(
             "INSERT INTO audit_log (time, \"user\", action, meter, detail, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&a.time, &a.user, &a.action, &a.meter, &a.detail, &a.outcome],
+            &[&a.time, &a.user, &a.action, &meter, &a.detail, &a.outcome],
         )
         .await?;
     }
@@ -750,30 +1019,91 @@ impl Store for PgStore {
 
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
         let c = self.client.lock().await;
+        let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+        for r in c
+            .query("SELECT meter_id, alias FROM meter_aliases ORDER BY alias", &[])
+            .await?
+        {
+            aliases.entry(r.get(0)).or_default().push(r.get(1));
+        }
         let rows = c
             .query(
-                "SELECT serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
+                "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
                 &[],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| MeterRecord {
-                serial: r.get(0),
-                model: r.get(1),
-                manufacturer: r.get(2),
-                last_read: r.get(3),
-                group: r.get(4),
+            .map(|r| {
+                let mut m = meter_row(r);
+                m.aliases = aliases.remove(&r.get::<_, i64>(0)).unwrap_or_default();
+                m
             })
             .collect())
     }
 
+    async fn meter(&self, name: &str) -> Result<Option<MeterRecord>> {
+        let c = self.client.lock().await;
+        let Some((id, _)) = resolve(&*c, name).await? else {
+            return Ok(None);
+        };
+        let row = c
+            .query_one(
+                "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        let mut m = meter_row(&row);
+        m.aliases = c
+            .query(
+                "SELECT alias FROM meter_aliases WHERE meter_id = $1 ORDER BY alias",
+                &[&id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok(Some(m))
+    }
+
+    async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
+        let alias = alias.trim().to_string();
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        tx.batch_execute("LOCK TABLE meter_aliases IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+        let (id, canon) = resolve_known(&tx, meter).await?;
+        if let Some((other, other_canon)) = resolve(&tx, &alias).await? {
+            if other != id {
+                return Err(StoreError::AliasTaken {
+                    alias,
+                    meter: canon,
+                    other: other_canon,
+                });
+            }
+        }
+        if alias != canon {
+            tx.execute(
+                "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&alias, &id, &kind],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
         let c = self.client.lock().await;
+        let meter = match meter {
+            Some(name) => Some(resolve_known(&*c, name).await?.0),
+            None => None,
+        };
         let rows = c
             .query(
                 "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
-                 JOIN meters m ON m.id = r.meter_id WHERE $1::TEXT IS NULL OR m.serial = $1
+                 JOIN meters m ON m.id = r.meter_id WHERE $1::BIGINT IS NULL OR m.id = $1
                  ORDER BY r.started, r.id",
                 &[&meter],
             )
@@ -801,12 +1131,13 @@ impl Store for PgStore {
 
     async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>> {
         let c = self.client.lock().await;
+        let (id, _) = resolve_known(&*c, meter).await?;
         let rows = c
             .query(
                 "SELECT p.channel, MIN(p.unit), MIN(p.scale), p.interval_s, COUNT(*) FROM profile_days p
-                 JOIN meters m ON m.id = p.meter_id WHERE m.serial = $1
+                 WHERE p.meter_id = $1
                  GROUP BY p.channel, p.interval_s ORDER BY p.channel",
-                &[&meter],
+                &[&id],
             )
             .await?;
         Ok(rows
@@ -829,13 +1160,13 @@ impl Store for PgStore {
         to: DateTime<Utc>,
     ) -> Result<Option<Series>> {
         let c = self.client.lock().await;
+        let (id, meter) = resolve_known(&*c, meter).await?;
         let rows = c
             .query(
                 "SELECT p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status FROM profile_days p
-                 JOIN meters m ON m.id = p.meter_id
-                 WHERE m.serial = $1 AND p.channel = $2 AND p.day >= $3 AND p.day <= $4
+                 WHERE p.meter_id = $1 AND p.channel = $2 AND p.day >= $3 AND p.day <= $4
                  ORDER BY p.day, p.interval_s",
-                &[&meter, &channel.to_string(), &from.date_naive(), &to.date_naive()],
+                &[&id, &channel.to_string(), &from.date_naive(), &to.date_naive()],
             )
             .await?;
         let mut days = Vec::with_capacity(rows.len());
@@ -853,15 +1184,14 @@ impl Store for PgStore {
             )?;
             days.push((day, interval_s, unit, scale, d));
         }
-        let Some(mut series) = rows::to_series(meter, channel, from, to, days) else {
+        let Some(mut series) = rows::to_series(&meter, channel, from, to, days) else {
             return Ok(None);
         };
         let notes = c
             .query(
                 "SELECT n.start, n.quality, n.method, n.reason, n.reason_text FROM interval_notes n
-                 JOIN meters m ON m.id = n.meter_id
-                 WHERE m.serial = $1 AND n.channel = $2 AND n.interval_s = $3 AND n.start >= $4 AND n.start < $5",
-                &[&meter, &channel.to_string(), &(series.interval_s as i32), &from, &to],
+                 WHERE n.meter_id = $1 AND n.channel = $2 AND n.interval_s = $3 AND n.start >= $4 AND n.start < $5",
+                &[&id, &channel.to_string(), &(series.interval_s as i32), &from, &to],
             )
             .await?
             .iter()
@@ -910,15 +1240,12 @@ impl Store for PgStore {
         tx.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
             .await?;
         for s in serials {
-            let n = tx
-                .execute(
-                    "UPDATE meters SET group_path = $1 WHERE serial = $2",
-                    &[&path, s],
-                )
-                .await?;
-            if n == 0 {
-                return Err(StoreError::NoMeter(s.clone()));
-            }
+            let (id, _) = resolve_known(&tx, s).await?;
+            tx.execute(
+                "UPDATE meters SET group_path = $1 WHERE id = $2",
+                &[&path, &id],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1087,12 +1414,32 @@ impl Store for PgStore {
         Ok(rows.iter().map(ledger_row).collect())
     }
 
-    async fn audit(&self) -> Result<Vec<AuditEntry>> {
+    async fn audit_entries(&self, filter: &crate::AuditFilter) -> Result<Vec<AuditEntry>> {
         let c = self.client.lock().await;
+        let meter = match &filter.meter {
+            Some(m) => Some(match resolve(&*c, m).await? {
+                Some((_, canon)) => canon,
+                None => metermaster_model::canonical_meter_id(m),
+            }),
+            None => None,
+        };
+        let (limit, offset) = filter.page.sql();
         let rows = c
             .query(
-                "SELECT time, \"user\", action, meter, detail, outcome FROM audit_log ORDER BY id",
-                &[],
+                "SELECT time, \"user\", action, meter, detail, outcome FROM audit_log
+                 WHERE ($1::TEXT IS NULL OR meter = $1) AND ($2::TEXT IS NULL OR \"user\" = $2)
+                   AND ($3::TEXT IS NULL OR action = $3) AND ($4::TIMESTAMPTZ IS NULL OR time >= $4)
+                   AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
+                 ORDER BY id LIMIT $6 OFFSET $7",
+                &[
+                    &meter,
+                    &filter.user,
+                    &filter.action,
+                    &filter.since,
+                    &filter.until,
+                    &limit,
+                    &offset,
+                ],
             )
             .await?;
         Ok(rows
@@ -1106,5 +1453,17 @@ impl Store for PgStore {
                 outcome: r.get(5),
             })
             .collect())
+    }
+}
+
+/// A meter from `id, serial, model, manufacturer, last_read, group_path`.
+fn meter_row(r: &tokio_postgres::Row) -> MeterRecord {
+    MeterRecord {
+        serial: r.get(1),
+        model: r.get(2),
+        manufacturer: r.get(3),
+        last_read: r.get(4),
+        group: r.get(5),
+        aliases: Vec::new(),
     }
 }

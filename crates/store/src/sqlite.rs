@@ -16,8 +16,8 @@ use crate::{
     SCHEMA_VERSION, Series, Store, StoreError,
 };
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+/// Migration 1: the first schema.
+const MIGRATION_1: &str = r#"
 CREATE TABLE IF NOT EXISTS meters (
     id INTEGER PRIMARY KEY,
     serial TEXT NOT NULL UNIQUE,
@@ -83,6 +83,201 @@ CREATE TABLE IF NOT EXISTS scheme_versions (
 );
 "#;
 
+/// Migration 2: meter aliases (the data moves are in [`migrate_2`]).
+const MIGRATION_2: &str = r#"
+CREATE TABLE meter_aliases (
+    alias TEXT PRIMARY KEY, meter_id INTEGER NOT NULL REFERENCES meters(id), kind TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX meter_aliases_meter ON meter_aliases(meter_id);
+"#;
+
+/// Migration 3: indexes for paged lists.
+const MIGRATION_3: &str = r#"
+CREATE INDEX audit_log_meter ON audit_log(meter, id);
+CREATE INDEX audit_log_time ON audit_log(time, id);
+"#;
+
+/// Applies one migration inside the caller's transaction.
+fn migrate(tx: &Transaction<'_>, version: i64) -> Result<()> {
+    match version {
+        1 => tx.execute_batch(MIGRATION_1)?,
+        2 => {
+            tx.execute_batch(MIGRATION_2)?;
+            migrate_2(tx)?;
+        }
+        3 => tx.execute_batch(MIGRATION_3)?,
+        v => {
+            return Err(StoreError::SchemaVersion {
+                found: v,
+                known: SCHEMA_VERSION,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Keys every meter by its canonical id: renames, merges of two meters of one id, aliases for
+/// the old names, audit entries named by the canonical id.
+fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
+    let meters: Vec<(i64, String)> = {
+        let mut st = tx.prepare("SELECT id, serial FROM meters")?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    for fix in crate::migrate::plan_canonical(&meters) {
+        match fix {
+            crate::migrate::IdFix::Rename { id, old, to } => {
+                tx.execute("UPDATE meters SET serial = ?2 WHERE id = ?1", params![id, to])?;
+                tx.execute(
+                    "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, 'serial')",
+                    params![old, id],
+                )?;
+            }
+            crate::migrate::IdFix::Merge { gone, old, keep } => {
+                merge_meter(tx, gone, keep)?;
+                tx.execute(
+                    "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, 'serial')
+                     ON CONFLICT DO NOTHING",
+                    params![old, keep],
+                )?;
+            }
+        }
+    }
+    let names: Vec<String> = {
+        let mut st = tx.prepare("SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL")?;
+        st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    for n in names {
+        let c = metermaster_model::canonical_meter_id(&n);
+        if c != n {
+            tx.execute("UPDATE audit_log SET meter = ?2 WHERE meter = ?1", params![n, c])?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves everything of meter `gone` to meter `keep` and removes `gone`.
+fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE meters SET
+           address = COALESCE(address, (SELECT address FROM meters WHERE id = ?2)),
+           manufacturer = COALESCE(manufacturer, (SELECT manufacturer FROM meters WHERE id = ?2)),
+           model = COALESCE(model, (SELECT model FROM meters WHERE id = ?2)),
+           ident = COALESCE(ident, (SELECT ident FROM meters WHERE id = ?2)),
+           firmware = COALESCE(firmware, (SELECT firmware FROM meters WHERE id = ?2)),
+           scheme_id = COALESCE(scheme_id, (SELECT scheme_id FROM meters WHERE id = ?2)),
+           group_path = COALESCE(group_path, (SELECT group_path FROM meters WHERE id = ?2)),
+           last_read = MAX(COALESCE(last_read, ''), COALESCE((SELECT last_read FROM meters WHERE id = ?2), ''))
+         WHERE id = ?1",
+        params![keep, gone],
+    )?;
+    tx.execute(
+        "UPDATE meters SET last_read = NULL WHERE id = ?1 AND last_read = ''",
+        [keep],
+    )?;
+    tx.execute(
+        "UPDATE readings SET meter_id = ?1 WHERE meter_id = ?2",
+        params![keep, gone],
+    )?;
+    for table in ["register_values", "events", "programming", "interval_notes"] {
+        tx.execute(
+            &format!("UPDATE OR IGNORE {table} SET meter_id = ?1 WHERE meter_id = ?2"),
+            params![keep, gone],
+        )?;
+        tx.execute(&format!("DELETE FROM {table} WHERE meter_id = ?1"), [gone])?;
+    }
+    // Days of the same channel: merged slot by slot; the others simply move.
+    tx.execute(
+        "UPDATE OR IGNORE profile_days SET meter_id = ?1 WHERE meter_id = ?2",
+        params![keep, gone],
+    )?;
+    type DayRowSql = (String, i64, String, String, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+    let clashes: Vec<DayRowSql> = {
+        let mut st = tx.prepare(
+            "SELECT channel, interval_s, day, unit, scale, vals, quality, status FROM profile_days
+             WHERE meter_id = ?1",
+        )?;
+        st.query_map([gone], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    for (channel, interval_s, day_text, unit, scale, vals, quality, status) in clashes {
+        let damaged = |what: &str| StoreError::Channel {
+            meter: format!("#{gone}"),
+            channel: channel.clone(),
+            what: format!("day {day_text}: {what}"),
+        };
+        let day = NaiveDate::parse_from_str(&day_text, "%Y-%m-%d")
+            .map_err(|_| damaged("not a date"))?;
+        let other = Day::decode(day, interval_s as u32, &vals, &quality, status.as_deref())?;
+        let (kunit, kscale, kvals, kquality, kstatus): (String, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>) =
+            tx.query_row(
+                "SELECT unit, scale, vals, quality, status FROM profile_days
+                 WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day = ?4",
+                params![keep, channel, interval_s, day_text],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
+        let mut kept = Day::decode(day, interval_s as u32, &kvals, &kquality, kstatus.as_deref())?;
+        let ku = Unit::from_symbol(&kunit).unwrap_or(Unit::None);
+        let ou = Unit::from_symbol(&unit).unwrap_or(Unit::None);
+        crate::migrate::merge_day(&mut kept, ku, kscale as i8, &other, ou, scale as i8).ok_or_else(
+            || damaged(&format!("stored in {kunit} and {unit}: the two meters' values do not convert exactly")),
+        )?;
+        let (v, q, st) = kept.encode();
+        tx.execute(
+            "UPDATE profile_days SET vals = ?5, quality = ?6, status = ?7
+             WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day = ?4",
+            params![keep, channel, interval_s, day_text, v, q, st],
+        )?;
+    }
+    tx.execute("DELETE FROM profile_days WHERE meter_id = ?1", [gone])?;
+    tx.execute(
+        "UPDATE meter_aliases SET meter_id = ?1 WHERE meter_id = ?2",
+        params![keep, gone],
+    )?;
+    tx.execute("DELETE FROM meters WHERE id = ?1", [gone])?;
+    Ok(())
+}
+
+/// Brings the schema of an open database up to [`SCHEMA_VERSION`], one migration a
+/// transaction. Refuses a database of a newer schema.
+fn migrate_all(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found: Option<i64> = tx
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .optional()?;
+        let at = match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaVersion {
+                    found: v,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            Some(v) if v == SCHEMA_VERSION => return Ok(()),
+            Some(v) => v,
+            None => {
+                tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
+                0
+            }
+        };
+        migrate(&tx, at + 1)?;
+        tx.execute("UPDATE schema_version SET version = ?1", [at + 1])?;
+        tx.commit()?;
+    }
+}
+
 /// Fixed-width UTC time text, so that text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -130,6 +325,18 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerEntry> {
     })
 }
 
+/// A meter from `serial, model, manufacturer, last_read, group_path` at columns 1..=5.
+fn meter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MeterRecord> {
+    Ok(MeterRecord {
+        serial: r.get(1)?,
+        model: r.get(2)?,
+        manufacturer: r.get(3)?,
+        last_read: r.get::<_, Option<String>>(4)?.map(|s| parse_ts(&s)),
+        group: r.get(5)?,
+        aliases: Vec::new(),
+    })
+}
+
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -149,25 +356,8 @@ impl SqliteStore {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
-            conn.execute_batch(SCHEMA)?;
-            let found: Option<i64> = conn
-                .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-                .optional()?;
-            match found {
-                None => {
-                    conn.execute(
-                        "INSERT INTO schema_version (version) VALUES (?1)",
-                        [SCHEMA_VERSION],
-                    )?;
-                }
-                Some(v) if v == SCHEMA_VERSION => {}
-                Some(v) => {
-                    return Err(StoreError::SchemaVersion {
-                        found: v,
-                        known: SCHEMA_VERSION,
-                    });
-                }
-            }
+            let mut conn = conn;
+            migrate_all(&mut conn)?;
             Ok(SqliteStore {
                 conn: Arc::new(Mutex::new(conn)),
             })
@@ -192,19 +382,67 @@ impl SqliteStore {
     }
 }
 
+/// The id and canonical id of the meter a name names: its canonical id or any alias, with or
+/// without zero padding. An exact match of the name wins over a match of its canonical form,
+/// and a meter's own id over an alias.
+pub(crate) fn resolve(c: &Connection, name: &str) -> Result<Option<(i64, String)>> {
+    let name = name.trim();
+    let canon = metermaster_model::canonical_meter_id(name);
+    Ok(c.query_row(
+        "SELECT id, serial FROM (
+           SELECT id, serial, 0 AS p FROM meters WHERE serial = ?1
+           UNION ALL SELECT id, serial, 1 FROM meters WHERE serial = ?2
+           UNION ALL SELECT m.id, m.serial, 2 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
+             WHERE a.alias = ?1
+           UNION ALL SELECT m.id, m.serial, 3 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
+             WHERE a.alias = ?2
+         ) ORDER BY p LIMIT 1",
+        params![name, canon],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
+}
+
+/// The meter a name names, or [`StoreError::NoMeter`].
+fn resolve_known(c: &Connection, name: &str) -> Result<(i64, String)> {
+    resolve(c, name)?.ok_or_else(|| StoreError::NoMeter(name.trim().to_string()))
+}
+
+/// The store id of the meter a written name names, created under its canonical id when new;
+/// a name other than the canonical id is kept as an alias.
 fn meter_id(tx: &Transaction<'_>, cache: &mut HashMap<String, i64>, serial: &str) -> Result<i64> {
     if let Some(id) = cache.get(serial) {
         return Ok(*id);
     }
-    tx.execute(
-        "INSERT INTO meters (serial) VALUES (?1) ON CONFLICT(serial) DO NOTHING",
-        [serial],
-    )?;
-    let id: i64 = tx.query_row("SELECT id FROM meters WHERE serial = ?1", [serial], |r| {
-        r.get(0)
-    })?;
+    let (id, canon) = match resolve(tx, serial)? {
+        Some(found) => found,
+        None => {
+            let canon = metermaster_model::canonical_meter_id(serial);
+            tx.execute("INSERT INTO meters (serial) VALUES (?1)", [&canon])?;
+            (tx.last_insert_rowid(), canon)
+        }
+    };
+    let name = serial.trim();
+    if name != canon {
+        tx.execute(
+            "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, 'serial')
+             ON CONFLICT DO NOTHING",
+            params![name, id],
+        )?;
+    }
     cache.insert(serial.to_string(), id);
     Ok(id)
+}
+
+/// The aliases of every meter, by meter id.
+fn aliases(c: &Connection) -> Result<HashMap<i64, Vec<String>>> {
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut st = c.prepare("SELECT meter_id, alias FROM meter_aliases ORDER BY alias")?;
+    for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (id, a) = row?;
+        out.entry(id).or_default().push(a);
+    }
+    Ok(out)
 }
 
 fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
@@ -332,9 +570,16 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
         )?;
     }
     for a in &batch.audit {
+        let meter = match &a.meter {
+            Some(m) => Some(match resolve(tx, m)? {
+                Some((_, canon)) => canon,
+                None => metermaster_model::canonical_meter_id(m),
+            }),
+            None => None,
+        };
         tx.execute(
             "INSERT INTO audit_log (time, user, action, meter, detail, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ts(a.time), a.user, a.action, a.meter, a.detail, a.outcome],
+            params![ts(a.time), a.user, a.action, meter, a.detail, a.outcome],
         )?;
     }
     Ok(out)
@@ -463,19 +708,18 @@ impl Store for SqliteStore {
 
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
         self.with(|c| {
+            let mut aliases = aliases(c)?;
             let mut st = c.prepare(
-                "SELECT serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
+                "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
             )?;
-            let rows = st.query_map([], |r| {
-                Ok(MeterRecord {
-                    serial: r.get(0)?,
-                    model: r.get(1)?,
-                    manufacturer: r.get(2)?,
-                    last_read: r.get::<_, Option<String>>(3)?.map(|s| parse_ts(&s)),
-                    group: r.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, meter_row(r)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, mut m) = row?;
+                m.aliases = aliases.remove(&id).unwrap_or_default();
+                out.push(m);
+            }
+            Ok(out)
         })
         .await
     }
@@ -483,9 +727,13 @@ impl Store for SqliteStore {
     async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
         let meter = meter.map(str::to_string);
         self.with(move |c| {
+            let meter = match meter {
+                Some(name) => Some(resolve_known(c, &name)?.0),
+                None => None,
+            };
             let mut st = c.prepare(
                 "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
-                 JOIN meters m ON m.id = r.meter_id WHERE ?1 IS NULL OR m.serial = ?1
+                 JOIN meters m ON m.id = r.meter_id WHERE ?1 IS NULL OR m.id = ?1
                  ORDER BY r.started, r.id",
             )?;
             let rows = st.query_map([meter], |r| {
@@ -518,12 +766,13 @@ impl Store for SqliteStore {
     async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>> {
         let meter = meter.to_string();
         self.with(move |c| {
+            let (id, _) = resolve_known(c, &meter)?;
             let mut st = c.prepare(
                 "SELECT p.channel, p.unit, p.scale, p.interval_s, COUNT(*) FROM profile_days p
-                 JOIN meters m ON m.id = p.meter_id WHERE m.serial = ?1
+                 WHERE p.meter_id = ?1
                  GROUP BY p.channel, p.interval_s ORDER BY p.channel",
             )?;
-            let rows = st.query_map([meter], |r| {
+            let rows = st.query_map([id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -557,14 +806,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<Series>> {
         let meter = meter.to_string();
         self.with(move |c| {
+            let (id, meter) = resolve_known(c, &meter)?;
             let mut st = c.prepare_cached(
                 "SELECT p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status FROM profile_days p
-                 JOIN meters m ON m.id = p.meter_id
-                 WHERE m.serial = ?1 AND p.channel = ?2 AND p.day >= ?3 AND p.day <= ?4
+                 WHERE p.meter_id = ?1 AND p.channel = ?2 AND p.day >= ?3 AND p.day <= ?4
                  ORDER BY p.day, p.interval_s",
             )?;
             let mut rows = st.query(params![
-                meter,
+                id,
                 channel.to_string(),
                 from.date_naive().to_string(),
                 to.date_naive().to_string()
@@ -591,12 +840,11 @@ impl Store for SqliteStore {
             };
             let mut st = c.prepare_cached(
                 "SELECT n.start, n.quality, n.method, n.reason, n.reason_text FROM interval_notes n
-                 JOIN meters m ON m.id = n.meter_id
-                 WHERE m.serial = ?1 AND n.channel = ?2 AND n.interval_s = ?3 AND n.start >= ?4 AND n.start < ?5",
+                 WHERE n.meter_id = ?1 AND n.channel = ?2 AND n.interval_s = ?3 AND n.start >= ?4 AND n.start < ?5",
             )?;
             let notes = st
                 .query_map(
-                    params![meter, channel.to_string(), series.interval_s, ts(from), ts(to)],
+                    params![id, channel.to_string(), series.interval_s, ts(from), ts(to)],
                     |r| {
                         let start = parse_ts(&r.get::<_, String>(0)?);
                         Ok((
@@ -650,13 +898,11 @@ impl Store for SqliteStore {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             insert_groups(&tx, &path)?;
             for s in &serials {
-                let n = tx.execute(
-                    "UPDATE meters SET group_path = ?1 WHERE serial = ?2",
-                    params![path, s],
+                let (id, _) = resolve_known(&tx, s)?;
+                tx.execute(
+                    "UPDATE meters SET group_path = ?1 WHERE id = ?2",
+                    params![path, id],
                 )?;
-                if n == 0 {
-                    return Err(StoreError::NoMeter(s.clone()));
-                }
             }
             tx.commit()?;
             Ok(())
@@ -822,21 +1068,92 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit(&self) -> Result<Vec<AuditEntry>> {
-        self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT time, user, action, meter, detail, outcome FROM audit_log ORDER BY id",
+    async fn meter(&self, name: &str) -> Result<Option<MeterRecord>> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let Some((id, _)) = resolve(c, &name)? else {
+                return Ok(None);
+            };
+            let mut m = c.query_row(
+                "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters WHERE id = ?1",
+                [id],
+                meter_row,
             )?;
-            let rows = st.query_map([], |r| {
-                Ok(AuditEntry {
-                    time: parse_ts(&r.get::<_, String>(0)?),
-                    user: r.get(1)?,
-                    action: r.get(2)?,
-                    meter: r.get(3)?,
-                    detail: r.get(4)?,
-                    outcome: r.get(5)?,
-                })
-            })?;
+            let mut st = c.prepare("SELECT alias FROM meter_aliases WHERE meter_id = ?1 ORDER BY alias")?;
+            m.aliases = st
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(Some(m))
+        })
+        .await
+    }
+
+    async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
+        let (meter, alias, kind) = (meter.to_string(), alias.trim().to_string(), kind.to_string());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (id, canon) = resolve_known(&tx, &meter)?;
+            if let Some((other, other_canon)) = resolve(&tx, &alias)? {
+                if other != id {
+                    return Err(StoreError::AliasTaken {
+                        alias,
+                        meter: canon,
+                        other: other_canon,
+                    });
+                }
+            }
+            if alias != canon {
+                tx.execute(
+                    "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![alias, id, kind],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_entries(&self, filter: &crate::AuditFilter) -> Result<Vec<AuditEntry>> {
+        let f = filter.clone();
+        self.with(move |c| {
+            let meter = match &f.meter {
+                Some(m) => Some(match resolve(c, m)? {
+                    Some((_, canon)) => canon,
+                    None => metermaster_model::canonical_meter_id(m),
+                }),
+                None => None,
+            };
+            let (limit, offset) = f.page.sql();
+            let mut st = c.prepare(
+                "SELECT time, user, action, meter, detail, outcome FROM audit_log
+                 WHERE (?1 IS NULL OR meter = ?1) AND (?2 IS NULL OR user = ?2)
+                   AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR time >= ?4)
+                   AND (?5 IS NULL OR time < ?5)
+                 ORDER BY id LIMIT ?6 OFFSET ?7",
+            )?;
+            let rows = st.query_map(
+                params![
+                    meter,
+                    f.user,
+                    f.action,
+                    f.since.map(ts),
+                    f.until.map(ts),
+                    limit,
+                    offset
+                ],
+                |r| {
+                    Ok(AuditEntry {
+                        time: parse_ts(&r.get::<_, String>(0)?),
+                        user: r.get(1)?,
+                        action: r.get(2)?,
+                        meter: r.get(3)?,
+                        detail: r.get(4)?,
+                        outcome: r.get(5)?,
+                    })
+                },
+            )?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await

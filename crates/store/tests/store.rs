@@ -158,10 +158,11 @@ both!(store_and_read_back, |s: AnyStore| async move {
         .unwrap()
         .unwrap();
     assert_eq!(part.points.len(), 4);
+    // A channel the meter does not have: nothing; a meter the store does not know: an error.
     assert!(
         s.series(
-            "nobody",
-            ObisCode::elec(1, 5, 0),
+            "10000001",
+            ObisCode::elec(2, 5, 0),
             t0(),
             t0() + Duration::days(1)
         )
@@ -169,6 +170,16 @@ both!(store_and_read_back, |s: AnyStore| async move {
         .unwrap()
         .is_none()
     );
+    assert!(matches!(
+        s.series(
+            "nobody",
+            ObisCode::elec(1, 5, 0),
+            t0(),
+            t0() + Duration::days(1)
+        )
+        .await,
+        Err(StoreError::NoMeter(m)) if m == "nobody"
+    ));
 });
 
 both!(storing_twice_changes_nothing, |s: AnyStore| async move {
@@ -319,7 +330,7 @@ async fn sqlite_refuses_a_newer_schema() {
     let e = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(
         e.to_string(),
-        "the database has schema version 99; this metermaster knows version 1"
+        "the database has schema version 99; this metermaster knows version 3"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -685,3 +696,345 @@ both!(scheme_versions, |s: AnyStore| async move {
         .collect();
     assert_eq!(all, [("CT1".into(), 1), ("E7".into(), 3)]);
 });
+
+// ---- One identity per meter ----
+
+both!(one_meter_under_every_name, |s: AnyStore| async move {
+    use metermaster_store::{AuditFilter, Page};
+    // The same meter over FLAG (zero-padded serial), over DLMS (plain) and from a file.
+    let flag = reading("0000000010000001", t0(), 4, 1_000);
+    let mut dlms = reading("10000001", t0() + Duration::hours(1), 4, 2_000);
+    dlms.protocol = "dlms".into();
+    s.write(batch(flag)).await.unwrap();
+    s.write(batch(dlms)).await.unwrap();
+    s.write(Batch {
+        intervals: (8..12).map(|k| row("010000001", k, k, Quality::Measured)).collect(),
+        audit: vec![AuditEntry {
+            time: t0(),
+            user: "alice".into(),
+            action: "program".into(),
+            meter: Some("0000000010000001".into()),
+            detail: "E7".into(),
+            outcome: "ok".into(),
+        }],
+        ..Batch::default()
+    })
+    .await
+    .unwrap();
+    let meters = s.meters().await.unwrap();
+    assert_eq!(meters.len(), 1, "{meters:?}");
+    assert_eq!(meters[0].serial, "10000001");
+    assert_eq!(meters[0].aliases, vec!["0000000010000001", "010000001"]);
+    for name in ["10000001", "0000000010000001", "010000001", " 10000001 ", "00010000001"] {
+        let m = s.meter(name).await.unwrap().unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(m.serial, "10000001");
+        assert_eq!(s.readings(Some(name)).await.unwrap().len(), 2, "{name}");
+        assert_eq!(s.channels(name).await.unwrap().len(), 2, "{name}");
+    }
+    // Audit entries are kept under the canonical id and found by any name.
+    let by_alias = s
+        .audit_entries(&AuditFilter {
+            meter: Some("010000001".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_alias.len(), 1);
+    assert_eq!(by_alias[0].meter.as_deref(), Some("10000001"));
+    let none = s
+        .audit_entries(&AuditFilter {
+            meter: Some("10000001".into()),
+            page: Page {
+                offset: 1,
+                limit: Some(10),
+            },
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // Groups by any name.
+    s.assign_group("North/Substation 4", &["0000000010000001".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.meter("10000001").await.unwrap().unwrap().group.as_deref(),
+        Some("North/Substation 4")
+    );
+    // Another name given by hand (a NMI); a name of another meter is refused.
+    s.add_alias("10000001", "NMI0000001", "nmi").await.unwrap();
+    assert_eq!(
+        s.meter("NMI0000001").await.unwrap().unwrap().serial,
+        "10000001"
+    );
+    s.write(batch(reading("20000001", t0(), 1, 5))).await.unwrap();
+    let e = s.add_alias("20000001", "NMI0000001", "nmi").await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::AliasTaken { .. }),
+        "{e}: should name the other meter"
+    );
+    assert_eq!(
+        e.to_string(),
+        "\"NMI0000001\" already names meter 10000001, not 20000001"
+    );
+    // An unknown meter is an error naming it, not an empty list.
+    let e = s.readings(Some("99999999")).await.unwrap_err();
+    assert_eq!(e.to_string(), "no meter 99999999 in the store");
+    assert!(matches!(s.channels("X").await, Err(StoreError::NoMeter(_))));
+    assert!(s.meter("99999999").await.unwrap().is_none());
+    // A meter named by its connection is not merged with anything.
+    let at = metermaster_model::unidentified_meter_id("tcp://127.0.0.1:4059", "1/16");
+    s.write(batch(reading(&at, t0(), 1, 5))).await.unwrap();
+    assert_eq!(s.meter(&at).await.unwrap().unwrap().serial, at);
+    assert_eq!(s.meters().await.unwrap().len(), 3);
+});
+
+// ---- Upgrades of a store made by the schema-1 release ----
+
+/// Every stored interval value, by (canonical meter id, channel, interval start): what an
+/// upgrade must keep. Where two meters of one id had the same slot, the better quality wins
+/// (as the merge does).
+type Values = std::collections::BTreeMap<(String, String, DateTime<Utc>), (i64, u8)>;
+
+fn add_day(
+    out: &mut Values,
+    serial: &str,
+    channel: &str,
+    day: chrono::NaiveDate,
+    interval_s: i64,
+    (unit, scale): (&str, i64),
+    (vals, quality, status): (&[u8], &[u8], Option<&[u8]>),
+) {
+    let d = metermaster_store::Day::decode(day, interval_s as u32, vals, quality, status).unwrap();
+    // Values are compared at one unit and scale (Wh/W/var… at scale -3).
+    let unit = Unit::from_symbol(unit).unwrap();
+    for k in 0..d.slots() {
+        if d.quality[k] == Quality::Missing {
+            continue;
+        }
+        let v = Quantity::new(d.values[k], scale as i8, unit).rescaled(-3).unwrap();
+        let key = (
+            metermaster_model::canonical_meter_id(serial),
+            channel.to_string(),
+            d.slot_start(k),
+        );
+        let q = d.quality[k] as u8;
+        match out.get(&key) {
+            Some((_, old)) if *old >= q => {}
+            _ => {
+                out.insert(key, (v, q));
+            }
+        }
+    }
+}
+
+/// What a migrated store holds, through the store's API.
+async fn values_after(s: &AnyStore) -> Values {
+    let mut out = Values::new();
+    let far = (
+        Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap(),
+    );
+    for m in s.meters().await.unwrap() {
+        for ch in s.channels(&m.serial).await.unwrap() {
+            let series = s
+                .series(&m.serial, ch.channel, far.0, far.1)
+                .await
+                .unwrap()
+                .unwrap();
+            for p in &series.points {
+                if p.quality == Quality::Missing {
+                    continue;
+                }
+                let v = Quantity::new(p.value, series.scale, series.unit)
+                    .rescaled(-3)
+                    .unwrap();
+                out.insert(
+                    (m.serial.clone(), ch.channel.to_string(), p.start),
+                    (v, p.quality as u8),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The checks on a schema-1 store after its upgrade: one meter per physical meter, with its
+/// old names as aliases; every reading, interval value, scheme, user, group and audit entry.
+async fn check_upgraded(s: &AnyStore, before: &Values, readings_before: usize) {
+    let meters = s.meters().await.unwrap();
+    let ids: Vec<&str> = meters.iter().map(|m| m.serial.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["10000001", "10000002", "20000001", "20000002", "VBCD000022"]
+    );
+    let m1 = &meters[0];
+    assert_eq!(m1.aliases, vec!["0000000010000001"]);
+    assert_eq!(m1.model.as_deref(), Some("A1140"), "the FLAG meter's model is kept");
+    assert_eq!(m1.group.as_deref(), Some("North/Substation 4"));
+    assert_eq!(meters[2].group.as_deref(), Some("South"));
+    assert_eq!(meters[2].aliases, vec!["0000000020000001"]);
+    assert_eq!(s.readings(None).await.unwrap().len(), readings_before);
+    // Both protocols' readings of meter 10000001 are under it.
+    let protocols: std::collections::BTreeSet<String> = s
+        .readings(Some("0000000010000001"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.protocol)
+        .collect();
+    assert_eq!(protocols.into_iter().collect::<Vec<_>>(), vec!["dlms", "flag"]);
+    for r in s.readings(None).await.unwrap() {
+        s.reading(r.id).await.unwrap();
+    }
+    let after = values_after(s).await;
+    assert!(!before.is_empty());
+    assert_eq!(after.len(), before.len());
+    assert!(after == *before, "interval values changed in the upgrade");
+    let schemes: Vec<String> = s.schemes().await.unwrap().into_iter().map(|v| v.id).collect();
+    assert_eq!(
+        schemes,
+        vec!["COMMERCIAL-MD-2026", "E7-2026", "NSW-TOU-2026", "site-ct-001"]
+    );
+    let users = s.users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].name, "alice");
+    assert_eq!(users[0].role, "engineer");
+    let audit = s.audit().await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "program");
+    assert_eq!(audit[0].meter.as_deref(), Some("10000001"));
+    assert_eq!(s.ledger_entries().await.unwrap().len(), 2);
+    let groups: Vec<(String, Vec<String>)> = s
+        .groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.path, g.meters))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            ("North".to_string(), vec![]),
+            ("North/Substation 4".to_string(), vec!["10000001".to_string()]),
+            ("South".to_string(), vec!["20000001".to_string()]),
+        ]
+    );
+    // And it goes on working: a new FLAG reading lands on the merged meter.
+    s.write(batch(reading("0000000010000002", t0(), 2, 9)))
+        .await
+        .unwrap();
+    assert_eq!(s.meters().await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_a_schema_1_store() {
+    let dir = std::env::temp_dir().join(format!("mm-store-{}-upgrade", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("schema1.sqlite");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema1.sqlite"),
+        &path,
+    )
+    .unwrap();
+    let (before, readings_before) = {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let v: i64 = c
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM readings", [], |r| r.get(0))
+            .unwrap();
+        let mut out = Values::new();
+        let mut st = c
+            .prepare(
+                "SELECT m.serial, p.channel, p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status
+                 FROM profile_days p JOIN meters m ON m.id = p.meter_id",
+            )
+            .unwrap();
+        let mut rows = st.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let day: String = r.get(2).unwrap();
+            add_day(
+                &mut out,
+                &r.get::<_, String>(0).unwrap(),
+                &r.get::<_, String>(1).unwrap(),
+                chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap(),
+                r.get(3).unwrap(),
+                (&r.get::<_, String>(4).unwrap(), r.get(5).unwrap()),
+                (
+                    r.get_ref(6).unwrap().as_blob().unwrap(),
+                    r.get_ref(7).unwrap().as_blob().unwrap(),
+                    r.get_ref(8).unwrap().as_blob_or_null().unwrap(),
+                ),
+            );
+        }
+        (out, n as usize)
+    };
+    let s = AnyStore::Sqlite(SqliteStore::open(&path).await.unwrap());
+    check_upgraded(&s, &before, readings_before).await;
+    drop(s);
+    // Opened again: nothing more to do, nothing changed.
+    let s = AnyStore::Sqlite(SqliteStore::open(&path).await.unwrap());
+    assert_eq!(s.meters().await.unwrap().len(), 5);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = c
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, metermaster_store::SCHEMA_VERSION);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn postgres_upgrades_a_schema_1_store() {
+    let schema = format!("mm_t{}_upgrade", std::process::id());
+    let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e} (scripts/test starts it)", pg_url()));
+    tokio::spawn(conn);
+    let dump = include_str!("data/schema1.pg.sql").replace("mm_schema1_fixture", &schema);
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .unwrap();
+    c.batch_execute(&dump).await.unwrap();
+    let (before, readings_before) = {
+        let mut out = Values::new();
+        for r in c
+            .query(
+                &format!(
+                    "SELECT m.serial, p.channel, p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status
+                     FROM {schema}.profile_days p JOIN {schema}.meters m ON m.id = p.meter_id"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+        {
+            add_day(
+                &mut out,
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get::<_, i32>(3).into(),
+                (r.get(4), r.get::<_, i16>(5).into()),
+                (r.get(6), r.get(7), r.get(8)),
+            );
+        }
+        let n: i64 = c
+            .query_one(&format!("SELECT COUNT(*) FROM {schema}.readings"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        (out, n as usize)
+    };
+    let s = AnyStore::Postgres(PgStore::connect_in_schema(&pg_url(), Some(&schema)).await.unwrap());
+    check_upgraded(&s, &before, readings_before).await;
+    drop(s);
+    let s = AnyStore::Postgres(PgStore::connect_in_schema(&pg_url(), Some(&schema)).await.unwrap());
+    assert_eq!(s.meters().await.unwrap().len(), 5);
+    let _ = c
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await;
+}
