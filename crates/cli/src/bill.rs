@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use clap::{Args, ValueEnum};
 use metermaster_store::AnyStore;
 use metermaster_tariff::{
@@ -195,13 +195,7 @@ async fn open<'a>(store: &'a mut Option<AnyStore>, args: &StoreArgs) -> Result<&
 
 /// A time zone as the mapping or the user writes it (`Europe/London`, `+10:00`, `UTC-07:00`).
 fn parse_zone(text: &str) -> Result<Zone> {
-    let t = text.trim();
-    let t = match t.strip_prefix("UTC") {
-        Some("") => "+00:00",
-        Some(rest) if rest.starts_with('+') || rest.starts_with('-') => rest,
-        _ => t,
-    };
-    t.parse::<Zone>()
+    text.parse::<Zone>()
         .map_err(|e| anyhow!("time zone {text:?}: {e}"))
 }
 
@@ -255,17 +249,11 @@ struct Prepared {
 }
 
 fn local_of(zone: &Zone, t: DateTime<Utc>) -> NaiveDateTime {
-    match zone {
-        Zone::Fixed(o) => t.with_timezone(o).naive_local(),
-        Zone::Named(z) => t.with_timezone(z).naive_local(),
-    }
+    zone.to_local(t)
 }
 
 fn utc_of(zone: &Zone, l: NaiveDateTime) -> Option<DateTime<Utc>> {
-    match zone {
-        Zone::Fixed(o) => o.from_local_datetime(&l).earliest().map(|t| t.to_utc()),
-        Zone::Named(z) => z.from_local_datetime(&l).earliest().map(|t| t.to_utc()),
-    }
+    zone.from_local(l).earliest()
 }
 
 async fn prepare(

@@ -62,58 +62,6 @@ async fn start_both_faces(
     Ok((flag, out))
 }
 
-/// Serial number, protocol, reading.
-type DemoResult = (u64, &'static str, Result<Reading, String>);
-
-/// Reads every DLMS face concurrently as the meter reader (client 17).
-async fn read_all_dlms(faces: Vec<(u64, std::net::SocketAddr)>, days: u16) -> Vec<DemoResult> {
-    use metermaster_dlms::client::{
-        Authentication, DlmsClient, LinkOptions, ReadOptions as DlmsReadOptions, SessionOptions,
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    for (serial, addr) in faces {
-        tasks.spawn(async move {
-            let r = async {
-                let stream = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                // The meter reader (client 17, low-level security): it may read the logs.
-                let session = SessionOptions {
-                    link: LinkOptions {
-                        client_sap: 17,
-                        ..LinkOptions::default()
-                    },
-                    authentication: Authentication::Low {
-                        password: metermaster_sim::dlms::LLS_PASSWORD.to_vec(),
-                    },
-                    ..SessionOptions::default()
-                };
-                let mut c = DlmsClient::connect(stream, session)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let opts = DlmsReadOptions {
-                    profile_days: days,
-                    ..DlmsReadOptions::default()
-                };
-                metermaster_dlms::client::read_meter(&mut c, &opts)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            (serial, "dlms", r)
-        });
-    }
-    let mut out = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(r) = r {
-            out.push(r);
-        }
-    }
-    out.sort_by_key(|r| r.0);
-    out
-}
-
 /// Starts an in-process fleet on a free loopback port; returns its address.
 pub async fn start_fleet(args: &FleetArgs, opts: ServeOptions) -> Result<std::net::SocketAddr> {
     let fleet = Arc::new(build_fleet(args)?);
@@ -182,6 +130,7 @@ pub async fn read_all(
 }
 
 pub async fn run(a: DemoArgs) -> Result<()> {
+    use metermaster_master::{Limits, MeterTarget, ProfileSpan, Protocol, ReadPlan};
     let a1140 = fleet_args(a.meters, ModelArg::A1140, 10_000_001);
     let mut a1700 = fleet_args(a.meters, ModelArg::A1700, 20_000_001);
     a1700.seed = 7;
@@ -194,30 +143,60 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         a.meters,
         faces.first().map_or(String::new(), |f| f.1.to_string())
     );
-    let opts = ReadOptions {
-        profile_days: a.days,
-        ..ReadOptions::default()
+    let plan = ReadPlan {
+        profile: ProfileSpan::Days(a.days),
+        ..ReadPlan::default()
     };
-    let t = Instant::now();
-    let flag = |addr, first: u64| {
-        let serials = (0..a.meters).map(|i| first + u64::from(i)).collect();
-        let opts = opts.clone();
-        async move {
-            read_all(addr, serials, opts)
-                .await
-                .into_iter()
-                .map(|(s, r)| (s, "flag", r.map(|x| x.0)))
-                .collect::<Vec<DemoResult>>()
+    let mut targets: Vec<(MeterTarget, ReadPlan)> = Vec::new();
+    for (addr, first) in [(addr1, 10_000_001u64), (addr2, 20_000_001)] {
+        for i in 0..u64::from(a.meters) {
+            let t = MeterTarget::parse(
+                &format!("tcp://{addr}"),
+                Protocol::Flag,
+                (first + i).to_string(),
+            )?;
+            targets.push((t, plan.clone()));
         }
-    };
-    let (r1, r2, r3) = tokio::join!(
-        flag(addr1, 10_000_001),
-        flag(addr2, 20_000_001),
-        read_all_dlms(faces, a.days)
-    );
-    let results: Vec<DemoResult> = r1.into_iter().chain(r2).chain(r3).collect();
+    }
+    for (_, addr) in &faces {
+        // The meter reader (client 17, low-level security): it may read the logs.
+        let mut t = MeterTarget::parse(&format!("tcp://{addr}"), Protocol::Dlms, "")?;
+        t.dlms.client = 17;
+        t.dlms.auth = metermaster_master::DlmsAuth::Low;
+        t.password =
+            Some(String::from_utf8_lossy(metermaster_sim::dlms::LLS_PASSWORD).into_owned());
+        targets.push((t, plan.clone()));
+    }
+    let protocols: Vec<Protocol> = targets.iter().map(|(t, _)| t.protocol).collect();
+    let t = Instant::now();
+    let outcomes = metermaster_master::collect(targets, Limits::default(), |_| {}).await;
     let took = t.elapsed();
-    let readings: Vec<&Reading> = results.iter().filter_map(|r| r.2.as_ref().ok()).collect();
+    // Stored before anything is shown.
+    let store = if a.no_store {
+        None
+    } else {
+        Some(a.store.open().await?)
+    };
+    let mut stored = (0u64, 0u64);
+    let mut failed = 0usize;
+    if let Some(store) = &store {
+        use metermaster_store::Store;
+        let out = store
+            .write(metermaster_store::Batch {
+                readings: outcomes
+                    .iter()
+                    .filter_map(|o| o.result.as_ref().ok())
+                    .map(|r| (r.reading.clone(), format!("demo: {}", r.origin)))
+                    .collect(),
+                ..Default::default()
+            })
+            .await?;
+        stored = (out.readings_new, out.intervals_changed);
+    }
+    let readings: Vec<&Reading> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok().map(|r| &r.reading))
+        .collect();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&readings)?);
     } else {
@@ -233,9 +212,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             "events",
             "drift s"
         );
-        for (serial, protocol, r) in &results {
-            match r {
-                Ok(reading) => {
+        for (o, protocol) in outcomes.iter().zip(&protocols) {
+            let protocol = protocol.name();
+            match &o.result {
+                Ok(read) => {
+                    let reading = &read.reading;
                     let kwh = |c: u8| {
                         reading
                             .register(ObisCode::elec(c, 8, 0))
@@ -250,7 +231,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                         .map_or("-".into(), |m| format!("{:.3}", m.value.to_f64() / 1000.0));
                     println!(
                         "{:<10} {:<6} {:<5} {:>14} {:>14} {:>10} {:>9} {:>7} {:>8.1}",
-                        serial,
+                        metermaster_model::canonical_meter_id(&reading.meter.serial),
                         reading.meter.model.as_deref().unwrap_or("A1140"),
                         protocol,
                         kwh(1),
@@ -264,43 +245,31 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                         reading.clock.as_ref().map_or(0.0, |c| c.drift_s)
                     );
                 }
-                Err(e) => println!("{serial:<10} {protocol}: error: {e}"),
+                Err(e) => {
+                    failed += 1;
+                    println!("{} {protocol}: error: {e:#}", o.meter)
+                }
             }
         }
         println!(
             "\nread {} meters ({} over FLAG, {} over DLMS/COSEM) in {:.2} s. Try: metermaster sim --listen 127.0.0.1:4001 --meters 10 & metermaster read tcp://127.0.0.1:4001 --address 10000001",
-            results.len(),
-            results.iter().filter(|r| r.1 == "flag").count(),
-            results.iter().filter(|r| r.1 == "dlms").count(),
+            outcomes.len(),
+            protocols.iter().filter(|p| **p == Protocol::Flag).count(),
+            protocols.iter().filter(|p| **p == Protocol::Dlms).count(),
             took.as_secs_f64()
         );
     }
-    if !a.no_store && !readings.is_empty() {
-        use metermaster_store::Store;
-        let store = a.store.open().await?;
-        let out = store
-            .write(metermaster_store::Batch {
-                readings: results
-                    .iter()
-                    .filter_map(|(serial, protocol, r)| {
-                        r.as_ref()
-                            .ok()
-                            .map(|x| (x.clone(), format!("demo: {protocol} read of {serial}")))
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .await?;
+    if store.is_some() && !readings.is_empty() {
         eprintln!(
             "stored in {} ({} new readings, {} interval values written; `metermaster list readings` shows them)",
             a.store.url(),
-            out.readings_new,
-            out.intervals_changed
+            stored.0,
+            stored.1
         );
     }
     // Let the in-process servers wind down with the runtime.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    if results.iter().any(|r| r.2.is_err()) {
+    if failed > 0 || outcomes.iter().any(|o| o.result.is_err()) {
         anyhow::bail!("some meters could not be read");
     }
     Ok(())

@@ -12,9 +12,22 @@ pub struct ListArgs {
     /// What to list.
     #[arg(value_enum)]
     pub what: ListWhat,
-    /// Only this meter (readings); the meter whose channels to list (channels).
+    /// Only this meter, named by its id or any alias (meters, readings, audit); the meter
+    /// whose channels to list (channels). An unknown meter is an error.
     #[arg(long)]
     pub meter: Option<String>,
+    /// Audit: only this user's entries.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Audit: only entries of this action (`program`, `time set` ...).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Skip this many entries (readings, audit).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// At most this many entries (readings, audit).
+    #[arg(long)]
+    pub limit: Option<u64>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Print JSON instead of a table.
@@ -24,7 +37,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ListWhat {
-    /// Meters, with model and the time of the last reading.
+    /// Meters, with model, the time of the last reading, group and aliases.
     Meters,
     /// Stored readings (oldest first) with where each came from.
     Readings,
@@ -40,34 +53,49 @@ pub async fn run(a: ListArgs) -> Result<()> {
     let store = a.store.open().await?;
     let value = match a.what {
         ListWhat::Meters => {
-            let v = store.meters().await?;
+            let v = match &a.meter {
+                Some(name) => vec![
+                    store
+                        .meter(name)
+                        .await?
+                        .ok_or_else(|| metermaster_store::StoreError::NoMeter(name.clone()))?,
+                ],
+                None => store.meters().await?,
+            };
             if !a.json {
                 println!(
-                    "{:<16} {:<10} {:<12} {:<26} group",
-                    "serial", "model", "make", "last read"
+                    "{:<16} {:<10} {:<12} {:<33} {:<20} aliases",
+                    "meter", "model", "make", "last read", "group"
                 );
                 for m in &v {
                     println!(
-                        "{:<16} {:<10} {:<12} {:<26} {}",
+                        "{:<16} {:<10} {:<12} {:<33} {:<20} {}",
                         m.serial,
                         m.model.as_deref().unwrap_or("-"),
                         m.manufacturer.as_deref().unwrap_or("-"),
                         m.last_read.map_or("-".into(), |t| t.to_rfc3339()),
-                        m.group.as_deref().unwrap_or("-")
+                        m.group.as_deref().unwrap_or("-"),
+                        if m.aliases.is_empty() {
+                            "-".to_string()
+                        } else {
+                            m.aliases.join(" ")
+                        }
                     );
                 }
                 return Ok(());
             }
-            json!(
-                v.iter()
-                    .map(|m| json!({"serial": m.serial, "model": m.model,
-                        "manufacturer": m.manufacturer, "last_read": m.last_read,
-                        "group": m.group}))
-                    .collect::<Vec<_>>()
-            )
+            serde_json::to_value(&v)?
         }
         ListWhat::Readings => {
-            let v = store.readings(a.meter.as_deref()).await?;
+            let all = store.readings(a.meter.as_deref()).await?;
+            let v: Vec<_> = all
+                .into_iter()
+                .skip(usize::try_from(a.offset).unwrap_or(usize::MAX))
+                .take(
+                    a.limit
+                        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+                )
+                .collect();
             if !a.json {
                 println!(
                     "{:>8} {:<16} {:<8} {:<26} origin",
@@ -85,14 +113,7 @@ pub async fn run(a: ListArgs) -> Result<()> {
                 }
                 return Ok(());
             }
-            json!(
-                v.iter()
-                    .map(
-                        |r| json!({"id": r.id, "meter": r.meter, "protocol": r.protocol,
-                        "started": r.started, "origin": r.origin})
-                    )
-                    .collect::<Vec<_>>()
-            )
+            serde_json::to_value(&v)?
         }
         ListWhat::Channels => {
             let Some(meter) = a.meter.as_deref() else {
@@ -126,8 +147,35 @@ pub async fn run(a: ListArgs) -> Result<()> {
             )
         }
         ListWhat::Audit => {
-            let v = store.audit().await?;
+            if let Some(m) = &a.meter {
+                // An unknown meter is an error, not an empty log (a meter never read may still
+                // have entries: a failed attempt to program it).
+                let known = store.meter(m).await?.is_some();
+                let filter = metermaster_store::AuditFilter {
+                    meter: Some(m.clone()),
+                    ..Default::default()
+                };
+                if !known && store.audit_entries(&filter).await?.is_empty() {
+                    return Err(metermaster_store::StoreError::NoMeter(m.clone()).into());
+                }
+            }
+            let v = store
+                .audit_entries(&metermaster_store::AuditFilter {
+                    meter: a.meter.clone(),
+                    user: a.user.clone(),
+                    action: a.action.clone(),
+                    page: metermaster_store::Page {
+                        offset: a.offset,
+                        limit: a.limit,
+                    },
+                    ..Default::default()
+                })
+                .await?;
             if !a.json {
+                println!(
+                    "{:<19}  {:<12} {:<12} {:<18} outcome  detail",
+                    "time", "user", "action", "meter"
+                );
                 for e in &v {
                     println!(
                         "{}  {:<12} {:<12} {:<18} {}  {}",
@@ -141,14 +189,7 @@ pub async fn run(a: ListArgs) -> Result<()> {
                 }
                 return Ok(());
             }
-            json!(
-                v.iter()
-                    .map(
-                        |e| json!({"time": e.time, "user": e.user, "action": e.action,
-                        "meter": e.meter, "detail": e.detail, "outcome": e.outcome})
-                    )
-                    .collect::<Vec<_>>()
-            )
+            serde_json::to_value(&v)?
         }
         ListWhat::Files => {
             let v = store.ledger_entries().await?;

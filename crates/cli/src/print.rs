@@ -1,6 +1,6 @@
 //! Human-readable tables of a Reading.
 
-use metermaster_flag::client::LinkStats;
+use metermaster_master::LinkStats;
 use metermaster_model::Reading;
 
 pub fn reading(r: &Reading, stats: Option<&LinkStats>) {

@@ -350,9 +350,7 @@ fn import_export_round_trip() {
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(&csv1).unwrap();
     assert!(
-        text.starts_with(
-            "meter,channel,start,end,value,unit,quality\n10000002,1-0:1.5.0*255,"
-        ),
+        text.starts_with("meter,channel,start,end,value,unit,quality\n10000002,1-0:1.5.0*255,"),
         "{}",
         &text[..200]
     );
@@ -919,7 +917,7 @@ fn read_stores_and_writes_res_output() {
             "res",
             "show",
             "--json",
-            res_dir.join("0000000010000001.res").to_str().unwrap(),
+            res_dir.join("10000001.res").to_str().unwrap(),
         ]);
         assert!(ok, "{err}");
         serde_json::from_str::<serde_json::Value>(&out)

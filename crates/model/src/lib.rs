@@ -9,6 +9,8 @@ mod obis;
 mod quantity;
 mod reading;
 mod status;
+pub mod well_known;
+mod zone;
 
 pub use interval::{IntervalNote, IntervalRow, Quality};
 pub use meter_id::{canonical_meter_id, unidentified_meter_id};
@@ -20,3 +22,4 @@ pub use reading::{
     ProgrammingRecord, Reading, Register, TransformerRatio,
 };
 pub use status::IntervalStatus;
+pub use zone::{LocalTime, Zone, ZoneParseError};

@@ -1,6 +1,7 @@
 //! OBIS codes (IEC 62056-61): the six-group names `A-B:C.D.E*F` that identify every quantity a
-//! meter holds, in their full form and in the reduced forms that data readouts use (`1.8.0`,
-//! `1.8.1*03`, `C.1.0`, `F.F`).
+//! meter holds, in their full form, the six dotted groups of DLMS tools (`1.0.1.8.0.255`) and
+//! the reduced forms that data readouts use (`1.8.0`, `1.8.1*03`, `C.1.0`, `F.F`); see
+//! [`ObisCode::parse`]. Well-known codes and their names are in [`crate::well_known`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,29 +61,28 @@ impl ObisCode {
         }
     }
 
-    /// Parses the full form and the reduced forms. Letters stand for the reserved values of
-    /// groups C and D as the standard allows (`C` = 96, `F` = 97, `L` = 98, `P` = 99).
+    /// Parses every text form in which OBIS codes are written; all of these are 1-0:1.8.0*255:
+    ///
+    /// * with the medium and channel before a colon: `1-0:1.8.0*255`, `1-0:1.8.0&255`,
+    ///   `1-0:1.8.0.255` (F as a fourth group), `1-0:1.8.0` (F = 255);
+    /// * dotted groups only, as DLMS tools write logical names: `1.0.1.8.0.255` (A.B.C.D.E.F),
+    ///   `1.0.1.8.0` (A.B.C.D.E), `1.1.8.0` (A.C.D.E: the medium, then C.D.E; B = 0);
+    /// * the reduced forms of data readouts: `1.8.0` (C.D.E), `1.8` (C.D, E = 0), with A
+    ///   taking its default (0 for an abstract code, C = 0 or C ≥ 96, else 1) and B = 0.
+    ///
+    /// A form that does not give F as a dotted group may end in `*F` or `&F` (`1.8.1*03` is
+    /// 1-0:1.8.1*3); without either F is 255. Surrounding whitespace is ignored. Letters
+    /// stand for the reserved values 96 to 99 as the standard allows (`C` = 96, `F` = 97, `L` =
+    /// 98, `P` = 99): `C.1.0`, `F.F`. [`Display`](fmt::Display) prints the one canonical form
+    /// `A-B:C.D.E*F`.
+    ///
+    /// Four dotted groups are A.C.D.E, not C.D.E.F: write a billing-period value as
+    /// `1.8.1*03`, not `1.8.1.03`.
     pub fn parse(text: &str) -> Result<Self, ObisParseError> {
         let err = |reason| ObisParseError {
             text: text.to_string(),
             reason,
         };
-        let s = text.trim();
-        if s.is_empty() {
-            return Err(err("empty"));
-        }
-        let (ab, rest) = match s.split_once(':') {
-            Some((ab, rest)) => (Some(ab), rest),
-            None => (None, s),
-        };
-        let (cde, f) = match rest.split_once('*').or_else(|| rest.split_once('&')) {
-            Some((cde, f)) => (cde, Some(f)),
-            None => (rest, None),
-        };
-        let parts: Vec<&str> = cde.split('.').collect();
-        if parts.len() < 2 || parts.len() > 4 {
-            return Err(err("expected C.D, C.D.E or C.D.E.F after the medium"));
-        }
         let group = |p: &str| -> Result<u8, ObisParseError> {
             match p {
                 "C" => Ok(96),
@@ -97,34 +97,60 @@ impl ObisCode {
                 _ => Err(err("group is not a number 0-255")),
             }
         };
-        let c = group(parts[0])?;
-        let d = group(parts[1])?;
-        let e = if parts.len() >= 3 {
-            group(parts[2])?
-        } else {
-            0
-        };
-        let mut fv = match f {
-            Some(f) => group(f)?,
-            None => 255,
-        };
-        if parts.len() == 4 {
-            if f.is_some() {
-                return Err(err("group F given twice"));
-            }
-            fv = group(parts[3])?;
+        let s = text.trim();
+        if s.is_empty() {
+            return Err(err("empty"));
         }
-        let (a, b) = match ab {
-            Some(ab) => match ab.split_once('-') {
-                Some((a, b)) => (group(a)?, group(b)?),
-                None => return Err(err("expected A-B before the colon")),
-            },
-            None => {
-                let a = if c == 0 || c >= 96 { 0 } else { 1 };
-                (a, 0)
+        let (ab, rest) = match s.split_once(':') {
+            Some((ab, rest)) => (Some(ab), rest),
+            None => (None, s),
+        };
+        let (dotted, f) = match rest.split_once(['*', '&']) {
+            Some((dotted, f)) => (dotted, Some(group(f)?)),
+            None => (rest, None),
+        };
+        let parts = dotted
+            .split('.')
+            .map(group)
+            .collect::<Result<Vec<u8>, _>>()?;
+        // A, B, C, D, E, F; `None` where the group takes its default.
+        let (a, b, c, d, e, f) = match (ab, parts.as_slice()) {
+            (Some(ab), cdef) => {
+                let Some((a, b)) = ab.split_once('-') else {
+                    return Err(err("expected A-B before the colon"));
+                };
+                let (a, b) = (Some(group(a)?), Some(group(b)?));
+                match *cdef {
+                    [c, d] => (a, b, c, d, None, f),
+                    [c, d, e] => (a, b, c, d, Some(e), f),
+                    [c, d, e, g] if f.is_none() => (a, b, c, d, Some(e), Some(g)),
+                    [_, _, _, _] => return Err(err("group F given twice")),
+                    _ => return Err(err("expected C.D, C.D.E or C.D.E.F after the colon")),
+                }
+            }
+            (None, &[c, d]) => (None, None, c, d, None, f),
+            (None, &[c, d, e]) => (None, None, c, d, Some(e), f),
+            (None, &[a, c, d, e]) => (Some(a), None, c, d, Some(e), f),
+            (None, &[a, b, c, d, e]) => (Some(a), Some(b), c, d, Some(e), f),
+            (None, &[a, b, c, d, e, g]) if f.is_none() => {
+                (Some(a), Some(b), c, d, Some(e), Some(g))
+            }
+            (None, &[_, _, _, _, _, _]) => return Err(err("group F given twice")),
+            (None, _) => {
+                return Err(err(
+                    "expected C.D, C.D.E, A.C.D.E, A.B.C.D.E or A.B.C.D.E.F (or A-B:C.D.E*F)",
+                ));
             }
         };
-        Ok(ObisCode::new(a, b, c, d, e, fv))
+        let a = a.unwrap_or(if c == 0 || c >= 96 { 0 } else { 1 });
+        Ok(ObisCode::new(
+            a,
+            b.unwrap_or(0),
+            c,
+            d,
+            e.unwrap_or(0),
+            f.unwrap_or(255),
+        ))
     }
 }
 
@@ -163,55 +189,114 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[test]
-    fn full_and_reduced_forms() {
-        let full = ObisCode::parse("1-0:1.8.0*255").unwrap();
-        assert_eq!(full, ObisCode::elec(1, 8, 0));
-        assert_eq!(ObisCode::parse("1.8.0").unwrap(), full);
-        assert_eq!(full.reduced(), "1.8.0");
-        assert_eq!(full.to_string(), "1-0:1.8.0*255");
-        let billing = ObisCode::parse("1.8.1*03").unwrap();
-        assert_eq!(billing, ObisCode::new(1, 0, 1, 8, 1, 3));
-        assert_eq!(billing.reduced(), "1.8.1*3");
-        assert_eq!(
-            ObisCode::parse("0-0:96.1.1").unwrap(),
-            ObisCode::abstract_(96, 1, 1)
-        );
-        assert_eq!(
-            ObisCode::parse("C.1.0").unwrap(),
-            ObisCode::abstract_(96, 1, 0)
-        );
-        assert_eq!(
-            ObisCode::parse("F.F").unwrap(),
-            ObisCode::abstract_(97, 97, 0)
-        );
-        assert_eq!(
-            ObisCode::parse("0.9.1").unwrap(),
-            ObisCode::abstract_(0, 9, 1)
-        );
-        assert_eq!(
-            ObisCode::parse("1.0.99.1.0.255").unwrap_err().reason,
-            "expected C.D, C.D.E or C.D.E.F after the medium"
-        );
-        assert_eq!(
-            ObisCode::parse("1-0:99.1.0.255").unwrap(),
-            ObisCode::elec(99, 1, 0)
-        );
+    fn p(text: &str) -> ObisCode {
+        ObisCode::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
     }
 
     #[test]
-    fn rejects_garbage() {
-        for bad in [
-            "",
-            "1",
-            "1.x.0",
-            "1-0:1.8.300",
-            "1:1.8.0",
-            "1.8.0*2*3",
-            "1..0",
+    fn every_form_of_active_import() {
+        let want = ObisCode::elec(1, 8, 0);
+        for text in [
+            "1-0:1.8.0*255",
+            "1-0:1.8.0&255",
+            "1-0:1.8.0.255",
+            "1-0:1.8.0",
+            "1.0.1.8.0.255",
+            "1.0.1.8.0",
+            "1.0.1.8.0*255",
+            "1.1.8.0",
+            "1.8.0",
+            "1.8",
+            "1.8.0*255",
+            "  1-0:1.8.0*255\t",
+            " 1.0.1.8.0.255 ",
+            "001.000.001.008.000.255",
         ] {
-            assert!(ObisCode::parse(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(p(text), want, "{text:?}");
         }
+        assert_eq!(want.to_string(), "1-0:1.8.0*255");
+    }
+
+    #[test]
+    fn full_and_reduced_forms() {
+        let full = p("1-0:1.8.0*255");
+        assert_eq!(full.reduced(), "1.8.0");
+        let billing = p("1.8.1*03");
+        assert_eq!(billing, ObisCode::new(1, 0, 1, 8, 1, 3));
+        assert_eq!(billing.reduced(), "1.8.1*3");
+        assert_eq!(p("1.8.1&03"), billing);
+        assert_eq!(p("1-0:1.8.1.3"), billing);
+        assert_eq!(p("0-0:96.1.1"), ObisCode::abstract_(96, 1, 1));
+        assert_eq!(p("C.1.0"), ObisCode::abstract_(96, 1, 0));
+        assert_eq!(p("F.F"), ObisCode::abstract_(97, 97, 0));
+        assert_eq!(p("0.9.1"), ObisCode::abstract_(0, 9, 1));
+        assert_eq!(p("99.1.0"), ObisCode::abstract_(99, 1, 0));
+        assert_eq!(p("1-0:99.1.0.255"), ObisCode::elec(99, 1, 0));
+        assert_eq!(p("1.0.99.1.0.255"), ObisCode::elec(99, 1, 0));
+        assert_eq!(p("0.0.96.2.0.255"), ObisCode::abstract_(96, 2, 0));
+        assert_eq!(p("0.0.99.98.10.255"), ObisCode::abstract_(99, 98, 10));
+        assert_eq!(p("1.1.1.29.0.255"), ObisCode::new(1, 1, 1, 29, 0, 255));
+        assert_eq!(p("1.1.1.8.0.3"), ObisCode::new(1, 1, 1, 8, 0, 3));
+        assert_eq!(p("1.1.1.8.0*3"), ObisCode::new(1, 1, 1, 8, 0, 3));
+        assert_eq!(p("1.P.1.0"), ObisCode::new(1, 0, 99, 1, 0, 255));
+    }
+
+    #[test]
+    fn four_dotted_groups_are_medium_then_cde() {
+        // A.C.D.E, B = 0, F = 255: the medium is given, so no default applies to it.
+        assert_eq!(p("1.1.8.0"), ObisCode::elec(1, 8, 0));
+        assert_eq!(p("0.1.8.0"), ObisCode::new(0, 0, 1, 8, 0, 255));
+        assert_eq!(p("1.96.1.0"), ObisCode::new(1, 0, 96, 1, 0, 255));
+        assert_eq!(p("0.96.1.0"), ObisCode::abstract_(96, 1, 0));
+        // Not C.D.E.F any more: this is 1-0:8.1.3*255, not 1-0:1.8.1*3.
+        assert_eq!(p("1.8.1.03"), ObisCode::new(1, 0, 8, 1, 3, 255));
+        assert_eq!(p("1.1.8.1*03"), ObisCode::new(1, 0, 1, 8, 1, 3));
+    }
+
+    #[test]
+    fn rejects_bad_input_with_a_reason() {
+        for (bad, reason) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            (
+                "1",
+                "expected C.D, C.D.E, A.C.D.E, A.B.C.D.E or A.B.C.D.E.F (or A-B:C.D.E*F)",
+            ),
+            (
+                "1.0.1.8.0.255.7",
+                "expected C.D, C.D.E, A.C.D.E, A.B.C.D.E or A.B.C.D.E.F (or A-B:C.D.E*F)",
+            ),
+            ("1-0:1", "expected C.D, C.D.E or C.D.E.F after the colon"),
+            (
+                "1-0:1.8.0.255.1",
+                "expected C.D, C.D.E or C.D.E.F after the colon",
+            ),
+            ("1-0:1.8.0.255*255", "group F given twice"),
+            ("1.0.1.8.0.255*255", "group F given twice"),
+            ("1.0.1.8.0.256", "group value above 255"),
+            ("1-0:1.8.300", "group value above 255"),
+            ("999.8.0", "group value above 255"),
+            ("1.x.0", "group is not a number 0-255"),
+            ("1..0", "group is not a number 0-255"),
+            ("1.8.0*", "group is not a number 0-255"),
+            ("1.8.0*2*3", "group is not a number 0-255"),
+            ("1.8.0*-1", "group is not a number 0-255"),
+            ("1.8.0.", "group is not a number 0-255"),
+            ("1.8.+1", "group is not a number 0-255"),
+            ("1.8.0001", "group is not a number 0-255"),
+            ("1-0-1:1.8.0", "group is not a number 0-255"),
+            ("1:1.8.0", "expected A-B before the colon"),
+            ("active import", "group is not a number 0-255"),
+            ("1,8,0", "group is not a number 0-255"),
+        ] {
+            let e = ObisCode::parse(bad).expect_err(bad);
+            assert_eq!(e.reason, reason, "{bad:?}");
+            assert_eq!(e.text, bad);
+        }
+        assert_eq!(
+            ObisCode::parse("1.8.x").unwrap_err().to_string(),
+            "invalid OBIS code \"1.8.x\": group is not a number 0-255"
+        );
     }
 
     #[test]
@@ -220,18 +305,78 @@ mod tests {
         let j = serde_json::to_string(&o).unwrap();
         assert_eq!(j, "\"1-0:2.8.0*255\"");
         assert_eq!(serde_json::from_str::<ObisCode>(&j).unwrap(), o);
+        assert_eq!(
+            serde_json::from_str::<ObisCode>("\"1.0.2.8.0.255\"").unwrap(),
+            o
+        );
+    }
+
+    /// Every text form that stands for `o`.
+    fn forms(o: ObisCode) -> Vec<String> {
+        let ObisCode { a, b, c, d, e, f } = o;
+        let mut v = vec![
+            format!("{a}-{b}:{c}.{d}.{e}*{f}"),
+            format!("{a}-{b}:{c}.{d}.{e}&{f}"),
+            format!("{a}-{b}:{c}.{d}.{e}.{f}"),
+            format!("{a}.{b}.{c}.{d}.{e}.{f}"),
+            format!("{a}.{b}.{c}.{d}.{e}*{f}"),
+            format!(" {a}-{b}:{c}.{d}.{e}*{f}\n"),
+        ];
+        if f == 255 {
+            v.push(format!("{a}-{b}:{c}.{d}.{e}"));
+            v.push(format!("{a}.{b}.{c}.{d}.{e}"));
+        }
+        if b == 0 {
+            v.push(format!("{a}.{c}.{d}.{e}*{f}"));
+            if f == 255 {
+                v.push(format!("{a}.{c}.{d}.{e}"));
+            }
+        }
+        let default_a = if c == 0 || c >= 96 { 0 } else { 1 };
+        if a == default_a && b == 0 {
+            v.push(format!("{c}.{d}.{e}*{f}"));
+            v.push(format!("{c}.{d}.{e}&{f}"));
+            if f == 255 {
+                v.push(format!("{c}.{d}.{e}"));
+                if e == 0 {
+                    v.push(format!("{c}.{d}"));
+                }
+            }
+        }
+        v
     }
 
     proptest! {
         #[test]
-        fn display_parse_round_trip(b in any::<[u8; 6]>()) {
+        fn every_form_parses_to_the_same_code(b in any::<[u8; 6]>(), defaults in 0u8..8) {
+            // Give the defaults often enough that the reduced forms are exercised.
+            let mut b = b;
+            if defaults & 1 != 0 {
+                b[1] = 0;
+            }
+            if defaults & 2 != 0 {
+                b[5] = 255;
+            }
+            if defaults & 4 != 0 {
+                b[0] = if b[2] == 0 || b[2] >= 96 { 0 } else { 1 };
+            }
             let o = ObisCode::from_bytes(b);
-            prop_assert_eq!(ObisCode::parse(&o.to_string()).unwrap(), o);
+            prop_assert_eq!(ObisCode::parse(&o.to_string()), Ok(o));
+            for text in forms(o) {
+                prop_assert_eq!(ObisCode::parse(&text), Ok(o), "{:?}", text);
+            }
         }
 
         #[test]
         fn parse_never_panics(s in ".{0,24}") {
             let _ = ObisCode::parse(&s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_obis_like_text(s in "[0-9CFLP.:*&-]{0,24}") {
+            if let Ok(o) = ObisCode::parse(&s) {
+                prop_assert_eq!(ObisCode::parse(&o.to_string()), Ok(o));
+            }
         }
     }
 }

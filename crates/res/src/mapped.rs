@@ -52,7 +52,8 @@
 //! spaces. Without one, stamps are ISO 8601: `2024-03-05T00:15:00Z`, `2024-03-05 00:15:00`,
 //! `2024-03-05T00:15`, `2024-03-05T00:15:00+01:00`. A stamp that carries an offset (`Z`,
 //! `+01:00`, or `%z` in the format) is absolute; all others are local times in `time_zone`, an
-//! IANA name (`Europe/London`) or a fixed offset (`+10:00`, `UTC-07:00`).
+//! IANA name (`Europe/London`) or a fixed offset from -14:00 to +14:00 (`+10:00`, `+1000`,
+//! `UTC-07:00`); see [`Zone`].
 //!
 //! * A format without a year (`%m/%d %H:%M:%S`, as in `01/01 01:00:00`) takes the year from
 //!   `year`; when a meter's dates go back in the calendar (`12/31` then `01/01`), its year moves
@@ -117,15 +118,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::format::{Fixed, Item, Numeric, Parsed, StrftimeItems};
-use chrono::{
-    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
-    Utc,
-};
-use metermaster_model::{IntervalRow, ObisCode, Quality, Unit};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use metermaster_model::{IntervalRow, LocalTime, ObisCode, Quality, Unit, Zone};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::FileError;
@@ -416,40 +413,6 @@ impl CsvMapping {
 // ---------------------------------------------------------------------------------------------
 // Checking the mapping
 
-/// A time zone: a fixed offset or an IANA zone.
-#[derive(Debug, Clone, Copy)]
-enum Zone {
-    Fixed(FixedOffset),
-    Named(chrono_tz::Tz),
-}
-
-impl Zone {
-    fn parse(text: &str) -> Option<Zone> {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("utc") || t == "Z" {
-            return FixedOffset::east_opt(0).map(Zone::Fixed);
-        }
-        let rest = t.strip_prefix("UTC").unwrap_or(t);
-        if let Some((sign, hm)) = rest
-            .strip_prefix('+')
-            .map(|r| (1, r))
-            .or_else(|| rest.strip_prefix('-').map(|r| (-1, r)))
-        {
-            return hours_minutes(hm)
-                .and_then(|s| FixedOffset::east_opt(sign * s))
-                .map(Zone::Fixed);
-        }
-        chrono_tz::Tz::from_str(t).ok().map(Zone::Named)
-    }
-
-    fn local(&self, t: NaiveDateTime) -> LocalResult<DateTime<Utc>> {
-        match self {
-            Zone::Fixed(o) => o.from_local_datetime(&t).map(|d| d.with_timezone(&Utc)),
-            Zone::Named(z) => z.from_local_datetime(&t).map(|d| d.with_timezone(&Utc)),
-        }
-    }
-}
-
 /// `HH`, `HH:MM` or `HHMM` as seconds.
 fn hours_minutes(s: &str) -> Option<i32> {
     let b = s.as_bytes();
@@ -715,7 +678,7 @@ impl Checked {
         if m.decimal_comma && m.delimiter == '.' {
             return Err("decimal_comma: the delimiter cannot be \".\"".to_string());
         }
-        let zone = Zone::parse(&m.time_zone).ok_or_else(|| {
+        let zone = Zone::parse(&m.time_zone).map_err(|_| {
             format!(
                 "time_zone: unknown time zone {:?} (give an IANA name such as \"Europe/London\", or an offset such as \"+10:00\")",
                 m.time_zone
@@ -1312,21 +1275,15 @@ fn parse_iso(s: &str, end24: bool) -> Option<Moment> {
 
 /// A local time in the zone: the earlier of two occurrences unless that would not come after
 /// `prev`; `None` when it does not exist.
-fn place_local(
-    r: LocalResult<DateTime<Utc>>,
-    prev: Option<DateTime<Utc>>,
-) -> Option<DateTime<Utc>> {
+fn place_local(r: LocalTime, prev: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     match r {
-        LocalResult::Single(t) => Some(t),
-        LocalResult::Ambiguous(a, b) => {
-            let (early, late) = if a <= b { (a, b) } else { (b, a) };
-            Some(if prev.is_some_and(|p| early <= p) {
-                late
-            } else {
-                early
-            })
-        }
-        LocalResult::None => None,
+        LocalTime::Single(t) => Some(t),
+        LocalTime::Repeated { earlier, later } => Some(if prev.is_some_and(|p| earlier <= p) {
+            later
+        } else {
+            earlier
+        }),
+        LocalTime::Skipped { .. } => None,
     }
 }
 
@@ -1607,7 +1564,7 @@ fn long_row(
     .map_err(|e| FileError::at(line, time_error(p, lp, text, e)))?;
     let stamp = match moment {
         Moment::Utc(t) => t,
-        Moment::Local(t) => place_local(p.zone.local(t), m.prev).ok_or_else(|| {
+        Moment::Local(t) => place_local(p.zone.from_local(t), m.prev).ok_or_else(|| {
             FileError::at(
                 line,
                 format!(
@@ -1696,7 +1653,7 @@ fn wide_row(
         }
         let (value, scale, unit) = value_of(c, &wp.conv, p.map.decimal_comma)
             .map_err(|e| FileError::at(line, number_error(&p.label(col), c, e)))?;
-        let start = match place_local(p.zone.local(at), prev) {
+        let start = match place_local(p.zone.from_local(at), prev) {
             Some(t) => t,
             None if value == 0 => continue,
             None => {

@@ -63,6 +63,13 @@ pub enum StoreError {
     },
     #[error("the store {0} is open read-only: nothing can be written to it")]
     ReadOnly(String),
+    #[error(
+        "the store {path} has schema version {found} and this metermaster needs version {known}; \
+         it cannot be upgraded while open read-only: open it writable once to upgrade it"
+    )]
+    NeedsUpgrade { path: String, found: i64, known: i64 },
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -354,18 +361,25 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// Opens (and migrates) the store a URL names: `sqlite:PATH`, or
-    /// `postgres://USER@HOST/DB[?schema=NAME]`.
+    /// Opens (and migrates) the store a URL names: `sqlite:PATH[?mode=ro]` (`mode=ro`: read
+    /// only, see [`SqliteStore::open_read_only`]), or
+    /// `postgres://USER@HOST/DB[?schema=NAME][&application_name=NAME]`.
     pub async fn open(url: &str) -> Result<AnyStore> {
         if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
+            let (path, read_only) = sqlite_params(url, path)?;
             if path.is_empty() {
                 return Err(StoreError::Url {
                     url: url.into(),
                     why: "no file path".into(),
                 });
             }
-            return Ok(AnyStore::Sqlite(SqliteStore::open(path).await?));
+            let store = if read_only {
+                SqliteStore::open_read_only(path).await?
+            } else {
+                SqliteStore::open(path).await?
+            };
+            return Ok(AnyStore::Sqlite(store));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let (url, schema) = split_schema(url);
@@ -378,6 +392,28 @@ impl AnyStore {
             why: "unknown scheme".into(),
         })
     }
+}
+
+/// The path of a `sqlite:` URL and whether it asks for a read-only store (`?mode=ro`; `mode=rw`
+/// is the default: writable unless the file cannot be written).
+fn sqlite_params<'a>(url: &str, path: &'a str) -> Result<(&'a str, bool)> {
+    let Some((path, query)) = path.split_once('?') else {
+        return Ok((path, false));
+    };
+    let mut read_only = false;
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv {
+            "mode=ro" => read_only = true,
+            "mode=rw" => read_only = false,
+            _ => {
+                return Err(StoreError::Url {
+                    url: url.into(),
+                    why: format!("unknown parameter {kv:?} (a sqlite: URL takes mode=ro or mode=rw)"),
+                });
+            }
+        }
+    }
+    Ok((path, read_only))
 }
 
 /// Takes a `schema=NAME` parameter off a PostgreSQL URL: the store then lives in that schema

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use metermaster_model::{ObisCode, Reading, Unit};
-use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use crate::day::Day;
@@ -290,15 +289,48 @@ async fn migrate_all(client: &mut Client) -> Result<()> {
     }
 }
 
-/// The PostgreSQL implementation of [`Store`].
+/// How many connections a store keeps open at most.
+const POOL_SIZE: usize = 8;
+
+/// The `application_name` of the store's connections unless the URL names one.
+const APPLICATION_NAME: &str = "metermaster";
+
+/// The PostgreSQL implementation of [`Store`]: a pool of connections, each call on one of
+/// them. A connection the server ended (a restart, an administrator) is dropped and replaced
+/// by a new one; a read, or a write that had not reached its commit, is run once more on the
+/// new connection, so that the call succeeds when the server is back.
 #[derive(Clone)]
 pub struct PgStore {
-    client: Arc<Mutex<Client>>,
+    pool: deadpool_postgres::Pool,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PgStore")
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("connections", &status.size)
+            .field("idle", &status.available)
+            .finish()
+    }
+}
+
+/// Whether an error says the connection is gone: closed, or ended by the server (shut down,
+/// restarted, terminated by an administrator).
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        })
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
+        e => StoreError::Pool(e.to_string()),
     }
 }
 
@@ -309,19 +341,42 @@ impl PgStore {
     }
 
     /// Connects and works in `schema` (created if missing): separate stores in one database,
-    /// as the tests use.
+    /// as the tests use. Every connection of the store has the schema as its search path, and
+    /// `application_name` as the URL says (`metermaster` if it does not).
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<PgStore> {
-        let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let mut config: tokio_postgres::Config = url.parse()?;
+        if config.get_application_name().is_none() {
+            config.application_name(APPLICATION_NAME);
+        }
         if let Some(s) = schema {
-            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(StoreError::Url {
                     url: url.into(),
                     why: format!("schema name {s:?} must be letters, digits and _"),
                 });
             }
+            let options = match config.get_options() {
+                Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={s}"),
+                _ => format!("-c search_path={s}"),
+            };
+            config.options(&options);
+        }
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            NoTls,
+            deadpool_postgres::ManagerConfig {
+                // A connection is checked (is it closed?) before it is handed out again.
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let store = PgStore { pool };
+        let mut client = store.pool.get().await.map_err(pool_error)?;
+        let client: &mut Client = &mut client;
+        if let Some(s) = schema {
             client
                 .batch_execute(&format!(
                     "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"
@@ -332,16 +387,62 @@ impl PgStore {
         client
             .batch_execute("SELECT pg_advisory_lock(4242001)")
             .await?;
-        let mut client = client;
-        let migrated = migrate_all(&mut client).await;
+        let migrated = migrate_all(client).await;
         client
             .batch_execute("SELECT pg_advisory_unlock(4242001)")
             .await?;
         migrated?;
-        Ok(PgStore {
-            client: Arc::new(Mutex::new(client)),
-        })
+        Ok(store)
     }
+
+    /// A connection from the pool.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// After an error on a connection: whether the connection is gone. If it is, it is dropped
+    /// and so are the idle ones (a server restart ends them all; those not yet noticed would
+    /// fail the next calls), so that the next call gets a new connection.
+    fn lost(&self, e: &StoreError, client: deadpool_postgres::Object) -> bool {
+        let lost = client.is_closed() || matches!(e, StoreError::Postgres(e) if connection_lost(e));
+        if lost {
+            drop(deadpool_postgres::Object::take(client));
+            self.pool.retain(|_, _| false);
+        }
+        lost
+    }
+}
+
+/// Runs `$body` (which returns a [`Result`]) with `$c` a `&mut Client` from the store's pool.
+/// When the connection turns out to be gone, it is replaced and, if `$retry` (an expression
+/// evaluated after the failure) is true, the body runs once more on the new connection: only
+/// for what is safe to repeat (a read; a write whose transaction had not reached its commit,
+/// which the server then rolled back).
+macro_rules! on_client {
+    ($store:expr, |$c:ident| $body:block) => {
+        on_client!($store, true, |$c| $body)
+    };
+    ($store:expr, $retry:expr, |$c:ident| $body:block) => {{
+        let mut again = true;
+        loop {
+            let mut client = $store.client().await?;
+            let result: Result<_> = async {
+                let $c: &mut Client = &mut client;
+                $body
+            }
+            .await;
+            match result {
+                Ok(v) => break Ok(v),
+                Err(e) => {
+                    if $store.lost(&e, client) && again && $retry {
+                        again = false;
+                        continue;
+                    }
+                    break Err(e);
+                }
+            }
+        }
+    }};
 }
 
 type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
@@ -426,13 +527,8 @@ async fn resolve_known(c: &impl tokio_postgres::GenericClient, name: &str) -> Re
         .ok_or_else(|| StoreError::NoMeter(name.trim().to_string()))
 }
 
-/// The ids of the meters these names name, created under their canonical ids where missing
-/// (names other than the canonical id kept as aliases): a few statements whatever their number.
-async fn meter_ids(
-    tx: &Transaction<'_>,
-    cache: &mut HashMap<String, i64>,
-    serials: impl IntoIterator<Item = &str>,
-) -> Result<()> {
+/// The names not in the cache, sorted, once each.
+fn wanted<'a>(cache: &HashMap<String, i64>, serials: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut want: Vec<String> = serials
         .into_iter()
         .filter(|s| !cache.contains_key(*s))
@@ -440,6 +536,19 @@ async fn meter_ids(
         .collect();
     want.sort();
     want.dedup();
+    want
+}
+
+/// The ids of the meters these names name, created under their canonical ids where missing
+/// (names other than the canonical id kept as aliases): a few statements whatever their number.
+///
+/// The names are collected by [`wanted`] in a statement of their own, before any await: an
+/// iterator (and its closures) kept in the future would make it not `Send`.
+async fn meter_ids(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, i64>,
+    want: Vec<String>,
+) -> Result<()> {
     if want.is_empty() {
         return Ok(());
     }
@@ -519,17 +628,16 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
     use futures_util::future::try_join_all;
     let mut outs = vec![BatchOutcome::default(); batches.len()];
     let mut ids = HashMap::new();
-    meter_ids(
-        tx,
-        &mut ids,
+    let want = wanted(
+        &ids,
         batches.iter().flat_map(|b| {
             b.readings
                 .iter()
                 .map(|(r, _)| r.meter.serial.as_str())
                 .chain(b.intervals.iter().map(|i| &*i.meter))
         }),
-    )
-    .await?;
+    );
+    meter_ids(tx, &mut ids, want).await?;
     let upd = tx
         .prepare(
             "UPDATE meters SET address = COALESCE($2, address), manufacturer = COALESCE($3, manufacturer),
@@ -705,7 +813,8 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
     // Notes on intervals (NEM12 methods and reasons): a note replaces one of lower quality.
     let notes: Vec<&crate::IntervalNote> = batches.iter().flat_map(|b| &b.notes).collect();
     if !notes.is_empty() {
-        meter_ids(tx, &mut ids, notes.iter().map(|n| &*n.meter)).await?;
+        let want = wanted(&ids, notes.iter().map(|n| &*n.meter));
+        meter_ids(tx, &mut ids, want).await?;
         let st = tx
             .prepare(
                 "INSERT INTO interval_notes (meter_id, channel, interval_s, start, quality, method, reason, reason_text)
@@ -821,14 +930,13 @@ async fn merge_days(
         .iter()
         .map(|r| rows::group_days(r))
         .collect::<Result<Vec<_>>>()?;
-    meter_ids(
-        tx,
+    let want = wanted(
         ids,
         grouped
             .iter()
             .flat_map(|g| g.keys().map(|k| k.meter.as_str())),
-    )
-    .await?;
+    );
+    meter_ids(tx, ids, want).await?;
     // Serialise merges per meter across processes: the read-merge-write below must not
     // interleave with another writer's for the same meter. Locks are taken in id order.
     let mut meter_list = Vec::new();
@@ -1009,147 +1117,158 @@ async fn try_join_all_rows(
 
 impl Store for PgStore {
     async fn write_many(&self, batches: Arc<[Batch]>) -> Result<Vec<BatchOutcome>> {
-        let mut c = self.client.lock().await;
-        let tx = c.transaction().await?;
-        let mut out = Vec::with_capacity(batches.len());
-        out.extend(write_batches(&tx, &batches).await?);
-        tx.commit().await?;
-        Ok(out)
+        let mut committing = false;
+        on_client!(self, !committing, |c| {
+            let tx = c.transaction().await?;
+            let mut out = Vec::with_capacity(batches.len());
+            out.extend(write_batches(&tx, &batches).await?);
+            committing = true;
+            tx.commit().await?;
+            Ok(out)
+        })
     }
 
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
-        let c = self.client.lock().await;
-        let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
-        for r in c
-            .query("SELECT meter_id, alias FROM meter_aliases ORDER BY alias", &[])
-            .await?
-        {
-            aliases.entry(r.get(0)).or_default().push(r.get(1));
-        }
-        let rows = c
-            .query(
-                "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let mut m = meter_row(r);
-                m.aliases = aliases.remove(&r.get::<_, i64>(0)).unwrap_or_default();
-                m
-            })
-            .collect())
+        on_client!(self, |c| {
+            let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+            for r in c
+                .query("SELECT meter_id, alias FROM meter_aliases ORDER BY alias", &[])
+                .await?
+            {
+                aliases.entry(r.get(0)).or_default().push(r.get(1));
+            }
+            let rows = c
+                .query(
+                    "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let mut m = meter_row(r);
+                    m.aliases = aliases.remove(&r.get::<_, i64>(0)).unwrap_or_default();
+                    m
+                })
+                .collect())
+        })
     }
 
     async fn meter(&self, name: &str) -> Result<Option<MeterRecord>> {
-        let c = self.client.lock().await;
-        let Some((id, _)) = resolve(&*c, name).await? else {
-            return Ok(None);
-        };
-        let row = c
-            .query_one(
-                "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters WHERE id = $1",
-                &[&id],
-            )
-            .await?;
-        let mut m = meter_row(&row);
-        m.aliases = c
-            .query(
-                "SELECT alias FROM meter_aliases WHERE meter_id = $1 ORDER BY alias",
-                &[&id],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        Ok(Some(m))
+        on_client!(self, |c| {
+            let Some((id, _)) = resolve(&*c, name).await? else {
+                return Ok(None);
+            };
+            let row = c
+                .query_one(
+                    "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters WHERE id = $1",
+                    &[&id],
+                )
+                .await?;
+            let mut m = meter_row(&row);
+            m.aliases = c
+                .query(
+                    "SELECT alias FROM meter_aliases WHERE meter_id = $1 ORDER BY alias",
+                    &[&id],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(Some(m))
+        })
     }
 
     async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
         let alias = alias.trim().to_string();
-        let mut c = self.client.lock().await;
-        let tx = c.transaction().await?;
-        tx.batch_execute("LOCK TABLE meter_aliases IN SHARE ROW EXCLUSIVE MODE")
-            .await?;
-        let (id, canon) = resolve_known(&tx, meter).await?;
-        if let Some((other, other_canon)) = resolve(&tx, &alias).await? {
-            if other != id {
-                return Err(StoreError::AliasTaken {
-                    alias,
-                    meter: canon,
-                    other: other_canon,
-                });
+        let mut committing = false;
+        on_client!(self, !committing, |c| {
+            let tx = c.transaction().await?;
+            tx.batch_execute("LOCK TABLE meter_aliases IN SHARE ROW EXCLUSIVE MODE")
+                .await?;
+            let (id, canon) = resolve_known(&tx, meter).await?;
+            if let Some((other, other_canon)) = resolve(&tx, &alias).await? {
+                if other != id {
+                    return Err(StoreError::AliasTaken {
+                        alias: alias.clone(),
+                        meter: canon,
+                        other: other_canon,
+                    });
+                }
             }
-        }
-        if alias != canon {
-            tx.execute(
-                "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&alias, &id, &kind],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            if alias != canon {
+                tx.execute(
+                    "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&alias, &id, &kind],
+                )
+                .await?;
+            }
+            committing = true;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
-        let c = self.client.lock().await;
-        let meter = match meter {
-            Some(name) => Some(resolve_known(&*c, name).await?.0),
-            None => None,
-        };
-        let rows = c
-            .query(
-                "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
-                 JOIN meters m ON m.id = r.meter_id WHERE $1::BIGINT IS NULL OR m.id = $1
-                 ORDER BY r.started, r.id",
-                &[&meter],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ReadingRecord {
-                id: r.get(0),
-                meter: r.get(1),
-                protocol: r.get(2),
-                started: r.get(3),
-                origin: r.get(4),
-            })
-            .collect())
+        on_client!(self, |c| {
+            let meter = match meter {
+                Some(name) => Some(resolve_known(&*c, name).await?.0),
+                None => None,
+            };
+            let rows = c
+                .query(
+                    "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
+                     JOIN meters m ON m.id = r.meter_id WHERE $1::BIGINT IS NULL OR m.id = $1
+                     ORDER BY r.started, r.id",
+                    &[&meter],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| ReadingRecord {
+                    id: r.get(0),
+                    meter: r.get(1),
+                    protocol: r.get(2),
+                    started: r.get(3),
+                    origin: r.get(4),
+                })
+                .collect())
+        })
     }
 
     async fn reading(&self, id: i64) -> Result<Reading> {
-        let c = self.client.lock().await;
-        let row = c
-            .query_opt("SELECT body FROM readings WHERE id = $1", &[&id])
-            .await?
-            .ok_or(StoreError::NoReading(id))?;
-        rows::from_canonical(id, row.get(0))
+        on_client!(self, |c| {
+            let row = c
+                .query_opt("SELECT body FROM readings WHERE id = $1", &[&id])
+                .await?
+                .ok_or(StoreError::NoReading(id))?;
+            rows::from_canonical(id, row.get(0))
+        })
     }
 
     async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>> {
-        let c = self.client.lock().await;
-        let (id, _) = resolve_known(&*c, meter).await?;
-        let rows = c
-            .query(
-                "SELECT p.channel, MIN(p.unit), MIN(p.scale), p.interval_s, COUNT(*) FROM profile_days p
-                 WHERE p.meter_id = $1
-                 GROUP BY p.channel, p.interval_s ORDER BY p.channel",
-                &[&id],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ChannelInfo {
-                channel: ObisCode::parse(r.get(0)).unwrap_or(ObisCode::new(0, 0, 0, 0, 0, 0)),
-                unit: Unit::from_symbol(r.get(1)).unwrap_or(Unit::None),
-                scale: r.get::<_, i16>(2) as i8,
-                interval_s: r.get::<_, i32>(3) as u32,
-                days: r.get::<_, i64>(4) as u64,
-            })
-            .collect())
+        on_client!(self, |c| {
+            let (id, _) = resolve_known(&*c, meter).await?;
+            let rows = c
+                .query(
+                    "SELECT p.channel, MIN(p.unit), MIN(p.scale), p.interval_s, COUNT(*) FROM profile_days p
+                     WHERE p.meter_id = $1
+                     GROUP BY p.channel, p.interval_s ORDER BY p.channel",
+                    &[&id],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| ChannelInfo {
+                    channel: ObisCode::parse(r.get(0)).unwrap_or(ObisCode::new(0, 0, 0, 0, 0, 0)),
+                    unit: Unit::from_symbol(r.get(1)).unwrap_or(Unit::None),
+                    scale: r.get::<_, i16>(2) as i8,
+                    interval_s: r.get::<_, i32>(3) as u32,
+                    days: r.get::<_, i64>(4) as u64,
+                })
+                .collect())
+        })
     }
 
     async fn series(
@@ -1159,300 +1278,321 @@ impl Store for PgStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Option<Series>> {
-        let c = self.client.lock().await;
-        let (id, meter) = resolve_known(&*c, meter).await?;
-        let rows = c
-            .query(
-                "SELECT p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status FROM profile_days p
-                 WHERE p.meter_id = $1 AND p.channel = $2 AND p.day >= $3 AND p.day <= $4
-                 ORDER BY p.day, p.interval_s",
-                &[&id, &channel.to_string(), &from.date_naive(), &to.date_naive()],
-            )
-            .await?;
-        let mut days = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let day: NaiveDate = r.get(0);
-            let interval_s = r.get::<_, i32>(1) as u32;
-            let unit = Unit::from_symbol(r.get(2)).unwrap_or(Unit::None);
-            let scale = r.get::<_, i16>(3) as i8;
-            let d = Day::decode(
-                day,
-                interval_s,
-                r.get(4),
-                r.get(5),
-                r.get::<_, Option<&[u8]>>(6),
-            )?;
-            days.push((day, interval_s, unit, scale, d));
-        }
-        let Some(mut series) = rows::to_series(&meter, channel, from, to, days) else {
-            return Ok(None);
-        };
-        let notes = c
-            .query(
-                "SELECT n.start, n.quality, n.method, n.reason, n.reason_text FROM interval_notes n
-                 WHERE n.meter_id = $1 AND n.channel = $2 AND n.interval_s = $3 AND n.start >= $4 AND n.start < $5",
-                &[&id, &channel.to_string(), &(series.interval_s as i32), &from, &to],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                let start: DateTime<Utc> = r.get(0);
-                (
-                    start,
-                    crate::Quality::from_byte(r.get::<_, i16>(1) as u8),
-                    crate::Note {
-                        start,
-                        method: r.get(2),
-                        reason: r.get(3),
-                        reason_text: r.get(4),
-                    },
+        on_client!(self, |c| {
+            let (id, meter) = resolve_known(&*c, meter).await?;
+            let rows = c
+                .query(
+                    "SELECT p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status FROM profile_days p
+                     WHERE p.meter_id = $1 AND p.channel = $2 AND p.day >= $3 AND p.day <= $4
+                     ORDER BY p.day, p.interval_s",
+                    &[&id, &channel.to_string(), &from.date_naive(), &to.date_naive()],
                 )
-            })
-            .collect();
-        rows::attach_notes(&mut series, notes);
-        Ok(Some(series))
+                .await?;
+            let mut days = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let day: NaiveDate = r.get(0);
+                let interval_s = r.get::<_, i32>(1) as u32;
+                let unit = Unit::from_symbol(r.get(2)).unwrap_or(Unit::None);
+                let scale = r.get::<_, i16>(3) as i8;
+                let d = Day::decode(
+                    day,
+                    interval_s,
+                    r.get(4),
+                    r.get(5),
+                    r.get::<_, Option<&[u8]>>(6),
+                )?;
+                days.push((day, interval_s, unit, scale, d));
+            }
+            let Some(mut series) = rows::to_series(&meter, channel, from, to, days) else {
+                return Ok(None);
+            };
+            let notes = c
+                .query(
+                    "SELECT n.start, n.quality, n.method, n.reason, n.reason_text FROM interval_notes n
+                     WHERE n.meter_id = $1 AND n.channel = $2 AND n.interval_s = $3 AND n.start >= $4 AND n.start < $5",
+                    &[&id, &channel.to_string(), &(series.interval_s as i32), &from, &to],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let start: DateTime<Utc> = r.get(0);
+                    (
+                        start,
+                        crate::Quality::from_byte(r.get::<_, i16>(1) as u8),
+                        crate::Note {
+                            start,
+                            method: r.get(2),
+                            reason: r.get(3),
+                            reason_text: r.get(4),
+                        },
+                    )
+                })
+                .collect();
+            rows::attach_notes(&mut series, notes);
+            Ok(Some(series))
+        })
     }
 
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
-        let c = self.client.lock().await;
-        let row = c
-            .query_opt(
-                "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
-                 FROM file_ledger WHERE sha256 = $1",
-                &[&sha256],
-            )
-            .await?;
-        Ok(row.as_ref().map(ledger_row))
+        on_client!(self, |c| {
+            let row = c
+                .query_opt(
+                    "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                     FROM file_ledger WHERE sha256 = $1",
+                    &[&sha256],
+                )
+                .await?;
+            Ok(row.as_ref().map(ledger_row))
+        })
     }
 
     async fn add_group(&self, path: &str) -> Result<()> {
         let path = crate::group_path(path)?;
-        let c = self.client.lock().await;
-        c.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
-            .await?;
-        Ok(())
+        on_client!(self, |c| {
+            c.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
+                .await?;
+            Ok(())
+        })
     }
 
     async fn assign_group(&self, path: &str, serials: &[String]) -> Result<()> {
         let path = crate::group_path(path)?;
-        let mut c = self.client.lock().await;
-        let tx = c.transaction().await?;
-        tx.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
-            .await?;
-        for s in serials {
-            let (id, _) = resolve_known(&tx, s).await?;
-            tx.execute(
-                "UPDATE meters SET group_path = $1 WHERE id = $2",
-                &[&path, &id],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let mut committing = false;
+        on_client!(self, !committing, |c| {
+            let tx = c.transaction().await?;
+            tx.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
+                .await?;
+            for s in serials {
+                let (id, _) = resolve_known(&tx, s).await?;
+                tx.execute(
+                    "UPDATE meters SET group_path = $1 WHERE id = $2",
+                    &[&path, &id],
+                )
+                .await?;
+            }
+            committing = true;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn remove_group(&self, path: &str) -> Result<u64> {
         let path = crate::group_path(path)?;
-        let mut c = self.client.lock().await;
-        let tx = c.transaction().await?;
-        // The group and everything under it (no LIKE: names may hold % and _).
-        tx.execute(
-            "UPDATE meters SET group_path = NULL
-             WHERE group_path = $1 OR left(group_path, length($1) + 1) = $1 || '/'",
-            &[&path],
-        )
-        .await?;
-        let n = tx
-            .execute(
-                "DELETE FROM meter_groups WHERE path = $1 OR left(path, length($1) + 1) = $1 || '/'",
+        let mut committing = false;
+        on_client!(self, !committing, |c| {
+            let tx = c.transaction().await?;
+            // The group and everything under it (no LIKE: names may hold % and _).
+            tx.execute(
+                "UPDATE meters SET group_path = NULL
+                 WHERE group_path = $1 OR left(group_path, length($1) + 1) = $1 || '/'",
                 &[&path],
             )
             .await?;
-        tx.commit().await?;
-        Ok(n)
+            let n = tx
+                .execute(
+                    "DELETE FROM meter_groups WHERE path = $1 OR left(path, length($1) + 1) = $1 || '/'",
+                    &[&path],
+                )
+                .await?;
+            committing = true;
+            tx.commit().await?;
+            Ok(n)
+        })
     }
 
     async fn groups(&self) -> Result<Vec<crate::GroupRecord>> {
-        let c = self.client.lock().await;
-        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for r in c.query("SELECT path FROM meter_groups", &[]).await? {
-            out.entry(r.get(0)).or_default();
-        }
-        for r in c
-            .query(
-                "SELECT group_path, serial FROM meters WHERE group_path IS NOT NULL ORDER BY serial",
-                &[],
-            )
-            .await?
-        {
-            out.entry(r.get(0)).or_default().push(r.get(1));
-        }
-        Ok(out
-            .into_iter()
-            .map(|(path, meters)| crate::GroupRecord { path, meters })
-            .collect())
+        on_client!(self, |c| {
+            let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for r in c.query("SELECT path FROM meter_groups", &[]).await? {
+                out.entry(r.get(0)).or_default();
+            }
+            for r in c
+                .query(
+                    "SELECT group_path, serial FROM meters WHERE group_path IS NOT NULL ORDER BY serial",
+                    &[],
+                )
+                .await?
+            {
+                out.entry(r.get(0)).or_default().push(r.get(1));
+            }
+            Ok(out
+                .into_iter()
+                .map(|(path, meters)| crate::GroupRecord { path, meters })
+                .collect())
+        })
     }
 
     async fn put_user(&self, user: crate::UserRecord) -> Result<()> {
-        let c = self.client.lock().await;
-        c.execute(
-            "INSERT INTO users (name, password_hash, role, created) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role",
-            &[&user.name, &user.password_hash, &user.role, &user.created],
-        )
-        .await?;
-        Ok(())
+        on_client!(self, |c| {
+            c.execute(
+                "INSERT INTO users (name, password_hash, role, created) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role",
+                &[&user.name, &user.password_hash, &user.role, &user.created],
+            )
+            .await?;
+            Ok(())
+        })
     }
 
     async fn users(&self) -> Result<Vec<crate::UserRecord>> {
-        let c = self.client.lock().await;
-        Ok(c.query(
-            "SELECT name, password_hash, role, created FROM users ORDER BY name",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| crate::UserRecord {
-            name: r.get(0),
-            password_hash: r.get(1),
-            role: r.get(2),
-            created: r.get(3),
+        on_client!(self, |c| {
+            Ok(c.query(
+                "SELECT name, password_hash, role, created FROM users ORDER BY name",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| crate::UserRecord {
+                name: r.get(0),
+                password_hash: r.get(1),
+                role: r.get(2),
+                created: r.get(3),
+            })
+            .collect())
         })
-        .collect())
     }
 
     async fn remove_user(&self, name: &str) -> Result<bool> {
-        let c = self.client.lock().await;
-        Ok(c.execute("DELETE FROM users WHERE name = $1", &[&name])
-            .await?
-            > 0)
+        on_client!(self, false, |c| {
+            Ok(c.execute("DELETE FROM users WHERE name = $1", &[&name])
+                .await?
+                > 0)
+        })
     }
 
     async fn put_scheme(&self, v: crate::SchemeVersion) -> Result<i64> {
-        let mut c = self.client.lock().await;
-        let tx = c.transaction().await?;
-        // One writer per scheme id at a time (version numbers must not collide).
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(4242003, hashtext($1))",
-            &[&v.id],
-        )
-        .await?;
-        let latest = tx
-            .query_opt(
-                "SELECT version, body, folder FROM scheme_versions WHERE id = $1
-                 ORDER BY version DESC LIMIT 1",
+        let mut committing = false;
+        on_client!(self, !committing, |c| {
+            let tx = c.transaction().await?;
+            // One writer per scheme id at a time (version numbers must not collide).
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(4242003, hashtext($1))",
                 &[&v.id],
             )
             .await?;
-        if let Some(r) = &latest {
-            if r.get::<_, &str>(1) == v.body && r.get::<_, &str>(2) == v.folder {
-                return Ok(r.get(0));
+            let latest = tx
+                .query_opt(
+                    "SELECT version, body, folder FROM scheme_versions WHERE id = $1
+                     ORDER BY version DESC LIMIT 1",
+                    &[&v.id],
+                )
+                .await?;
+            if let Some(r) = &latest {
+                if r.get::<_, &str>(1) == v.body && r.get::<_, &str>(2) == v.folder {
+                    return Ok(r.get(0));
+                }
             }
-        }
-        let n: i64 = latest.map_or(1, |r| r.get::<_, i64>(0) + 1);
-        tx.execute(
-            "INSERT INTO scheme_versions (id, version, kind, folder, body, author, time, message)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &v.id, &n, &v.kind, &v.folder, &v.body, &v.author, &v.time, &v.message,
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<crate::SchemeVersion>> {
-        let c = self.client.lock().await;
-        Ok(c.query_opt(
-            "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
-             WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
-            &[&id, &version],
-        )
-        .await?
-        .as_ref()
-        .map(scheme_row))
-    }
-
-    async fn scheme_history(&self, id: &str) -> Result<Vec<crate::SchemeVersion>> {
-        let c = self.client.lock().await;
-        Ok(c.query(
-            "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
-             WHERE id = $1 ORDER BY version",
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(scheme_row)
-        .collect())
-    }
-
-    async fn schemes(&self) -> Result<Vec<crate::SchemeVersion>> {
-        let c = self.client.lock().await;
-        Ok(c.query(
-            "SELECT s.id, s.version, s.kind, s.folder, s.body, s.author, s.time, s.message
-             FROM scheme_versions s
-             WHERE s.version = (SELECT MAX(version) FROM scheme_versions t WHERE t.id = s.id)
-             ORDER BY s.folder, s.id",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(scheme_row)
-        .collect())
-    }
-
-    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
-        let c = self.client.lock().await;
-        let rows = c
-            .query(
-                "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
-                 FROM file_ledger ORDER BY imported_at, path",
-                &[],
-            )
-            .await?;
-        Ok(rows.iter().map(ledger_row).collect())
-    }
-
-    async fn audit_entries(&self, filter: &crate::AuditFilter) -> Result<Vec<AuditEntry>> {
-        let c = self.client.lock().await;
-        let meter = match &filter.meter {
-            Some(m) => Some(match resolve(&*c, m).await? {
-                Some((_, canon)) => canon,
-                None => metermaster_model::canonical_meter_id(m),
-            }),
-            None => None,
-        };
-        let (limit, offset) = filter.page.sql();
-        let rows = c
-            .query(
-                "SELECT time, \"user\", action, meter, detail, outcome FROM audit_log
-                 WHERE ($1::TEXT IS NULL OR meter = $1) AND ($2::TEXT IS NULL OR \"user\" = $2)
-                   AND ($3::TEXT IS NULL OR action = $3) AND ($4::TIMESTAMPTZ IS NULL OR time >= $4)
-                   AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
-                 ORDER BY id LIMIT $6 OFFSET $7",
+            let n: i64 = latest.map_or(1, |r| r.get::<_, i64>(0) + 1);
+            tx.execute(
+                "INSERT INTO scheme_versions (id, version, kind, folder, body, author, time, message)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
-                    &meter,
-                    &filter.user,
-                    &filter.action,
-                    &filter.since,
-                    &filter.until,
-                    &limit,
-                    &offset,
+                    &v.id, &n, &v.kind, &v.folder, &v.body, &v.author, &v.time, &v.message,
                 ],
             )
             .await?;
-        Ok(rows
+            committing = true;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<crate::SchemeVersion>> {
+        on_client!(self, |c| {
+            Ok(c.query_opt(
+                "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
+                 WHERE id = $1 AND ($2::BIGINT IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+                &[&id, &version],
+            )
+            .await?
+            .as_ref()
+            .map(scheme_row))
+        })
+    }
+
+    async fn scheme_history(&self, id: &str) -> Result<Vec<crate::SchemeVersion>> {
+        on_client!(self, |c| {
+            Ok(c.query(
+                "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
+                 WHERE id = $1 ORDER BY version",
+                &[&id],
+            )
+            .await?
             .iter()
-            .map(|r| AuditEntry {
-                time: r.get(0),
-                user: r.get(1),
-                action: r.get(2),
-                meter: r.get(3),
-                detail: r.get(4),
-                outcome: r.get(5),
-            })
+            .map(scheme_row)
             .collect())
+        })
+    }
+
+    async fn schemes(&self) -> Result<Vec<crate::SchemeVersion>> {
+        on_client!(self, |c| {
+            Ok(c.query(
+                "SELECT s.id, s.version, s.kind, s.folder, s.body, s.author, s.time, s.message
+                 FROM scheme_versions s
+                 WHERE s.version = (SELECT MAX(version) FROM scheme_versions t WHERE t.id = s.id)
+                 ORDER BY s.folder, s.id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(scheme_row)
+            .collect())
+        })
+    }
+
+    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+        on_client!(self, |c| {
+            let rows = c
+                .query(
+                    "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                     FROM file_ledger ORDER BY imported_at, path",
+                    &[],
+                )
+                .await?;
+            Ok(rows.iter().map(ledger_row).collect())
+        })
+    }
+
+    async fn audit_entries(&self, filter: &crate::AuditFilter) -> Result<Vec<AuditEntry>> {
+        on_client!(self, |c| {
+            let meter = match &filter.meter {
+                Some(m) => Some(match resolve(&*c, m).await? {
+                    Some((_, canon)) => canon,
+                    None => metermaster_model::canonical_meter_id(m),
+                }),
+                None => None,
+            };
+            let (limit, offset) = filter.page.sql();
+            let rows = c
+                .query(
+                    "SELECT time, \"user\", action, meter, detail, outcome FROM audit_log
+                     WHERE ($1::TEXT IS NULL OR meter = $1) AND ($2::TEXT IS NULL OR \"user\" = $2)
+                       AND ($3::TEXT IS NULL OR action = $3) AND ($4::TIMESTAMPTZ IS NULL OR time >= $4)
+                       AND ($5::TIMESTAMPTZ IS NULL OR time < $5)
+                     ORDER BY id LIMIT $6 OFFSET $7",
+                    &[
+                        &meter,
+                        &filter.user,
+                        &filter.action,
+                        &filter.since,
+                        &filter.until,
+                        &limit,
+                        &offset,
+                    ],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| AuditEntry {
+                    time: r.get(0),
+                    user: r.get(1),
+                    action: r.get(2),
+                    meter: r.get(3),
+                    detail: r.get(4),
+                    outcome: r.get(5),
+                })
+                .collect())
+        })
     }
 }
 

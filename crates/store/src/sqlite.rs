@@ -1,5 +1,7 @@
-//! The SQLite store: one file, WAL journal, one writer, a busy timeout; every call runs on a
-//! blocking thread so async callers are never stalled.
+//! The SQLite store: one file, WAL journal, one writer connection, a pool of read-only
+//! connections (a read does not wait for a write under way: it sees the last commit), a busy
+//! timeout; every call runs on a blocking thread so async callers are never stalled. A store
+//! can be opened read-only (a viewer's copy, a read-only mount): no writer at all.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -337,48 +339,324 @@ fn meter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MeterRecord> {
     })
 }
 
-/// The SQLite implementation of [`Store`].
+/// How long a connection waits for a lock another connection holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How many idle read connections a store keeps (more are opened when needed, and closed after
+/// use).
+const IDLE_READERS: usize = 8;
+
+/// The SQLite implementation of [`Store`]: one writer connection (every write and the
+/// migrations), and a pool of read-only connections for the reads, which WAL lets run while a
+/// write is under way (they see the last commit).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The database file, for messages.
+    path: String,
+    /// How a read connection opens the file.
+    source: ReadSource,
+    /// Idle read connections, at most [`IDLE_READERS`].
+    idle: Mutex<Vec<Connection>>,
+    /// The one writer; `None` in a read-only store. Dropped after the readers, so that the
+    /// writer closes last and checkpoints the WAL into the database file.
+    writer: Option<Mutex<Connection>>,
+}
+
+/// What a read connection opens.
+#[derive(Debug, Clone)]
+enum ReadSource {
+    /// The file itself (a writable store: the writer is open on it).
+    Path(std::path::PathBuf),
+    /// A `file:` URI with `mode=ro` (and `immutable=1` where the directory cannot hold the
+    /// WAL's shared-memory file).
+    Uri(String),
+}
+
+impl ReadSource {
+    fn open(&self) -> Result<Connection> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let c = match self {
+            ReadSource::Path(p) => Connection::open_with_flags(p, flags)?,
+            ReadSource::Uri(u) => Connection::open_with_flags(u, flags)?,
+        };
+        c.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(c)
+    }
+}
+
+/// Whether permissions say nothing may be written here: no write bit at all (as the owner
+/// of a viewer's copy sets them). Root, which the system lets write anyway, is held to them
+/// too; a file the system refuses to write is found when opening it.
+fn no_write_permission(meta: &std::fs::Metadata) -> bool {
+    if cfg!(unix) || !meta.is_dir() {
+        meta.permissions().readonly()
+    } else {
+        false
+    }
+}
+
+/// The directory a database file is in.
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether an existing database file, or its directory, is marked unwritable.
+fn marked_read_only(path: &Path) -> bool {
+    let meta = |p: &Path| std::fs::metadata(p).ok();
+    match meta(path) {
+        Some(m) => no_write_permission(&m) || meta(dir_of(path)).is_some_and(|d| no_write_permission(&d)),
+        None => false,
+    }
+}
+
+/// Whether an error says the file or its directory cannot be written (or the WAL files not
+/// created): the cases a read-only open may still serve.
+fn refused_writing(e: &StoreError) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            matches!(f.code, C::ReadOnly | C::CannotOpen | C::PermissionDenied)
+        }
+        StoreError::ReadOnly(_) => true,
+        _ => false,
+    }
+}
+
+/// A `file:` URI opening `path` read-only: the path made absolute and escaped where URIs
+/// need it.
+fn read_only_uri(path: &Path, immutable: bool) -> Result<String> {
+    let abs = std::path::absolute(path).map_err(|e| StoreError::Url {
+        url: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    let mut uri = String::from("file://");
+    for ch in abs.to_string_lossy().chars() {
+        match ch {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    if immutable {
+        uri.push_str("&immutable=1");
+    }
+    Ok(uri)
+}
+
+/// The schema version of a store, 0 for a file without one.
+fn schema_version(c: &Connection) -> Result<i64> {
+    let has_table: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(0);
+    }
+    Ok(c.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 impl SqliteStore {
-    /// Opens or creates the database file and brings its schema up to date.
+    /// Opens or creates the database file and brings its schema up to date. A file that
+    /// cannot be written (no write permission on it or on its directory, a read-only mount) is
+    /// opened read-only, as [`SqliteStore::open_read_only`] does.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         tokio::task::spawn_blocking(move || -> Result<SqliteStore> {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let _ = std::fs::create_dir_all(dir);
+            if marked_read_only(&path) {
+                return Self::open_read_only_blocking(&path);
             }
-            let conn = Connection::open(&path)?;
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
-            conn.pragma_update(None, "foreign_keys", "ON")?;
-            let mut conn = conn;
-            migrate_all(&mut conn)?;
-            Ok(SqliteStore {
-                conn: Arc::new(Mutex::new(conn)),
-            })
+            match Self::open_writable_blocking(&path) {
+                Err(e) if path.is_file() && refused_writing(&e) => {
+                    match Self::open_read_only_blocking(&path) {
+                        Ok(s) => Ok(s),
+                        Err(
+                            ro @ (StoreError::NeedsUpgrade { .. }
+                            | StoreError::SchemaVersion { .. }),
+                        ) => Err(ro),
+                        Err(_) => Err(e),
+                    }
+                }
+                other => other,
+            }
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    async fn with<T: Send + 'static>(
+    /// Opens an existing store for reading only: no writer, no migration (a store of another
+    /// schema version is refused: it must be opened writable once to be upgraded); every write
+    /// returns [`StoreError::ReadOnly`]. Works on a read-only directory or mount too.
+    pub async fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_read_only_blocking(&path))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.writer.is_none()
+    }
+
+    fn open_writable_blocking(path: &Path) -> Result<SqliteStore> {
+        let _ = std::fs::create_dir_all(dir_of(path));
+        let mut conn = Connection::open(path)?;
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            // The system let SQLite open the file for reading only.
+            return Err(StoreError::ReadOnly(path.display().to_string()));
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate_all(&mut conn)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.display().to_string(),
+                source: ReadSource::Path(path.to_path_buf()),
+                idle: Mutex::new(Vec::new()),
+                writer: Some(Mutex::new(conn)),
+            }),
+        })
+    }
+
+    fn open_read_only_blocking(path: &Path) -> Result<SqliteStore> {
+        let name = path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("{name}: no such database file to open read-only")),
+            )));
+        }
+        // A reader of a WAL database needs its shared-memory file beside it; where it cannot be
+        // created (a read-only directory), the file is opened as immutable: nobody can write it
+        // there anyway.
+        let dir_read_only =
+            std::fs::metadata(dir_of(path)).is_ok_and(|m| no_write_permission(&m));
+        let try_open = |immutable: bool| -> Result<(ReadSource, Connection, i64)> {
+            let source = ReadSource::Uri(read_only_uri(path, immutable)?);
+            let c = source.open()?;
+            let v = schema_version(&c)?;
+            Ok((source, c, v))
+        };
+        let (source, conn, version) = match try_open(dir_read_only) {
+            Err(e) if !dir_read_only && refused_writing(&e) => try_open(true)?,
+            other => other?,
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaVersion {
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::NeedsUpgrade {
+                path: name,
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: name,
+                source,
+                idle: Mutex::new(vec![conn]),
+                writer: None,
+            }),
+        })
+    }
+
+    /// Runs a write on the writer connection (on a blocking thread).
+    async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.conn.clone();
+        self.writable()?;
+        let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = conn
+            let writer = inner.writer.as_ref().ok_or_else(|| inner.read_only())?;
+            let mut c = writer
                 .lock()
                 .map_err(|_| StoreError::Task("store connection poisoned".into()))?;
             f(&mut c)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// [`StoreError::ReadOnly`] for a read-only store.
+    fn writable(&self) -> Result<()> {
+        match self.inner.writer {
+            Some(_) => Ok(()),
+            None => Err(self.inner.read_only()),
+        }
+    }
+
+    /// Runs a read on a read connection of the pool (on a blocking thread), in one read
+    /// transaction: it sees one state of the store, the last commit when it began.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = inner.take_reader()?;
+            let out = match c.transaction() {
+                Ok(tx) => f(&tx),
+                Err(e) => Err(e.into()),
+            };
+            inner.put_back(c);
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+impl Inner {
+    fn read_only(&self) -> StoreError {
+        StoreError::ReadOnly(self.path.clone())
+    }
+
+    /// An idle read connection, or a new one.
+    fn take_reader(&self) -> Result<Connection> {
+        let idle = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Task("store connection pool poisoned".into()))?
+            .pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => self.source.open(),
+        }
+    }
+
+    /// Keeps a read connection for the next read, unless enough are idle (or it was left in a
+    /// transaction).
+    fn put_back(&self, c: Connection) {
+        if !c.is_autocommit() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < IDLE_READERS {
+                idle.push(c);
+            }
+        }
     }
 }
 
@@ -692,7 +970,7 @@ fn merge_days(
 
 impl Store for SqliteStore {
     async fn write_many(&self, batches: Arc<[Batch]>) -> Result<Vec<BatchOutcome>> {
-        self.with(move |c| {
+        self.write(move |c| {
             // IMMEDIATE: take the write lock before reading what to merge with, so that another
             // process cannot change a day row between our read and our write.
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -707,7 +985,7 @@ impl Store for SqliteStore {
     }
 
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut aliases = aliases(c)?;
             let mut st = c.prepare(
                 "SELECT id, serial, model, manufacturer, last_read, group_path FROM meters ORDER BY serial",
@@ -726,7 +1004,7 @@ impl Store for SqliteStore {
 
     async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
         let meter = meter.map(str::to_string);
-        self.with(move |c| {
+        self.read(move |c| {
             let meter = match meter {
                 Some(name) => Some(resolve_known(c, &name)?.0),
                 None => None,
@@ -751,7 +1029,7 @@ impl Store for SqliteStore {
     }
 
     async fn reading(&self, id: i64) -> Result<Reading> {
-        self.with(move |c| {
+        self.read(move |c| {
             let body: Option<String> = c
                 .query_row("SELECT body FROM readings WHERE id = ?1", [id], |r| {
                     r.get(0)
@@ -765,7 +1043,7 @@ impl Store for SqliteStore {
 
     async fn channels(&self, meter: &str) -> Result<Vec<ChannelInfo>> {
         let meter = meter.to_string();
-        self.with(move |c| {
+        self.read(move |c| {
             let (id, _) = resolve_known(c, &meter)?;
             let mut st = c.prepare(
                 "SELECT p.channel, p.unit, p.scale, p.interval_s, COUNT(*) FROM profile_days p
@@ -805,7 +1083,7 @@ impl Store for SqliteStore {
         to: DateTime<Utc>,
     ) -> Result<Option<Series>> {
         let meter = meter.to_string();
-        self.with(move |c| {
+        self.read(move |c| {
             let (id, meter) = resolve_known(c, &meter)?;
             let mut st = c.prepare_cached(
                 "SELECT p.day, p.interval_s, p.unit, p.scale, p.vals, p.quality, p.status FROM profile_days p
@@ -868,7 +1146,7 @@ impl Store for SqliteStore {
 
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
         let sha = sha256.to_string();
-        self.with(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
                  FROM file_ledger WHERE sha256 = ?1",
@@ -881,8 +1159,9 @@ impl Store for SqliteStore {
     }
 
     async fn add_group(&self, path: &str) -> Result<()> {
+        self.writable()?;
         let path = crate::group_path(path)?;
-        self.with(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             insert_groups(&tx, &path)?;
             tx.commit()?;
@@ -892,9 +1171,10 @@ impl Store for SqliteStore {
     }
 
     async fn assign_group(&self, path: &str, serials: &[String]) -> Result<()> {
+        self.writable()?;
         let path = crate::group_path(path)?;
         let serials = serials.to_vec();
-        self.with(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             insert_groups(&tx, &path)?;
             for s in &serials {
@@ -911,8 +1191,9 @@ impl Store for SqliteStore {
     }
 
     async fn remove_group(&self, path: &str) -> Result<u64> {
+        self.writable()?;
         let path = crate::group_path(path)?;
-        self.with(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // The group and everything under it (no LIKE: names may hold % and _).
             tx.execute(
@@ -931,7 +1212,7 @@ impl Store for SqliteStore {
     }
 
     async fn groups(&self) -> Result<Vec<crate::GroupRecord>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
             let mut st = c.prepare("SELECT path FROM meter_groups")?;
             for p in st.query_map([], |r| r.get::<_, String>(0))? {
@@ -953,7 +1234,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_user(&self, user: crate::UserRecord) -> Result<()> {
-        self.with(move |c| {
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO users (name, password_hash, role, created) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
@@ -965,7 +1246,7 @@ impl Store for SqliteStore {
     }
 
     async fn users(&self) -> Result<Vec<crate::UserRecord>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st =
                 c.prepare("SELECT name, password_hash, role, created FROM users ORDER BY name")?;
             let rows = st.query_map([], |r| {
@@ -983,12 +1264,12 @@ impl Store for SqliteStore {
 
     async fn remove_user(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
-        self.with(move |c| Ok(c.execute("DELETE FROM users WHERE name = ?1", [name])? > 0))
+        self.write(move |c| Ok(c.execute("DELETE FROM users WHERE name = ?1", [name])? > 0))
             .await
     }
 
     async fn put_scheme(&self, v: crate::SchemeVersion) -> Result<i64> {
-        self.with(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let latest: Option<(i64, String, String)> = tx
                 .query_row(
@@ -1017,7 +1298,7 @@ impl Store for SqliteStore {
 
     async fn scheme(&self, id: &str, version: Option<i64>) -> Result<Option<crate::SchemeVersion>> {
         let id = id.to_string();
-        self.with(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
                  WHERE id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
@@ -1031,7 +1312,7 @@ impl Store for SqliteStore {
 
     async fn scheme_history(&self, id: &str) -> Result<Vec<crate::SchemeVersion>> {
         let id = id.to_string();
-        self.with(move |c| {
+        self.read(move |c| {
             let mut st = c.prepare(
                 "SELECT id, version, kind, folder, body, author, time, message FROM scheme_versions
                  WHERE id = ?1 ORDER BY version",
@@ -1043,7 +1324,7 @@ impl Store for SqliteStore {
     }
 
     async fn schemes(&self) -> Result<Vec<crate::SchemeVersion>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare(
                 "SELECT s.id, s.version, s.kind, s.folder, s.body, s.author, s.time, s.message
                  FROM scheme_versions s
@@ -1057,7 +1338,7 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare(
                 "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
                  FROM file_ledger ORDER BY imported_at, path",
@@ -1070,7 +1351,7 @@ impl Store for SqliteStore {
 
     async fn meter(&self, name: &str) -> Result<Option<MeterRecord>> {
         let name = name.to_string();
-        self.with(move |c| {
+        self.read(move |c| {
             let Some((id, _)) = resolve(c, &name)? else {
                 return Ok(None);
             };
@@ -1090,7 +1371,7 @@ impl Store for SqliteStore {
 
     async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
         let (meter, alias, kind) = (meter.to_string(), alias.trim().to_string(), kind.to_string());
-        self.with(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let (id, canon) = resolve_known(&tx, &meter)?;
             if let Some((other, other_canon)) = resolve(&tx, &alias)? {
@@ -1117,7 +1398,7 @@ impl Store for SqliteStore {
 
     async fn audit_entries(&self, filter: &crate::AuditFilter) -> Result<Vec<AuditEntry>> {
         let f = filter.clone();
-        self.with(move |c| {
+        self.read(move |c| {
             let meter = match &f.meter {
                 Some(m) => Some(match resolve(c, m)? {
                     Some((_, canon)) => canon,

@@ -1038,3 +1038,355 @@ async fn postgres_upgrades_a_schema_1_store() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await;
 }
+
+/// A fresh directory for one test.
+fn test_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mm-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_do_not_wait_for_a_long_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = test_dir("long-write");
+    let path = dir.join("store.db");
+    let s = Arc::new(AnyStore::Sqlite(SqliteStore::open(&path).await.unwrap()));
+    let before = reading("30000001", t0(), 96, 1);
+    s.write(batch(before)).await.unwrap();
+    // 200 batches of 2,000 intervals, each of another meter: one long transaction.
+    let batches: Arc<[Batch]> = (0..200)
+        .map(|b| Batch {
+            intervals: (0..2000).map(|k| row(&format!("4{b:07}"), k, k, Quality::Measured)).collect(),
+            ..Batch::default()
+        })
+        .collect();
+    // Completions, in order.
+    let done = Arc::new(AtomicUsize::new(0));
+    let write = {
+        let (s, done) = (s.clone(), done.clone());
+        tokio::spawn(async move {
+            let out = s.write_many(batches).await;
+            (out, done.fetch_add(1, Ordering::SeqCst))
+        })
+    };
+    // Wait until the write holds the database's write lock: another connection cannot begin a
+    // write then.
+    let probe = rusqlite::Connection::open(&path).unwrap();
+    probe.busy_timeout(std::time::Duration::ZERO).unwrap();
+    loop {
+        match probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK") {
+            Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::DatabaseBusy => break,
+            Err(e) => panic!("probe: {e}"),
+            Ok(()) => {
+                if write.is_finished() {
+                    let (out, _) = write.await.unwrap();
+                    panic!(
+                        "the write ended before it was seen under way: {:?}",
+                        out.map(|o| o.len())
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+    }
+    // Reads while it runs: they see the last commit (the one meter, or all of them if the write
+    // committed meanwhile, never a part).
+    let meters = s.meters().await.unwrap();
+    let meters_done = done.fetch_add(1, Ordering::SeqCst);
+    assert!(meters.len() == 1 || meters.len() == 201, "{} meters", meters.len());
+    let series = s
+        .series("30000001", ObisCode::elec(1, 5, 0), t0(), t0() + Duration::days(2))
+        .await
+        .unwrap()
+        .unwrap();
+    let series_done = done.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(series.points.len(), 96);
+    let (out, write_done) = write.await.unwrap();
+    assert_eq!(out.unwrap().len(), 200);
+    assert!(
+        meters_done < write_done,
+        "meters() finished after the write (completions: meters {meters_done}, series {series_done}, write {write_done})"
+    );
+    assert_eq!(s.meters().await.unwrap().len(), 201);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sets a file's or directory's permission bits.
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Lists, reads and exports what [`fill_for_read_only`] wrote, and finds every write refused.
+async fn check_read_only(s: &AnyStore, path: &std::path::Path, r: &Reading) {
+    let meters = s.meters().await.unwrap();
+    assert_eq!(meters.len(), 1);
+    assert_eq!(meters[0].group.as_deref(), Some("North/Feeder 1"));
+    assert!(s.meter("10000009").await.unwrap().is_some());
+    let list = s.readings(Some("10000009")).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(&s.reading(list[0].id).await.unwrap(), r);
+    assert_eq!(s.channels("10000009").await.unwrap().len(), 1);
+    let series = s
+        .series("10000009", ObisCode::elec(1, 5, 0), t0(), t0() + Duration::days(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(series.points.len(), 96);
+    assert_eq!(s.groups().await.unwrap().len(), 2);
+    assert_eq!(s.users().await.unwrap().len(), 1);
+    assert_eq!(s.audit().await.unwrap().len(), 1);
+    assert_eq!(s.ledger_entries().await.unwrap().len(), 0);
+    assert_eq!(s.schemes().await.unwrap().len(), 0);
+    let name = path.display().to_string();
+    let refused = |e: StoreError| match e {
+        StoreError::ReadOnly(p) => assert_eq!(p, name),
+        e => panic!("not refused as read-only: {e}"),
+    };
+    refused(s.write(batch(reading("10000010", t0(), 4, 1))).await.unwrap_err());
+    refused(s.add_alias("10000009", "NMI1", "nmi").await.unwrap_err());
+    refused(s.add_group("South").await.unwrap_err());
+    refused(s.assign_group("South", &["10000009".into()]).await.unwrap_err());
+    refused(s.remove_group("North").await.unwrap_err());
+    refused(s.remove_user("alice").await.unwrap_err());
+    refused(s.put_user(user("bob")).await.unwrap_err());
+    refused(
+        s.put_scheme(metermaster_store::SchemeVersion {
+            id: "e7".into(),
+            version: 0,
+            kind: "scheme".into(),
+            folder: String::new(),
+            body: "x".into(),
+            author: "alice".into(),
+            time: t0(),
+            message: String::new(),
+        })
+        .await
+        .unwrap_err(),
+    );
+    // Nothing changed.
+    assert_eq!(s.meters().await.unwrap(), meters);
+}
+
+fn user(name: &str) -> metermaster_store::UserRecord {
+    metermaster_store::UserRecord {
+        name: name.into(),
+        password_hash: "$argon2id$x".into(),
+        role: "viewer".into(),
+        created: t0(),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_read_only_stores() {
+    let dir = test_dir("read-only");
+    let copy = dir.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    let path = copy.join("store.db");
+    let r = reading("10000009", t0(), 96, 3);
+    {
+        let s = AnyStore::Sqlite(SqliteStore::open(&path).await.unwrap());
+        s.write(Batch {
+            audit: vec![AuditEntry {
+                time: t0(),
+                user: "alice".into(),
+                action: "import".into(),
+                meter: Some("10000009".into()),
+                detail: "x".into(),
+                outcome: "ok".into(),
+            }],
+            ..batch(r.clone())
+        })
+        .await
+        .unwrap();
+        s.assign_group("North/Feeder 1", &["10000009".into()])
+            .await
+            .unwrap();
+        s.put_user(user("alice")).await.unwrap();
+    }
+    // Closed: the WAL went into the file.
+    assert!(!copy.join("store.db-wal").exists());
+    let files = || {
+        let mut v: Vec<String> = std::fs::read_dir(&copy)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // A viewer's copy: the directory (and file) without write permission.
+    chmod(&path, 0o444);
+    chmod(&copy, 0o555);
+    let explicit = SqliteStore::open_read_only(&path).await.unwrap();
+    assert!(explicit.is_read_only());
+    check_read_only(&AnyStore::Sqlite(explicit), &path, &r).await;
+    let by_url = AnyStore::open(&format!("sqlite:{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    check_read_only(&by_url, &path, &r).await;
+    drop(by_url);
+    // Opened as usual, the store finds it cannot write (permission bits, which hold for root
+    // too). Where the system refuses the writes (a read-only mount, a directory another user
+    // owns) the failed open for writing leads to the same read-only store; tests run as root,
+    // whom the system lets write everywhere, so that path is not tested here.
+    let auto = SqliteStore::open(&path).await.unwrap();
+    assert!(auto.is_read_only());
+    check_read_only(&AnyStore::Sqlite(auto), &path, &r).await;
+    // Nothing was created beside the file (no WAL, no shared memory: opened immutable).
+    assert_eq!(files(), ["store.db"]);
+    // The directory writable again, the file not: read-only still, now beside a writer.
+    chmod(&copy, 0o755);
+    let auto = SqliteStore::open(&path).await.unwrap();
+    assert!(auto.is_read_only());
+    check_read_only(&AnyStore::Sqlite(auto), &path, &r).await;
+    chmod(&path, 0o644);
+    let w = AnyStore::Sqlite(SqliteStore::open(&path).await.unwrap());
+    let ro = AnyStore::open(&format!("sqlite:{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(ro.meters().await.unwrap().len(), 1);
+    // A reader sees the writer's last commit.
+    w.write(batch(reading("10000011", t0(), 4, 1))).await.unwrap();
+    assert_eq!(ro.meters().await.unwrap().len(), 2);
+    drop((w, ro));
+    // A store of an older schema is not upgraded read-only: it says what to do.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE schema_version SET version = 2", [])
+        .unwrap();
+    let e = SqliteStore::open_read_only(&path).await.unwrap_err();
+    assert!(matches!(e, StoreError::NeedsUpgrade { found: 2, known: 3, .. }), "{e}");
+    assert!(e.to_string().contains("open it writable once"), "{e}");
+    chmod(&copy, 0o555);
+    let e = SqliteStore::open(&path).await.unwrap_err();
+    assert!(matches!(e, StoreError::NeedsUpgrade { .. }), "{e}");
+    chmod(&copy, 0o755);
+    // A file that is not there, a bad URL parameter.
+    assert!(SqliteStore::open_read_only(copy.join("none.db")).await.is_err());
+    let e = AnyStore::open(&format!("sqlite:{}?mode=xx", path.display()))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("mode=ro"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A PostgreSQL URL (URL or key=value form) with an `application_name`.
+fn with_application_name(url: &str, name: &str) -> String {
+    if url.contains("://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}application_name={name}")
+    } else {
+        format!("{url} application_name={name}")
+    }
+}
+
+#[tokio::test]
+async fn postgres_reconnects_when_the_server_ends_its_connections() {
+    let schema = format!("mm_t{}_reconnect", std::process::id());
+    let app = format!("mm_test_reconnect_{}", std::process::id());
+    let (admin, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e} (scripts/test starts it)", pg_url()));
+    tokio::spawn(conn);
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await;
+    let s = AnyStore::Postgres(
+        PgStore::connect_in_schema(&with_application_name(&pg_url(), &app), Some(&schema))
+            .await
+            .unwrap(),
+    );
+    s.write(batch(reading("50000001", t0(), 96, 1))).await.unwrap();
+    // Several connections open (each with the store's search path).
+    let (a, b, c) = tokio::join!(s.meters(), s.readings(None), s.channels("50000001"));
+    assert_eq!((a.unwrap().len(), b.unwrap().len(), c.unwrap().len()), (1, 1, 1));
+    // What a server restart does to them: every connection of the store ended.
+    let kill = || async {
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .len()
+    };
+    assert!(kill().await >= 2);
+    // Reads right after: run again on new connections.
+    let (a, b, c) = tokio::join!(s.meters(), s.readings(None), s.channels("50000001"));
+    assert_eq!((a.unwrap().len(), b.unwrap().len(), c.unwrap().len()), (1, 1, 1));
+    // A write right after: it may fail once (not if it had not reached its commit), the next
+    // call works.
+    assert!(kill().await >= 1);
+    let r = reading("50000002", t0(), 96, 2);
+    let mut failures = 0;
+    if let Err(e) = s.write(batch(r.clone())).await {
+        failures += 1;
+        eprintln!("write after the restart: {e}");
+        s.write(batch(r.clone())).await.unwrap();
+    }
+    assert!(failures <= 1);
+    assert_eq!(s.meters().await.unwrap().len(), 2);
+    let list = s.readings(Some("50000002")).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(s.reading(list[0].id).await.unwrap(), r);
+    // And again for the other writes.
+    assert!(kill().await >= 1);
+    s.add_group("North").await.unwrap();
+    assert!(kill().await >= 1);
+    s.assign_group("North", &["50000002".into()]).await.unwrap();
+    assert_eq!(s.groups().await.unwrap()[0].meters, ["50000002"]);
+    // The store's connections are new ones, named as the URL says.
+    let n: i64 = admin
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n >= 1);
+    drop(s);
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await;
+}
+
+#[tokio::test]
+#[ignore]
+async fn tmp_real_restart() {
+    let url = "host=127.0.0.1 port=5499 user=postgres dbname=test";
+    let s = AnyStore::Postgres(PgStore::connect_in_schema(url, Some("rr")).await.unwrap());
+    s.write(batch(reading("60000001", t0(), 96, 1))).await.unwrap();
+    let (a, b) = tokio::join!(s.meters(), s.readings(None));
+    a.unwrap(); b.unwrap();
+    let restart = |mode: &str| {
+        let st = std::process::Command::new("su")
+            .args(["postgres", "-c", &format!("/usr/lib/postgresql/15/bin/pg_ctl -D /tmp/mmpg-helper2/data -o '-p 5499 -k /tmp/mmpg-helper2' -l /tmp/mmpg-helper2/log -m {mode} -w restart")])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{st:?}");
+    };
+    restart("fast");
+    eprintln!("meters after restart: {:?}", s.meters().await.map(|m| m.len()));
+    restart("fast");
+    let w = s.write(batch(reading("60000002", t0(), 96, 1))).await;
+    eprintln!("write after restart: {:?}", w.as_ref().map(|_| ()));
+    if w.is_err() { s.write(batch(reading("60000002", t0(), 96, 1))).await.unwrap(); }
+    restart("immediate");
+    eprintln!("meters after immediate restart: {:?}", s.meters().await.map(|m| m.len()));
+    eprintln!("meters again: {:?}", s.meters().await.map(|m| m.len()));
+    // During a down time: an error, then fine when back.
+    let st = std::process::Command::new("su").args(["postgres", "-c", "/usr/lib/postgresql/15/bin/pg_ctl -D /tmp/mmpg-helper2/data -m fast -w stop"]).output().unwrap();
+    assert!(st.status.success());
+    eprintln!("meters while down: {:?}", s.meters().await.map(|m| m.len()));
+    let st = std::process::Command::new("su").args(["postgres", "-c", "/usr/lib/postgresql/15/bin/pg_ctl -D /tmp/mmpg-helper2/data -o '-p 5499 -k /tmp/mmpg-helper2' -l /tmp/mmpg-helper2/log -w start"]).output().unwrap();
+    assert!(st.status.success());
+    eprintln!("meters when back: {:?}", s.meters().await.map(|m| m.len()));
+    eprintln!("{s:?}");
+}

@@ -38,13 +38,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::urdb::{
     DemandFlat, DemandTou, EnergyCharges, FixedCharge, MinCharge, Tariff, Tier, UrdbError,
 };
-use crate::{EvalError, Scheme, Source, Zone};
+use crate::{EvalError, LocalTime, Scheme, Source, Zone};
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -110,7 +110,7 @@ pub struct BillOptions {
 impl Default for BillOptions {
     fn default() -> Self {
         BillOptions {
-            zone: Zone::Fixed(chrono::FixedOffset::east_opt(0).unwrap_or(Utc.fix())),
+            zone: Zone::Fixed(Utc.fix()),
             compensation: Compensation::NetMetering {
                 sellback: Sellback::Rate(0.0),
             },
@@ -553,14 +553,7 @@ struct Stamp {
 }
 
 fn offset_secs(zone: &Zone, t: DateTime<Utc>) -> i64 {
-    match zone {
-        Zone::Fixed(o) => i64::from(o.local_minus_utc()),
-        Zone::Named(tz) => i64::from(
-            tz.offset_from_utc_datetime(&t.naive_utc())
-                .fix()
-                .local_minus_utc(),
-        ),
-    }
+    i64::from(zone.offset_at(t).local_minus_utc())
 }
 
 /// The local stamp of every interval, working out the zone offset once per local day (and
@@ -607,14 +600,9 @@ fn stamps(
 /// The UTC instant of local midnight starting `date` (the first instant of the day when
 /// midnight does not exist).
 fn local_midnight(zone: &Zone, date: NaiveDate) -> Option<DateTime<Utc>> {
-    let l = date.and_hms_opt(0, 0, 0)?;
-    match zone {
-        Zone::Fixed(o) => o.from_local_datetime(&l).earliest().map(|t| t.to_utc()),
-        Zone::Named(tz) => (0..4).find_map(|h| {
-            tz.from_local_datetime(&(l + Duration::hours(h)))
-                .earliest()
-                .map(|t| t.to_utc())
-        }),
+    match zone.from_local(date.and_hms_opt(0, 0, 0)?) {
+        LocalTime::Skipped { jump, .. } => Some(jump),
+        other => other.earliest(),
     }
 }
 

@@ -503,9 +503,10 @@ impl DlmsCalendar {
         use metermaster_dlms::axdr::{
             ClockStatus, CosemDateTime, CosemTime, DEVIATION_NOT_SPECIFIED,
         };
-        let cal = metermaster_model::ObisCode::new(0, 0, 13, 0, 0, 255);
-        let sdt = metermaster_model::ObisCode::new(0, 0, 11, 0, 0, 255);
-        let script = metermaster_model::ObisCode::new(0, 0, 10, 0, 100, 255);
+        use metermaster_model::well_known;
+        let cal = well_known::ACTIVITY_CALENDAR;
+        let sdt = well_known::SPECIAL_DAYS_TABLE;
+        let script = well_known::TARIFF_SCRIPT_TABLE;
         let midnight = CosemTime {
             hour: 0,
             minute: 0,

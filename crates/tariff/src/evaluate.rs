@@ -12,7 +12,7 @@
 //! times are on the interval grid (the usual case, and what validation of real schemes wants) is
 //! evaluated exactly.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use crate::{BillingDay, DemandMode, DstMode, Scheme, Source, Zone};
 
@@ -39,16 +39,9 @@ pub enum EvalError {
 
 /// The local wall-clock time the meter keeps at a UTC instant.
 fn local(zone: &Zone, dst: DstMode, t: DateTime<Utc>) -> NaiveDateTime {
-    match zone {
-        Zone::Fixed(off) => t.with_timezone(off).naive_local(),
-        Zone::Named(tz) => match dst {
-            DstMode::Zone => t.with_timezone(tz).naive_local(),
-            DstMode::Standard => {
-                use chrono_tz::OffsetComponents;
-                let o = tz.offset_from_utc_datetime(&t.naive_utc());
-                t.naive_utc() + o.base_utc_offset()
-            }
-        },
+    match dst {
+        DstMode::Zone => zone.to_local(t),
+        DstMode::Standard => t.naive_utc() + zone.standard_offset_at(t),
     }
 }
 
@@ -221,30 +214,13 @@ pub fn billing_boundaries(
     Ok(out.split_off(first))
 }
 
-/// The UTC instant of a local wall-clock time (the earlier one when it repeats, the moment the
-/// clocks jump when it does not exist).
+/// The UTC instant of a local wall-clock time: the earlier one when it repeats, and when it
+/// does not exist the time moved forward by the length of the gap (02:30 in a 02:00 → 03:00 gap
+/// is 03:30, the instant 02:30 would be had the clocks not changed).
 fn to_utc(zone: &Zone, dst: DstMode, l: NaiveDateTime) -> DateTime<Utc> {
-    match zone {
-        Zone::Fixed(off) => (l - *off).and_utc(),
-        Zone::Named(tz) => {
-            if dst == DstMode::Standard {
-                use chrono_tz::OffsetComponents;
-                let guess = l.and_utc();
-                let o = tz.offset_from_utc_datetime(&guess.naive_utc());
-                return (l - o.base_utc_offset()).and_utc();
-            }
-            match tz.from_local_datetime(&l) {
-                chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
-                chrono::LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
-                chrono::LocalResult::None => {
-                    // Inside the skipped hour: the first instant after it.
-                    let later = l + Duration::hours(1);
-                    tz.from_local_datetime(&later)
-                        .earliest()
-                        .map_or(later.and_utc(), |t| t.with_timezone(&Utc))
-                }
-            }
-        }
+    match dst {
+        DstMode::Zone => zone.from_local(l).compatible(),
+        DstMode::Standard => (l - zone.standard_offset_at(l.and_utc())).and_utc(),
     }
 }
 

@@ -560,6 +560,7 @@ pub(crate) struct SchemeFile {
     parent: Option<String>,
     /// The time zone of switch times and dates; required unless inherited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::values::ZoneText>")]
     time_zone: Option<Zone>,
     /// "zone" (follow the zone's daylight saving, the default) or "standard" (standard time all
     /// year).

@@ -800,10 +800,10 @@ fn check_clock_changes(r: &mut Report, scheme: &Scheme, zone: Zone, today: Naive
             continue;
         };
         for (k, switch) in profile.switches.iter().enumerate() {
-            match zone.classify(date.and_time(switch.at.to_naive_time())) {
-                LocalTime::Single => {}
-                LocalTime::Skipped => found.entry((j, k, true)).or_default().push(date),
-                LocalTime::Repeated => found.entry((j, k, false)).or_default().push(date),
+            match zone.from_local(date.and_time(switch.at.to_naive_time())) {
+                LocalTime::Single(_) => {}
+                LocalTime::Skipped { .. } => found.entry((j, k, true)).or_default().push(date),
+                LocalTime::Repeated { .. } => found.entry((j, k, false)).or_default().push(date),
             }
         }
     }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone};
+use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -303,97 +303,26 @@ text_value!(DateText, "Date", {
 // ---------------------------------------------------------------------------------------------
 // Time zones
 
-/// A time zone: an IANA name (`Europe/London`, `UTC`) or a fixed offset from UTC (`+10:00`,
-/// `-03:30`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Zone {
-    /// An IANA zone with its daylight-saving rules.
-    Named(chrono_tz::Tz),
-    /// A fixed offset: no daylight saving.
-    Fixed(FixedOffset),
-}
+/// A time zone is the model's [`Zone`](metermaster_model::Zone): an IANA name
+/// (`Europe/London`, `UTC`) or a fixed offset from UTC (`+10:00`, `-03:30`, `UTC+10`); where a
+/// local time falls on its time line is a [`LocalTime`](metermaster_model::LocalTime).
+pub use metermaster_model::{LocalTime, Zone};
 
-/// How a local date and time maps onto the time line of a zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalTime {
-    /// The time occurs once.
-    Single,
-    /// The time does not occur: the clocks skip it (going forward).
-    Skipped,
-    /// The time occurs twice: the clocks repeat it (going back).
-    Repeated,
-}
+/// The JSON Schema of a [`Zone`], which the model writes as text.
+pub(crate) struct ZoneText;
 
-impl Zone {
-    /// How the local time `t` maps onto this zone's time line.
-    pub fn classify(&self, t: NaiveDateTime) -> LocalTime {
-        let kind = |r: LocalResult<()>| match r {
-            LocalResult::Single(()) => LocalTime::Single,
-            LocalResult::None => LocalTime::Skipped,
-            LocalResult::Ambiguous((), ()) => LocalTime::Repeated,
-        };
-        match self {
-            Zone::Named(z) => kind(z.from_local_datetime(&t).map(|_| ())),
-            Zone::Fixed(o) => kind(o.from_local_datetime(&t).map(|_| ())),
-        }
+impl JsonSchema for ZoneText {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("TimeZone")
     }
 
-    /// Whether the zone ever changes its offset (a named zone; fixed offsets never do).
-    pub const fn is_named(&self) -> bool {
-        matches!(self, Zone::Named(_))
-    }
-}
-
-impl FromStr for Zone {
-    type Err = ValueError;
-
-    fn from_str(text: &str) -> Result<Self, ValueError> {
-        let err = |reason| ValueError::new("time zone", text, reason);
-        let b = text.as_bytes();
-        if let Some(sign @ (b'+' | b'-')) = b.first().copied() {
-            if b.len() != 6 || b.get(3) != Some(&b':') {
-                return Err(err(
-                    "expected a fixed offset as +HH:MM or -HH:MM, such as +10:00",
-                ));
-            }
-            let (Some(h), Some(m)) = (two_digits(b, 1), two_digits(b, 4)) else {
-                return Err(err(
-                    "expected a fixed offset as +HH:MM or -HH:MM, such as +10:00",
-                ));
-            };
-            if h > 14 || m > 59 {
-                return Err(err("offsets run from -14:00 to +14:00"));
-            }
-            let seconds = (i32::from(h) * 60 + i32::from(m)) * 60;
-            let seconds = if sign == b'-' { -seconds } else { seconds };
-            return FixedOffset::east_opt(seconds)
-                .map(Zone::Fixed)
-                .ok_or_else(|| err("offsets run from -14:00 to +14:00"));
-        }
-        chrono_tz::Tz::from_str(text).map(Zone::Named).map_err(|_| {
-            err("not an IANA time zone name (such as Europe/London) or a fixed offset (+10:00)")
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An IANA time zone name (Europe/London, Australia/Sydney, UTC) or a fixed offset (+10:00).",
+            "type": "string"
         })
     }
 }
-
-impl fmt::Display for Zone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Zone::Named(z) => f.write_str(z.name()),
-            Zone::Fixed(o) => {
-                let s = o.local_minus_utc();
-                let sign = if s < 0 { '-' } else { '+' };
-                let m = s.unsigned_abs() / 60;
-                write!(f, "{sign}{:02}:{:02}", m / 60, m % 60)
-            }
-        }
-    }
-}
-
-text_value!(Zone, "TimeZone", {
-    "description": "An IANA time zone name (Europe/London, Australia/Sydney, UTC) or a fixed offset (+10:00).",
-    "type": "string"
-});
 
 // ---------------------------------------------------------------------------------------------
 // Transformer ratios
@@ -648,6 +577,13 @@ mod tests {
         assert_eq!("-03:30".parse::<Zone>().unwrap().to_string(), "-03:30");
         assert!("Europe/Londn".parse::<Zone>().is_err());
         assert!("+25:00".parse::<Zone>().is_err());
+        // The model's zone: the forms users paste, one printed form.
+        assert_eq!("UTC+10".parse::<Zone>().unwrap().to_string(), "+10:00");
+        assert_eq!("+1000".parse::<Zone>().unwrap().to_string(), "+10:00");
+        assert_eq!(
+            "Europe/Londn".parse::<Zone>().unwrap_err().to_string(),
+            "invalid time zone \"Europe/Londn\": not an IANA time zone name (such as Europe/London) or a fixed offset (+10:00)"
+        );
         let r: Ratio = "200/5".parse().unwrap();
         assert_eq!((r.primary(), r.secondary(), r.factor()), (200.0, 5.0, 40.0));
         assert_eq!(r.to_string(), "200/5");

@@ -164,6 +164,10 @@ pub struct ReadOptions {
     pub time: TimePolicy,
     /// How the meter was addressed, for the Reading's identity.
     pub address: Option<String>,
+    /// The id a meter that tells no serial number (nor logical device name, nor system title)
+    /// is kept under: its connection and address (see
+    /// [`metermaster_model::unidentified_meter_id`]). Without it, `dlms-LOGICAL-PHYSICAL`.
+    pub unidentified_id: Option<String>,
     /// Attributes asked for in one GET-with-list.
     pub list_chunk: usize,
     /// The newest entries read from each event log.
@@ -187,6 +191,7 @@ impl Default for ReadOptions {
             details: true,
             time: TimePolicy::default(),
             address: None,
+            unidentified_id: None,
             list_chunk: 10,
             max_events: 100,
             event_codes: std::collections::BTreeMap::new(),
@@ -453,11 +458,13 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .or_else(|| server_title.map(|t| t.to_string()))
         .unwrap_or_else(|| {
             notes.add("the meter has no readable serial number (0.0.96.1.0.255)");
-            format!(
-                "dlms-{}-{}",
-                client.options().link.server_logical,
-                client.options().link.server_physical.unwrap_or(0)
-            )
+            opts.unidentified_id.clone().unwrap_or_else(|| {
+                format!(
+                    "dlms-{}-{}",
+                    client.options().link.server_logical,
+                    client.options().link.server_physical.unwrap_or(0)
+                )
+            })
         });
     let manufacturer = ldn
         .as_deref()
