@@ -9,8 +9,6 @@ use metermaster_master::{
     DlmsOptions, Keeping, MeterTarget, Part, ProfileSpan, Protocol, ReadPlan, keep_reading,
 };
 
-pub use metermaster_master::{DlmsSetup, DlmsStream, dlms_open};
-
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// Where the meter is: tcp://HOST:PORT or serial:///dev/ttyUSB0?baud=300 (&fixed=1 for
@@ -358,14 +356,4 @@ async fn readout(a: &ReadArgs, target: &MeterTarget) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Checks a DLMS target and builds its session (see [`metermaster_master::dlms_setup`]).
-pub async fn dlms_setup(a: &ReadArgs) -> Result<DlmsSetup> {
-    if a.readout {
-        anyhow::bail!(
-            "--readout is an IEC 62056-21 (FLAG) data readout; it does not apply to --protocol dlms"
-        );
-    }
-    Ok(metermaster_master::dlms_setup(&a.target()?).await?)
 }

@@ -227,7 +227,7 @@ async fn flag_clock(
             Err((_, what, e)) => (
                 None,
                 format!("{conn} address {:?}", t.address),
-                format!("failed: {}", error_text(what, e)),
+                format!("failed: {}", crate::error::chain_text(what, e)),
             ),
         };
         audit(
@@ -253,22 +253,6 @@ async fn flag_clock(
         ErrorKind::Invalid(_) => MasterError::invalid(t.name(), what),
         e => MasterError::new(t.name(), stage, what, e),
     })
-}
-
-/// `what: cause` as a one-line text (the audit log keeps it).
-fn error_text(what: &str, e: &ErrorKind) -> String {
-    match e {
-        ErrorKind::Invalid(w) if w == what => what.to_string(),
-        e => {
-            let mut s = format!("{what}: {e}");
-            let mut cur = std::error::Error::source(e);
-            while let Some(c) = cur {
-                s.push_str(&format!(": {c}"));
-                cur = c.source();
-            }
-            s
-        }
-    }
 }
 
 /// The DLMS clock's time attribute: the meter's local time, the UTC instant, the drift and the
@@ -455,7 +439,7 @@ async fn dlms_clock_request(
                 detail,
                 outcome: match &result {
                     Ok(_) => "ok".to_string(),
-                    Err((w, e)) => format!("failed: {}", error_text(w, e)),
+                    Err((w, e)) => format!("failed: {}", crate::error::chain_text(w, e)),
                 },
             },
         )

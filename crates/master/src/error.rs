@@ -122,3 +122,23 @@ impl From<MasterError> for ErrorKind {
         e.kind
     }
 }
+
+/// `what: cause: cause…` as one line (what the audit log keeps of a failure).
+pub(crate) fn chain_text(what: &str, kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::Invalid(w) if w == what => what.to_string(),
+        e => {
+            let mut s = if what.is_empty() {
+                e.to_string()
+            } else {
+                format!("{what}: {e}")
+            };
+            let mut cur = std::error::Error::source(e);
+            while let Some(c) = cur {
+                s.push_str(&format!(": {c}"));
+                cur = c.source();
+            }
+            s
+        }
+    }
+}

@@ -10,6 +10,7 @@ mod clock;
 mod collect;
 mod error;
 mod keep;
+mod program;
 mod read;
 mod target;
 
@@ -18,6 +19,10 @@ pub use clock::{ClockAction, ClockReport, ClockRequest, check_operator_name, met
 pub use collect::{Limits, MeterOutcome, Progress, collect};
 pub use error::{ErrorKind, MasterError, Stage};
 pub use keep::{KeepReport, Keeping, ResMode, keep_reading, write_res_output};
+pub use program::{
+    ProgramEvent, ProgramReport, ProgramRequest, counter_text, describe_interrupted, program_crc,
+    program_meter, time_zone_warning,
+};
 pub use read::{MeterRead, Part, ProfileSpan, ReadPlan, data_readout, read_meter};
 pub use target::{
     DlmsAuth, DlmsCiphering, DlmsOptions, DlmsSetup, DlmsStream, DlmsTransport, FlagOptions,

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use metermaster_model::{IntervalStatus, ObisCode, Reading, Unit};
 
 pub use day::{Day, DayError};
-pub use migrate::MIGRATIONS;
 pub use metermaster_model::{IntervalNote, IntervalRow, Quality};
+pub use migrate::MIGRATIONS;
 pub use postgres::PgStore;
 pub use rows::reading_intervals;
 pub use sqlite::SqliteStore;
@@ -67,7 +67,11 @@ pub enum StoreError {
         "the store {path} has schema version {found} and this metermaster needs version {known}; \
          it cannot be upgraded while open read-only: open it writable once to upgrade it"
     )]
-    NeedsUpgrade { path: String, found: i64, known: i64 },
+    NeedsUpgrade {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("PostgreSQL connection pool: {0}")]
     Pool(String),
 }
@@ -153,7 +157,8 @@ impl Page {
     /// SQL `LIMIT`/`OFFSET` values (`-1`/`NULL`-free: a limit of `i64::MAX` for all).
     pub(crate) fn sql(&self) -> (i64, i64) {
         (
-            self.limit.map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64),
+            self.limit
+                .map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64),
             self.offset.min(i64::MAX as u64) as i64,
         )
     }
@@ -408,7 +413,9 @@ fn sqlite_params<'a>(url: &str, path: &'a str) -> Result<(&'a str, bool)> {
             _ => {
                 return Err(StoreError::Url {
                     url: url.into(),
-                    why: format!("unknown parameter {kv:?} (a sqlite: URL takes mode=ro or mode=rw)"),
+                    why: format!(
+                        "unknown parameter {kv:?} (a sqlite: URL takes mode=ro or mode=rw)"
+                    ),
                 });
             }
         }

@@ -82,7 +82,13 @@ pub(crate) fn merge_day(
         if q == Quality::Missing || q <= keep.quality[k] {
             continue;
         }
-        let v = crate::rows::rescale(other.values[k], other_scale, keep_scale, other_unit, keep_unit)?;
+        let v = crate::rows::rescale(
+            other.values[k],
+            other_scale,
+            keep_scale,
+            other_unit,
+            keep_unit,
+        )?;
         keep.put(k, v, q, other.status[k]);
     }
     Some(())

@@ -146,7 +146,10 @@ async fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     let names: Vec<String> = tx
-        .query("SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL", &[])
+        .query(
+            "SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL",
+            &[],
+        )
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -154,8 +157,11 @@ async fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
     for n in names {
         let c = metermaster_model::canonical_meter_id(&n);
         if c != n {
-            tx.execute("UPDATE audit_log SET meter = $2 WHERE meter = $1", &[&n, &c])
-                .await?;
+            tx.execute(
+                "UPDATE audit_log SET meter = $2 WHERE meter = $1",
+                &[&n, &c],
+            )
+            .await?;
         }
     }
     Ok(())
@@ -207,7 +213,8 @@ async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
         )
         .await?
     {
-        let (channel, interval_s, day): (String, i32, NaiveDate) = (row.get(0), row.get(1), row.get(2));
+        let (channel, interval_s, day): (String, i32, NaiveDate) =
+            (row.get(0), row.get(1), row.get(2));
         let (unit, scale): (String, i16) = (row.get(3), row.get(4));
         let other = Day::decode(day, interval_s as u32, row.get(5), row.get(6), row.get(7))?;
         let k = tx
@@ -242,16 +249,26 @@ async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
         )
         .await?;
     }
-    for table in ["register_values", "events", "programming", "interval_notes", "profile_days"] {
-        tx.execute(&format!("DELETE FROM {table} WHERE meter_id = $1"), &[&gone])
-            .await?;
+    for table in [
+        "register_values",
+        "events",
+        "programming",
+        "interval_notes",
+        "profile_days",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE meter_id = $1"),
+            &[&gone],
+        )
+        .await?;
     }
     tx.execute(
         "UPDATE meter_aliases SET meter_id = $1 WHERE meter_id = $2",
         &[&keep, &gone],
     )
     .await?;
-    tx.execute("DELETE FROM meters WHERE id = $1", &[&gone]).await?;
+    tx.execute("DELETE FROM meters WHERE id = $1", &[&gone])
+        .await?;
     Ok(())
 }
 
@@ -513,7 +530,10 @@ const RESOLVE_MANY: &str = "
     ORDER BY w.name, m.p";
 
 /// The id and canonical id of the meter a name names (see [`RESOLVE_MANY`]).
-pub(crate) async fn resolve(c: &impl tokio_postgres::GenericClient, name: &str) -> Result<Option<(i64, String)>> {
+pub(crate) async fn resolve(
+    c: &impl tokio_postgres::GenericClient,
+    name: &str,
+) -> Result<Option<(i64, String)>> {
     let name = name.trim().to_string();
     let canon = metermaster_model::canonical_meter_id(&name);
     let rows = c.query(RESOLVE_MANY, &[&vec![name], &vec![canon]]).await?;
@@ -521,14 +541,20 @@ pub(crate) async fn resolve(c: &impl tokio_postgres::GenericClient, name: &str) 
 }
 
 /// The meter a name names, or [`StoreError::NoMeter`].
-async fn resolve_known(c: &impl tokio_postgres::GenericClient, name: &str) -> Result<(i64, String)> {
+async fn resolve_known(
+    c: &impl tokio_postgres::GenericClient,
+    name: &str,
+) -> Result<(i64, String)> {
     resolve(c, name)
         .await?
         .ok_or_else(|| StoreError::NoMeter(name.trim().to_string()))
 }
 
 /// The names not in the cache, sorted, once each.
-fn wanted<'a>(cache: &HashMap<String, i64>, serials: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+fn wanted<'a>(
+    cache: &HashMap<String, i64>,
+    serials: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
     let mut want: Vec<String> = serials
         .into_iter()
         .filter(|s| !cache.contains_key(*s))
@@ -577,7 +603,10 @@ async fn meter_ids(
         .await?;
         let mut by_serial: HashMap<String, i64> = HashMap::new();
         for r in tx
-            .query("SELECT serial, id FROM meters WHERE serial = ANY($1)", &[&new])
+            .query(
+                "SELECT serial, id FROM meters WHERE serial = ANY($1)",
+                &[&new],
+            )
             .await?
         {
             by_serial.insert(r.get(0), r.get(1));
@@ -1117,6 +1146,9 @@ async fn try_join_all_rows(
 
 impl Store for PgStore {
     async fn write_many(&self, batches: Arc<[Batch]>) -> Result<Vec<BatchOutcome>> {
+        // A connection lost before the commit was sent: nothing was stored, the batches are
+        // written again on a new connection. Lost during the commit: they may have been
+        // stored, the error is returned.
         let mut committing = false;
         on_client!(self, !committing, |c| {
             let tx = c.transaction().await?;
@@ -1132,7 +1164,10 @@ impl Store for PgStore {
         on_client!(self, |c| {
             let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
             for r in c
-                .query("SELECT meter_id, alias FROM meter_aliases ORDER BY alias", &[])
+                .query(
+                    "SELECT meter_id, alias FROM meter_aliases ORDER BY alias",
+                    &[],
+                )
                 .await?
             {
                 aliases.entry(r.get(0)).or_default().push(r.get(1));
@@ -1348,6 +1383,7 @@ impl Store for PgStore {
 
     async fn add_group(&self, path: &str) -> Result<()> {
         let path = crate::group_path(path)?;
+        // One statement that may be repeated: the groups that exist are left alone.
         on_client!(self, |c| {
             c.execute(INSERT_GROUPS, &[&crate::group_ancestry(&path)])
                 .await?;
@@ -1423,6 +1459,7 @@ impl Store for PgStore {
     }
 
     async fn put_user(&self, user: crate::UserRecord) -> Result<()> {
+        // One statement that may be repeated: the second time it replaces the user by itself.
         on_client!(self, |c| {
             c.execute(
                 "INSERT INTO users (name, password_hash, role, created) VALUES ($1, $2, $3, $4)
@@ -1453,6 +1490,7 @@ impl Store for PgStore {
     }
 
     async fn remove_user(&self, name: &str) -> Result<bool> {
+        // Not repeated: a removal that went through would then answer that there was no user.
         on_client!(self, false, |c| {
             Ok(c.execute("DELETE FROM users WHERE name = $1", &[&name])
                 .await?

@@ -129,7 +129,10 @@ fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
     for fix in crate::migrate::plan_canonical(&meters) {
         match fix {
             crate::migrate::IdFix::Rename { id, old, to } => {
-                tx.execute("UPDATE meters SET serial = ?2 WHERE id = ?1", params![id, to])?;
+                tx.execute(
+                    "UPDATE meters SET serial = ?2 WHERE id = ?1",
+                    params![id, to],
+                )?;
                 tx.execute(
                     "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, 'serial')",
                     params![old, id],
@@ -152,7 +155,10 @@ fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
     for n in names {
         let c = metermaster_model::canonical_meter_id(&n);
         if c != n {
-            tx.execute("UPDATE audit_log SET meter = ?2 WHERE meter = ?1", params![n, c])?;
+            tx.execute(
+                "UPDATE audit_log SET meter = ?2 WHERE meter = ?1",
+                params![n, c],
+            )?;
         }
     }
     Ok(())
@@ -193,7 +199,16 @@ fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
         "UPDATE OR IGNORE profile_days SET meter_id = ?1 WHERE meter_id = ?2",
         params![keep, gone],
     )?;
-    type DayRowSql = (String, i64, String, String, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+    type DayRowSql = (
+        String,
+        i64,
+        String,
+        String,
+        i64,
+        Vec<u8>,
+        Vec<u8>,
+        Option<Vec<u8>>,
+    );
     let clashes: Vec<DayRowSql> = {
         let mut st = tx.prepare(
             "SELECT channel, interval_s, day, unit, scale, vals, quality, status FROM profile_days
@@ -219,22 +234,36 @@ fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
             channel: channel.clone(),
             what: format!("day {day_text}: {what}"),
         };
-        let day = NaiveDate::parse_from_str(&day_text, "%Y-%m-%d")
-            .map_err(|_| damaged("not a date"))?;
+        let day =
+            NaiveDate::parse_from_str(&day_text, "%Y-%m-%d").map_err(|_| damaged("not a date"))?;
         let other = Day::decode(day, interval_s as u32, &vals, &quality, status.as_deref())?;
-        let (kunit, kscale, kvals, kquality, kstatus): (String, i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>) =
-            tx.query_row(
-                "SELECT unit, scale, vals, quality, status FROM profile_days
+        let (kunit, kscale, kvals, kquality, kstatus): (
+            String,
+            i64,
+            Vec<u8>,
+            Vec<u8>,
+            Option<Vec<u8>>,
+        ) = tx.query_row(
+            "SELECT unit, scale, vals, quality, status FROM profile_days
                  WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day = ?4",
-                params![keep, channel, interval_s, day_text],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )?;
-        let mut kept = Day::decode(day, interval_s as u32, &kvals, &kquality, kstatus.as_deref())?;
+            params![keep, channel, interval_s, day_text],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        let mut kept = Day::decode(
+            day,
+            interval_s as u32,
+            &kvals,
+            &kquality,
+            kstatus.as_deref(),
+        )?;
         let ku = Unit::from_symbol(&kunit).unwrap_or(Unit::None);
         let ou = Unit::from_symbol(&unit).unwrap_or(Unit::None);
-        crate::migrate::merge_day(&mut kept, ku, kscale as i8, &other, ou, scale as i8).ok_or_else(
-            || damaged(&format!("stored in {kunit} and {unit}: the two meters' values do not convert exactly")),
-        )?;
+        crate::migrate::merge_day(&mut kept, ku, kscale as i8, &other, ou, scale as i8)
+            .ok_or_else(|| {
+                damaged(&format!(
+                    "stored in {kunit} and {unit}: the two meters' values do not convert exactly"
+                ))
+            })?;
         let (v, q, st) = kept.encode();
         tx.execute(
             "UPDATE profile_days SET vals = ?5, quality = ?6, status = ?7
@@ -414,7 +443,9 @@ fn dir_of(path: &Path) -> &Path {
 fn marked_read_only(path: &Path) -> bool {
     let meta = |p: &Path| std::fs::metadata(p).ok();
     match meta(path) {
-        Some(m) => no_write_permission(&m) || meta(dir_of(path)).is_some_and(|d| no_write_permission(&d)),
+        Some(m) => {
+            no_write_permission(&m) || meta(dir_of(path)).is_some_and(|d| no_write_permission(&d))
+        }
         None => false,
     }
 }
@@ -465,9 +496,11 @@ fn schema_version(c: &Connection) -> Result<i64> {
     if !has_table {
         return Ok(0);
     }
-    Ok(c.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(
+        c.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
+    )
 }
 
 impl SqliteStore {
@@ -525,10 +558,12 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate_all(&mut conn)?;
+        // Absolute: the readers open the same file whatever the working directory is then.
+        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.display().to_string(),
-                source: ReadSource::Path(path.to_path_buf()),
+                source: ReadSource::Path(file),
                 idle: Mutex::new(Vec::new()),
                 writer: Some(Mutex::new(conn)),
             }),
@@ -543,19 +578,22 @@ impl SqliteStore {
                 Some(format!("{name}: no such database file to open read-only")),
             )));
         }
-        // A reader of a WAL database needs its shared-memory file beside it; where it cannot be
-        // created (a read-only directory), the file is opened as immutable: nobody can write it
-        // there anyway.
-        let dir_read_only =
-            std::fs::metadata(dir_of(path)).is_ok_and(|m| no_write_permission(&m));
+        // A reader of a WAL database needs the WAL and shared-memory files beside it, and makes
+        // them if they are not there. Where they cannot be made (a read-only directory or
+        // mount), or should not be (a file without write permission: they would have its
+        // permissions and stop a later writer), and there is no WAL (so no writer at work
+        // either), the file is opened as immutable: no locks, no WAL.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let immutable = marked_read_only(path) && !Path::new(&wal).exists();
         let try_open = |immutable: bool| -> Result<(ReadSource, Connection, i64)> {
             let source = ReadSource::Uri(read_only_uri(path, immutable)?);
             let c = source.open()?;
             let v = schema_version(&c)?;
             Ok((source, c, v))
         };
-        let (source, conn, version) = match try_open(dir_read_only) {
-            Err(e) if !dir_read_only && refused_writing(&e) => try_open(true)?,
+        let (source, conn, version) = match try_open(immutable) {
+            Err(e) if !immutable && refused_writing(&e) => try_open(true)?,
             other => other?,
         };
         if version > SCHEMA_VERSION {
@@ -1370,7 +1408,11 @@ impl Store for SqliteStore {
     }
 
     async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
-        let (meter, alias, kind) = (meter.to_string(), alias.trim().to_string(), kind.to_string());
+        let (meter, alias, kind) = (
+            meter.to_string(),
+            alias.trim().to_string(),
+            kind.to_string(),
+        );
         self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let (id, canon) = resolve_known(&tx, &meter)?;
