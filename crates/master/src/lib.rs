@@ -9,6 +9,7 @@ mod audit;
 mod clock;
 mod collect;
 mod error;
+pub mod files;
 mod keep;
 mod program;
 mod read;
