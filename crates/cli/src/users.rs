@@ -3,12 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use metermaster_store::{Store, UserRecord};
+use metermaster_master::users::{self, Role};
+use metermaster_store::Store;
 
 use crate::files::StoreArgs;
-
-/// What a user may do (the web UI and the daemon enforce it; the command line records it).
-pub const ROLES: [&str; 4] = ["admin", "engineer", "operator", "viewer"];
 
 #[derive(Debug, Args)]
 pub struct UserArgs {
@@ -25,8 +23,8 @@ pub enum UserCommand {
     Add {
         name: String,
         /// admin, engineer (schemes and programming), operator (reading), viewer.
-        #[arg(long, default_value = "viewer")]
-        role: String,
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: Role,
     },
     /// Change a user's password.
     Passwd { name: String },
@@ -60,77 +58,25 @@ fn read_password(prompt: &str, confirm: bool) -> Result<String> {
             .context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    if confirm && pw.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
     Ok(pw)
 }
 
 /// An Argon2id hash of a password, as a PHC string.
-pub fn hash_password(pw: &str) -> Result<String> {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2::Argon2::default()
-        .hash_password(pw.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
-        .to_string())
-}
-
-/// Whether a password matches a stored hash.
-pub fn verify_password(pw: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(pw.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-    {
-        bail!("user name {name:?}: 1 to 64 letters, digits, '.', '_', '-' or '@'");
-    }
-    Ok(())
-}
-
 pub async fn user(a: UserArgs) -> Result<()> {
     let store = a.store.open().await?;
     match a.cmd {
         UserCommand::Add { name, role } => {
-            check_name(&name)?;
-            if !ROLES.contains(&role.as_str()) {
-                bail!("--role {role:?}: one of {}", ROLES.join(", "));
-            }
-            if store.users().await?.iter().any(|u| u.name == name) {
-                bail!("user {name} exists already (use `user passwd`)");
-            }
+            users::check_user_name(&name)?;
             let pw = read_password(&format!("password for {name}: "), true)?;
-            store
-                .put_user(UserRecord {
-                    name: name.clone(),
-                    password_hash: hash_password(&pw)?,
-                    role,
-                    created: chrono::Utc::now(),
-                })
-                .await?;
+            users::add_user(&store, &name, role, &pw).await?;
             eprintln!("user {name} added");
         }
         UserCommand::Passwd { name } => {
-            let Some(u) = store.users().await?.into_iter().find(|u| u.name == name) else {
+            if !store.users().await?.iter().any(|u| u.name == name) {
                 bail!("no user {name}");
-            };
+            }
             let pw = read_password(&format!("new password for {name}: "), true)?;
-            store
-                .put_user(UserRecord {
-                    password_hash: hash_password(&pw)?,
-                    ..u
-                })
-                .await?;
+            users::set_password(&store, &name, &pw).await?;
             eprintln!("password of {name} changed");
         }
         UserCommand::List { json } => {
@@ -142,25 +88,22 @@ pub async fn user(a: UserArgs) -> Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                println!("{:<24} {:<10} created", "name", "role");
                 for u in &users {
                     println!("{:<24} {:<10} {}", u.name, u.role, u.created.to_rfc3339());
                 }
             }
         }
         UserCommand::Check { name } => {
-            let Some(u) = store.users().await?.into_iter().find(|u| u.name == name) else {
+            if !store.users().await?.iter().any(|u| u.name == name) {
                 bail!("no user {name}");
-            };
-            let pw = read_password(&format!("password for {name}: "), false)?;
-            if !verify_password(&pw, &u.password_hash) {
-                bail!("wrong password for {name}");
             }
+            let pw = read_password(&format!("password for {name}: "), false)?;
+            users::check_password(&store, &name, &pw).await?;
             eprintln!("password of {name} is right");
         }
         UserCommand::Remove { name } => {
-            if !store.remove_user(&name).await? {
-                bail!("no user {name}");
-            }
+            users::remove_user(&store, &name).await?;
             eprintln!("user {name} removed");
         }
     }
@@ -227,20 +170,4 @@ pub async fn group(a: GroupArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong horse", &h));
-        assert!(!verify_password("correct horse", "not a hash"));
-        assert!(check_name("alice.smith@utility").is_ok());
-        assert!(check_name("a b").is_err());
-    }
 }

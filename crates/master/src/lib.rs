@@ -14,6 +14,7 @@ mod keep;
 mod program;
 mod read;
 mod target;
+pub mod users;
 
 pub use audit::{AuditRecord, ProgrammingAudit, programming_log};
 pub use clock::{ClockAction, ClockReport, ClockRequest, check_operator_name, meter_clock};
