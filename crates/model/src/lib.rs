@@ -19,7 +19,7 @@ pub use quantity::{Quantity, Unit};
 pub use reading::{
     BillingPeriod, Channel, ClockInfo, Event, EventCounter, EventKind, InstantQuantity,
     InstantValue, Interval, LoadProfile, MaxDemand, MeterIdentity, Phase, ProgrammingLog,
-    ProgrammingRecord, Reading, Register, TransformerRatio,
+    ProgrammingRecord, Reading, Register, TransformerRatio, Unreadable,
 };
 pub use status::IntervalStatus;
 pub use zone::{LocalTime, Zone, ZoneParseError};

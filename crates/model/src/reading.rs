@@ -349,6 +349,15 @@ pub struct TransformerRatio {
     pub secondary: Quantity,
 }
 
+/// A part of a reading that was asked for and could not be read, and why: an access level that
+/// may not see it, a meter that does not keep it. `part` names the Reading's field (`events`,
+/// `event_counters`, `programming`, `load_profile`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub part: String,
+    pub reason: String,
+}
+
 /// Everything one session with one meter produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
@@ -384,6 +393,10 @@ pub struct Reading {
     /// Status conditions the meter reported, in words.
     #[serde(default)]
     pub status: Vec<String>,
+    /// Parts asked for that could not be read, with the reason (none: everything asked for
+    /// was read; readings written before this field have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl Reading {
@@ -407,6 +420,7 @@ impl Reading {
             ct_ratio: None,
             vt_ratio: None,
             status: Vec::new(),
+            unreadable: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! of the block before the `END` line: a truncated or altered block is detected.
 
 pub mod csv;
+pub mod energy;
 pub mod mapped;
 pub mod nem12;
 
@@ -203,6 +204,9 @@ pub fn to_res(r: &Reading) -> String {
     }
     for s in &r.status {
         line(&mut out, "STATUS").s(s).end();
+    }
+    for u in &r.unreadable {
+        line(&mut out, "UNREADABLE").s(&u.part).s(&u.reason).end();
     }
     for reg in &r.registers {
         line(&mut out, "REG")
@@ -561,6 +565,15 @@ impl<'t> Block<'t> {
             "STATUS" => {
                 let s = f.s("status")?;
                 self.reading(line, tag)?.status.push(s);
+            }
+            "UNREADABLE" => {
+                let part = f.s("part")?;
+                let reason = f.s("reason")?;
+                f.done()?;
+                self.reading(line, tag)?
+                    .unreadable
+                    .push(metermaster_model::Unreadable { part, reason });
+                return Ok(());
             }
             "REG" | "PREG" => {
                 let reg = Register {

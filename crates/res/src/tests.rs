@@ -22,6 +22,10 @@ pub fn sample() -> Reading {
         t(14, 0),
     );
     r.finished = t(14, 1);
+    r.unreadable.push(metermaster_model::Unreadable {
+        part: "events".into(),
+        reason: "the public client may not read the event logs (read-write-denied)".into(),
+    });
     r.clock = Some(ClockInfo {
         meter_local: NaiveDateTime::parse_from_str("2024-03-05 13:59:57", "%Y-%m-%d %H:%M:%S")
             .unwrap(),

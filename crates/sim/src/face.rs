@@ -10,7 +10,7 @@ use metermaster_flag::ids::{self, MeterModel};
 use metermaster_flag::readout::{DataLine, DataValue};
 use metermaster_flag::server::{Access, MeterFace};
 
-use crate::meter::{PROFILE_MASK, SimEvent, SimMeter};
+use crate::meter::{CT_RATIO_CENTI, PROFILE_MASK, SimMeter, VT_RATIO_CENTI};
 use metermaster_flag::program::{self, Program, ProgramStatus, SessionNote};
 
 const ERR_NO_ID: u8 = 2;
@@ -176,109 +176,22 @@ impl SimMeter {
         out
     }
 
-    fn event_log(&self, id: u16) -> Option<Vec<u8>> {
-        let model = self.model();
-        let now = self.model_now();
-        let kind = ids::event_log_ids(model).iter().find(|(i, _)| *i == id)?.1;
-        let evs = self.events_until(now);
-        let mut times: Vec<(NaiveDateTime, u8)> = Vec::new();
-        use metermaster_model::EventKind as K;
-        for e in &evs {
-            match (kind, e) {
-                (K::PowerFailure, SimEvent::PowerFail { down, .. }) => times.push((*down, 0)),
-                (K::ReverseRun, SimEvent::ReverseRun(t)) => times.push((*t, 0)),
-                (K::PhaseFailure, SimEvent::PhaseFailure(t, mask)) => {
-                    let info = if model == MeterModel::A1700 {
-                        1 + mask.trailing_zeros() as u8
-                    } else {
-                        *mask
-                    };
-                    times.push((*t, info))
-                }
-                (K::TerminalCoverOpened, SimEvent::TerminalCover(t)) => times.push((*t, 0)),
-                (K::MainCoverOpened, SimEvent::MainCover(t)) => times.push((*t, 0)),
-                _ => {}
-            }
-        }
-        if kind == K::BillingReset {
-            times.extend(
-                self.billing_reset_times(now)
-                    .into_iter()
-                    .rev()
-                    .map(|t| (t, 0x01)),
-            );
-        }
-        let base = match kind {
-            K::PowerFailure
-            | K::PhaseFailure
-            | K::ReverseRun
-            | K::TerminalCoverOpened
-            | K::MainCoverOpened => self.event_base_count(id as u64),
-            _ => 0,
-        };
-        let count = base + times.len() as u32;
-        times.reverse();
+    fn event_log_image(&self, id: u16) -> Option<Vec<u8>> {
+        let log = self.event_log(id)?;
         Some(ids::encode_event_log(
-            count,
-            &times,
-            model.id_len(id) == Some(17),
+            log.count,
+            &log.latest,
+            self.model().id_len(id) == Some(17),
         ))
     }
 
     fn instant_values(&self) -> Vec<u8> {
-        let now = self.model_now();
-        let p = i64::from(self.period_min());
-        let start = now
-            - chrono::Duration::minutes((i64::from(now.hour()) * 60 + i64::from(now.minute())) % p)
-            - chrono::Duration::seconds(i64::from(now.second()));
-        let d = crate::load::LoadModel::new(self.cfg.seed, self.cfg.period_min).demand(start);
-        let sec = u64::from(now.second());
         let mut out = Vec::new();
         for code in self.instant_request {
-            let code = code & 0x7F;
-            let Some((q, phase)) = ids::instant_from_code(code) else {
-                out.extend([0xFF; 7]);
-                continue;
-            };
-            use metermaster_model::InstantQuantity as Q;
-            let volts = 2_300_000
-                + ((crate::load::mix(self.cfg.seed ^ u64::from(code) ^ sec) % 60_000) as i64)
-                - 30_000;
-            let p_kw_e4 = (d[0] as i64 - d[1] as i64) * 10 / 1000; // mW → kW × 10^4
-            let per_phase = |v: i64| {
-                if phase == metermaster_model::Phase::Total {
-                    v
-                } else {
-                    v / 3
-                }
-            };
-            let pf_e4 = if d[6] > 0 {
-                (d[0] as i64 * 10_000) / d[6] as i64
-            } else {
-                10_000
-            };
-            let value = match q {
-                Q::Voltage => volts,
-                Q::Current => {
-                    // I = P / (V × pf) per phase, in A × 10^4.
-                    let p_w = per_phase(d[0] as i64 / 3 * 3) / 1000;
-                    if pf_e4 == 0 {
-                        0
-                    } else {
-                        p_w * 10_000 * 10_000 / (230 * pf_e4)
-                    }
-                }
-                Q::ActivePower => per_phase(p_kw_e4),
-                Q::ReactivePower => per_phase((d[2] as i64 - d[5] as i64) * 10 / 1000),
-                Q::ApparentPower => per_phase((d[6] + d[7]) as i64 * 10 / 1000),
-                Q::PowerFactor => pf_e4,
-                Q::Frequency => {
-                    500_000 + (crate::load::mix(self.cfg.seed ^ sec) % 200) as i64 - 100
-                }
-                Q::PhaseAngle => 0,
-                Q::PhaseRotation => 1,
-            };
-            out.extend(ids::encode_instant(value));
+            match ids::instant_from_code(code & 0x7F) {
+                Some((q, phase)) => out.extend(ids::encode_instant(self.instant_e4(q, phase))),
+                None => out.extend([0xFF; 7]),
+            }
         }
         out
     }
@@ -302,10 +215,10 @@ impl SimMeter {
                 v.resize(8, 0xFF);
                 v
             }
-            ids::CT_RATIO => ids::encode_ct(model, 10_000, 500),
+            ids::CT_RATIO => ids::encode_ct(model, CT_RATIO_CENTI.0, CT_RATIO_CENTI.1),
             ids::VT_RATIO if model == MeterModel::A1700 => {
-                let mut v = to_bcd_le(1_100_000, 4);
-                v.extend(to_bcd_le(11_000, 3));
+                let mut v = to_bcd_le(u64::from(VT_RATIO_CENTI.0), 4);
+                v.extend(to_bcd_le(u64::from(VT_RATIO_CENTI.1), 3));
                 v
             }
             ids::STATUS => vec![0; model.id_len(id).unwrap_or(4)],
@@ -367,7 +280,7 @@ impl SimMeter {
                     .collect();
                 SessionNote::encode_all(&notes)
             }
-            691..=701 => self.event_log(id).ok_or(ERR_NO_ID)?,
+            691..=701 => self.event_log_image(id).ok_or(ERR_NO_ID)?,
             _ => return Err(ERR_NO_ID),
         })
     }

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
-use metermaster_flag::ids::MeterModel;
+use metermaster_flag::ids::{self, MeterModel};
 use metermaster_flag::profile::{Marker, Record, period_code};
 use metermaster_flag::program::{Interrupted, Program, SessionNote};
+use metermaster_model::{EventKind, InstantQuantity, Phase};
 
 use crate::load::{CHANNELS, LoadModel, mix, unit};
 
@@ -78,6 +79,12 @@ pub fn default_passwords() -> Vec<(String, u8)> {
 pub const PROFILE_MASK: u16 = 0x0027;
 pub const PROFILE_CHANNELS: [usize; 4] = [0, 1, 2, 5];
 
+/// The CT ratio every simulated meter has, primary and secondary in hundredths of an ampere
+/// (100 A : 5 A).
+pub const CT_RATIO_CENTI: (u32, u32) = (10_000, 500);
+/// The A1700's VT ratio, in hundredths of a volt (11 kV : 110 V).
+pub const VT_RATIO_CENTI: (u32, u32) = (1_100_000, 11_000);
+
 /// The clock trim a meter accepts without it counting as programming, in seconds.
 pub const CLOCK_TRIM_LIMIT_S: i64 = 30;
 
@@ -121,6 +128,20 @@ impl SimEvent {
             | SimEvent::MainCover(t) => t,
         }
     }
+}
+
+/// One of the meter's event logs as the meter keeps it (an A1140/A1700 keeps, per kind of
+/// event, a count and the times of the latest three): both faces show this memory, the FLAG
+/// face as its event-log ids (691–701), the DLMS face as its event logs and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMemory {
+    /// The FLAG data id of the log.
+    pub id: u16,
+    pub kind: EventKind,
+    pub count: u32,
+    /// The latest three events, newest first, with the log's info byte (the phases of a phase
+    /// failure, the trigger bits of a billing reset; 0 otherwise).
+    pub latest: Vec<(NaiveDateTime, u8)>,
 }
 
 /// What one day (or part of it) adds up to.
@@ -751,6 +772,109 @@ impl SimMeter {
     /// A per-kind base count, as if the meter had a life before the simulated history.
     pub fn event_base_count(&self, kind: u64) -> u32 {
         (unit(self.cfg.seed, 0xC0C0, kind) * 12.0) as u32
+    }
+
+    /// The event logs this model keeps (`ids::event_log_ids`), in data-id order.
+    pub fn event_memory(&self) -> Vec<EventMemory> {
+        ids::event_log_ids(self.model())
+            .iter()
+            .filter_map(|&(id, _)| self.event_log(id))
+            .collect()
+    }
+
+    /// One event log (by its FLAG data id) as the meter keeps it now; `None` for an id this
+    /// model has no log at.
+    pub fn event_log(&self, id: u16) -> Option<EventMemory> {
+        let model = self.model();
+        let now = self.model_now();
+        let kind = ids::event_log_ids(model).iter().find(|(i, _)| *i == id)?.1;
+        let mut times: Vec<(NaiveDateTime, u8)> = Vec::new();
+        use EventKind as K;
+        for e in &self.events_until(now) {
+            match (kind, e) {
+                (K::PowerFailure, SimEvent::PowerFail { down, .. }) => times.push((*down, 0)),
+                (K::ReverseRun, SimEvent::ReverseRun(t)) => times.push((*t, 0)),
+                (K::PhaseFailure, SimEvent::PhaseFailure(t, mask)) => {
+                    // The A1700 logs the (first) failed phase's number, the A1140 the mask.
+                    let info = if model == MeterModel::A1700 {
+                        1 + mask.trailing_zeros() as u8
+                    } else {
+                        *mask
+                    };
+                    times.push((*t, info))
+                }
+                (K::TerminalCoverOpened, SimEvent::TerminalCover(t)) => times.push((*t, 0)),
+                (K::MainCoverOpened, SimEvent::MainCover(t)) => times.push((*t, 0)),
+                _ => {}
+            }
+        }
+        if kind == K::BillingReset {
+            times.extend(
+                self.billing_reset_times(now)
+                    .into_iter()
+                    .rev()
+                    .map(|t| (t, 0x01)),
+            );
+        }
+        let base = match kind {
+            K::PowerFailure
+            | K::PhaseFailure
+            | K::ReverseRun
+            | K::TerminalCoverOpened
+            | K::MainCoverOpened => self.event_base_count(u64::from(id)),
+            _ => 0,
+        };
+        let count = base + times.len() as u32;
+        times.reverse();
+        times.truncate(3);
+        Some(EventMemory {
+            id,
+            kind,
+            count,
+            latest: times,
+        })
+    }
+
+    /// An instantaneous value now, as the A1700 gives it (605/606): units × 10^4 (voltage V,
+    /// current A, power factor, frequency Hz), powers in k-units × 10^4 (kW, kvar, kVA), signed;
+    /// from the demand of the interval in progress. Both faces use it.
+    pub fn instant_e4(&self, q: InstantQuantity, phase: Phase) -> i64 {
+        let now = self.model_now();
+        let p = i64::from(self.period_min().max(1));
+        let start = now
+            - Duration::minutes((i64::from(now.hour()) * 60 + i64::from(now.minute())) % p)
+            - Duration::seconds(i64::from(now.second()));
+        let d = LoadModel::new(self.cfg.seed, self.cfg.period_min).demand(start);
+        let sec = u64::from(now.second());
+        let code = u64::from(ids::instant_code(q, phase));
+        let per_phase = |v: i64| if phase == Phase::Total { v } else { v / 3 };
+        let pf_e4 = if d[6] > 0 {
+            (d[0] as i64 * 10_000) / d[6] as i64
+        } else {
+            10_000
+        };
+        match q {
+            InstantQuantity::Voltage => {
+                2_300_000 + ((mix(self.cfg.seed ^ code ^ sec) % 60_000) as i64) - 30_000
+            }
+            InstantQuantity::Current => {
+                // I = P / (V × pf) per phase, in A × 10^4.
+                let p_w = per_phase(d[0] as i64 / 3 * 3) / 1000;
+                if pf_e4 == 0 {
+                    0
+                } else {
+                    p_w * 10_000 * 10_000 / (230 * pf_e4)
+                }
+            }
+            // Net active power (import − export), mW → kW × 10^4.
+            InstantQuantity::ActivePower => per_phase((d[0] as i64 - d[1] as i64) * 10 / 1000),
+            InstantQuantity::ReactivePower => per_phase((d[2] as i64 - d[5] as i64) * 10 / 1000),
+            InstantQuantity::ApparentPower => per_phase((d[6] + d[7]) as i64 * 10 / 1000),
+            InstantQuantity::PowerFactor => pf_e4,
+            InstantQuantity::Frequency => 500_000 + (mix(self.cfg.seed ^ sec) % 200) as i64 - 100,
+            InstantQuantity::PhaseAngle => 0,
+            InstantQuantity::PhaseRotation => 1,
+        }
     }
 
     pub fn programming_count(&self) -> u32 {

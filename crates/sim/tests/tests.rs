@@ -1036,3 +1036,441 @@ async fn dlms_tou_case(file: &str, start: (i32, u32, u32), offset_h: i64, days: 
         }
     }
 }
+
+// ---- One reading, two protocols --------------------------------------------------------------
+
+/// A DLMS session with the simulated meter's DLMS face as client 16 (public), 17 (the meter
+/// reader: LLS with the password `12345678`) or 1 (management: HLS-GMAC, ciphered).
+async fn dlms_session(
+    m: &metermaster_sim::dlms::DlmsMeter,
+    client: u8,
+) -> metermaster_dlms::client::DlmsClient<tokio::io::DuplexStream> {
+    use metermaster_dlms::client::{Authentication, DlmsClient, LinkOptions, SessionOptions};
+    use metermaster_sim::dlms::{DlmsServeOptions, LLS_PASSWORD, serve_dlms_connection};
+    match client {
+        1 => return dlms_client(m, true, 1).await,
+        16 => return dlms_client(m, false, 0).await,
+        _ => {}
+    }
+    let (a, b) = tokio::io::duplex(1 << 16);
+    tokio::spawn(serve_dlms_connection(
+        b,
+        m.clone(),
+        DlmsServeOptions::default(),
+    ));
+    let opts = SessionOptions {
+        link: LinkOptions {
+            client_sap: client,
+            ..LinkOptions::default()
+        },
+        authentication: Authentication::Low {
+            password: LLS_PASSWORD.to_vec(),
+        },
+        ..SessionOptions::default()
+    };
+    let mut c = DlmsClient::connect(a, opts).await.unwrap();
+    c.associate().await.unwrap();
+    c
+}
+
+/// What the comparison of a FLAG and a DLMS reading of one meter leaves out, each for a reason
+/// documented in docs/reading.md ("One meter, two protocols").
+#[derive(Debug, Clone, Copy, Default)]
+struct NotCompared {
+    /// The A1140's FLAG dialect has no instantaneous values (605/606 are A1700 ids).
+    instantaneous: bool,
+    /// Parts the DLMS client may not read (the Reading says so in `unreadable`).
+    logs: bool,
+}
+
+/// Every part of two readings of the same meter that differs, in the order of the Reading's
+/// parts: `(part, FLAG, DLMS)`. Left out on purpose, always: the session (`protocol`,
+/// `started`, `finished`, the master's clock and the drift, which depend on when each read
+/// ran), how the meter was addressed and the protocol's identification string
+/// (`meter.address`, `meter.ident`), the words each reader names registers, demands and
+/// channels with (they are compared by OBIS code, unit and value), and the DLMS-only
+/// last-average-demand registers (`1.0.C.5.0.255`: the FLAG dialect has no such register; the
+/// test compares them with the last load-profile interval instead). The serial number is
+/// compared as the canonical meter id (FLAG pads it to 16 digits). Lists whose order means
+/// nothing (registers, demands, counters, instantaneous values, events at one time) are
+/// compared sorted.
+fn differences(flag: &Reading, dlms: &Reading, skip: NotCompared) -> Vec<(String, String, String)> {
+    use metermaster_model::{BillingPeriod, MaxDemand, Register, canonical_meter_id};
+    let mut out = Vec::new();
+    let mut part = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push((name.to_string(), a, b));
+        }
+    };
+    let (fm, dm) = (&flag.meter, &dlms.meter);
+    part(
+        "meter.serial",
+        canonical_meter_id(&fm.serial),
+        canonical_meter_id(&dm.serial),
+    );
+    part(
+        "meter.model",
+        format!("{:?}", fm.model),
+        format!("{:?}", dm.model),
+    );
+    part(
+        "meter.manufacturer",
+        format!("{:?}", fm.manufacturer),
+        format!("{:?}", dm.manufacturer),
+    );
+    part(
+        "meter.firmware",
+        format!("{:?}", fm.firmware),
+        format!("{:?}", dm.firmware),
+    );
+    part(
+        "meter.scheme_id",
+        format!("{:?}", fm.scheme_id),
+        format!("{:?}", dm.scheme_id),
+    );
+    let clock = |r: &Reading| {
+        format!(
+            "{:?}",
+            r.clock
+                .as_ref()
+                .map(|c| (c.meter_local, c.utc_offset_s, c.meter_time))
+        )
+    };
+    part("clock", clock(flag), clock(dlms));
+    let registers = |v: &[Register]| {
+        let mut v: Vec<String> = v
+            .iter()
+            .filter(|g| !(g.obis.a == 1 && g.obis.d == 5))
+            .map(|g| format!("{} = {:?}", g.obis, g.value))
+            .collect();
+        v.sort();
+        v
+    };
+    let demands = |v: &[MaxDemand]| {
+        let mut v: Vec<String> = v
+            .iter()
+            .map(|m| format!("{} = {:?} at {:?}", m.obis, m.value, m.time))
+            .collect();
+        v.sort();
+        v
+    };
+    part(
+        "registers",
+        format!("{:#?}", registers(&flag.registers)),
+        format!("{:#?}", registers(&dlms.registers)),
+    );
+    part(
+        "max_demands",
+        format!("{:#?}", demands(&flag.max_demands)),
+        format!("{:#?}", demands(&dlms.max_demands)),
+    );
+    part(
+        "ct_ratio",
+        format!("{:?}", flag.ct_ratio),
+        format!("{:?}", dlms.ct_ratio),
+    );
+    part(
+        "vt_ratio",
+        format!("{:?}", flag.vt_ratio),
+        format!("{:?}", dlms.vt_ratio),
+    );
+    let history = |v: &[BillingPeriod]| {
+        format!(
+            "{:#?}",
+            v.iter()
+                .map(|p| {
+                    (
+                        p.index,
+                        p.reset_time,
+                        p.trigger.clone(),
+                        registers(&p.registers),
+                        demands(&p.max_demands),
+                    )
+                })
+                .collect::<Vec<_>>()
+        )
+    };
+    part(
+        "billing_history",
+        history(&flag.billing_history),
+        history(&dlms.billing_history),
+    );
+    part(
+        "daily_history",
+        history(&flag.daily_history),
+        history(&dlms.daily_history),
+    );
+    if !skip.logs {
+        let counters = |r: &Reading| {
+            let mut v: Vec<String> = r
+                .event_counters
+                .iter()
+                .map(|c| format!("{:?} {}", c.kind, c.count))
+                .collect();
+            v.sort();
+            format!("{v:#?}")
+        };
+        part("event_counters", counters(flag), counters(dlms));
+        let events = |r: &Reading| {
+            let mut v: Vec<String> = r
+                .events
+                .iter()
+                .map(|e| format!("{} {:?} {:?}", e.time, e.kind, e.detail))
+                .collect();
+            v.sort();
+            format!("{v:#?}")
+        };
+        part("events", events(flag), events(dlms));
+    }
+    let profile = |r: &Reading| {
+        r.load_profile.as_ref().map(|p| {
+            let channels: Vec<String> = p
+                .channels
+                .iter()
+                .map(|c| format!("{} {:?} {}", c.obis, c.unit, c.scale))
+                .collect();
+            (p.interval_s, channels, p.intervals.clone())
+        })
+    };
+    if profile(flag) != profile(dlms) {
+        // Name the first interval that differs rather than printing thousands.
+        let (a, b) = (profile(flag), profile(dlms));
+        let detail = match (&a, &b) {
+            (Some(a), Some(b)) if a.0 == b.0 && a.1 == b.1 => {
+                let k =
+                    a.2.iter()
+                        .zip(&b.2)
+                        .position(|(x, y)| x != y)
+                        .unwrap_or(a.2.len().min(b.2.len()));
+                (
+                    format!("{} intervals; #{k}: {:?}", a.2.len(), a.2.get(k)),
+                    format!("{} intervals; #{k}: {:?}", b.2.len(), b.2.get(k)),
+                )
+            }
+            _ => (
+                format!("{:?}", a.map(|p| (p.0, p.1))),
+                format!("{:?}", b.map(|p| (p.0, p.1))),
+            ),
+        };
+        part("load_profile", detail.0, detail.1);
+    }
+    if !skip.logs {
+        part(
+            "programming",
+            format!("{:#?}", flag.programming),
+            format!("{:#?}", dlms.programming),
+        );
+    }
+    if !skip.instantaneous {
+        let instant = |r: &Reading| {
+            let mut v: Vec<String> = r
+                .instantaneous
+                .iter()
+                .map(|i| format!("{:?} {:?} = {:?}", i.quantity, i.phase, i.value))
+                .collect();
+            v.sort();
+            format!("{v:#?}")
+        };
+        part("instantaneous", instant(flag), instant(dlms));
+    }
+    part(
+        "status",
+        format!("{:?}", flag.status),
+        format!("{:?}", dlms.status),
+    );
+    if !skip.logs {
+        part(
+            "unreadable",
+            format!("{:?}", flag.unreadable),
+            format!("{:?}", dlms.unreadable),
+        );
+    }
+    out
+}
+
+/// Fails naming the first part of the two readings that differs (and listing the others; with
+/// `MM_ALL_DIFFS` set in the environment every differing part is printed in full).
+#[track_caller]
+fn assert_same_reading(flag: &Reading, dlms: &Reading, skip: NotCompared, what: &str) {
+    let diffs = differences(flag, dlms, skip);
+    if std::env::var_os("MM_ALL_DIFFS").is_some() {
+        for (part, a, b) in &diffs {
+            eprintln!("=== {what}: {part}\nFLAG: {a}\nDLMS: {b}");
+        }
+    }
+    if let Some((part, a, b)) = diffs.first() {
+        let others: Vec<&str> = diffs[1..].iter().map(|d| d.0.as_str()).collect();
+        panic!(
+            "{what}: the readings differ first in `{part}` (then in {others:?})\nFLAG: {a}\nDLMS: {b}"
+        );
+    }
+}
+
+/// A seed whose meter has every kind of event the simulator draws in its history (a phase
+/// failure of more than one phase included) and a power cut inside the last `days` days.
+fn eventful_seed(model: MeterModel, days: i64) -> u64 {
+    use metermaster_sim::meter::SimEvent;
+    (0..50_000u64)
+        .find(|&seed| {
+            let m = SimMeter::new(MeterConfig::new("10000001", model, seed, start()));
+            let now = m.model_now();
+            let ev = m.events_until(now);
+            let window = now.date() - chrono::Duration::days(days - 1);
+            ev.iter().any(|e| {
+                matches!(e, SimEvent::PowerFail { down, up } if down.date() >= window && *up < now)
+            }) && ev.iter().any(|e| matches!(e, SimEvent::ReverseRun(_)))
+                && ev
+                    .iter()
+                    .any(|e| matches!(e, SimEvent::PhaseFailure(_, m) if m.count_ones() > 1))
+                && ev.iter().any(|e| matches!(e, SimEvent::TerminalCover(_)))
+                && ev.iter().any(|e| matches!(e, SimEvent::MainCover(_)))
+        })
+        .expect("a meter with every kind of event")
+}
+
+/// One meter, two protocols: the same simulated A1140 and A1700 read over FLAG (with a
+/// password that opens everything) and over DLMS as the meter reader (client 17, LLS) and the
+/// management client (1) give the same Reading, part by part: identity, clock, registers,
+/// maximum demands, CT/VT ratios, billing history, event counters, events, load profile,
+/// programming log, instantaneous values (A1700). The public client (16) reads the same
+/// except the logs, and its Reading says why those are not there.
+#[tokio::test]
+async fn one_meter_read_over_flag_and_dlms_gives_one_reading() {
+    use metermaster_dlms::client::{ReadOptions as DlmsReadOptions, read_meter as dlms_read};
+    const DAYS: u16 = 7;
+    for model in [MeterModel::A1140, MeterModel::A1700] {
+        let seed = eventful_seed(model, i64::from(DAYS));
+        let f = Fleet::new(vec![SimMeter::new(MeterConfig::new(
+            "10000001",
+            model,
+            seed,
+            start(),
+        ))]);
+        let (addr, fleet) = serve(f, ServeOptions::default()).await;
+        let dlms_meter = metermaster_sim::dlms::DlmsMeter::new(fleet.meters[0].clone());
+        // Three time sets by three operators (the programming log keeps three sessions: the
+        // factory one drops out), a billing period ended by command, and an hour for the
+        // clock sets to reach the load profile.
+        let mut c = programming_client(addr, "FEDC0003").await;
+        for (user, shift) in [("ALICE", 120), ("BOB", -120), ("CAROL", 120)] {
+            c.write_id(576, format!("{user:<12}").as_bytes())
+                .await
+                .unwrap();
+            let now = fleet.meters[0].lock().unwrap().now();
+            c.write_id(
+                861,
+                &metermaster_flag::codec::encode_clock(now + chrono::Duration::seconds(shift)),
+            )
+            .await
+            .unwrap();
+        }
+        c.write_id(metermaster_flag::ids::BILLING_RESET, &[1])
+            .await
+            .unwrap();
+        c.log_off().await.unwrap();
+        fleet.meters[0].lock().unwrap().advance(3600);
+
+        let mut c = client(addr).await;
+        let flag = read_meter(
+            &mut c,
+            &ReadOptions {
+                password: Some("FEDC0003".into()),
+                billing_sets: model.history_sets(metermaster_flag::ids::BILLING_HISTORY) as u32,
+                ..opts("10000001", DAYS)
+            },
+        )
+        .await
+        .unwrap();
+        // The meter and the reading have what the comparison is about.
+        assert_eq!(flag.unreadable, []);
+        assert_eq!(flag.billing_history.len(), 3, "{model:?}");
+        let prog = flag.programming.as_ref().unwrap();
+        assert_eq!(prog.records.len(), 3, "{model:?}");
+        if model == MeterModel::A1140 {
+            let users: Vec<&str> = prog.records.iter().map(|r| r.user.as_str()).collect();
+            assert_eq!(users, ["CAROL", "BOB", "ALICE"]);
+        }
+        let lp = flag.load_profile.as_ref().unwrap();
+        for flag_bit in [
+            metermaster_model::IntervalStatus::CLOCK_ADJUSTED,
+            metermaster_model::IntervalStatus::POWER_DOWN,
+            metermaster_model::IntervalStatus::POWER_UP,
+        ] {
+            assert!(
+                lp.intervals.iter().any(|iv| iv.status.contains(flag_bit)),
+                "{model:?}: {flag_bit:?} in the profile"
+            );
+        }
+        assert!(
+            flag.events
+                .iter()
+                .any(|e| e.kind == metermaster_model::EventKind::PowerDown),
+            "{model:?}: a power cut in the profile"
+        );
+
+        let what = |client: u8| format!("{model:?} seed {seed}, DLMS client {client}");
+        let dlms_opts = DlmsReadOptions {
+            profile_days: DAYS,
+            ..DlmsReadOptions::default()
+        };
+        for client_sap in [17u8, 1] {
+            let mut c = dlms_session(&dlms_meter, client_sap).await;
+            let dlms = dlms_read(&mut c, &dlms_opts).await.unwrap();
+            let skip = NotCompared {
+                instantaneous: model == MeterModel::A1140,
+                logs: false,
+            };
+            assert_same_reading(&flag, &dlms, skip, &what(client_sap));
+            if model == MeterModel::A1140 {
+                assert!(flag.instantaneous.is_empty());
+                assert!(!dlms.instantaneous.is_empty(), "{}", what(client_sap));
+            }
+            // The DLMS-only last average demands are the last interval of the profile.
+            let lp = dlms.load_profile.as_ref().unwrap();
+            let last = lp.intervals.last().unwrap();
+            for (k, ch) in lp.channels.iter().enumerate() {
+                let reg = dlms
+                    .register(ch.obis)
+                    .unwrap_or_else(|| panic!("{}: no register {}", what(client_sap), ch.obis));
+                assert_eq!(
+                    reg.value,
+                    metermaster_model::Quantity::new(last.values[k], ch.scale, ch.unit),
+                    "{}",
+                    what(client_sap)
+                );
+            }
+            // Readings stored before `unreadable` existed still parse.
+            let mut j = serde_json::to_value(&dlms).unwrap();
+            j.as_object_mut().unwrap().remove("unreadable");
+            let _: Reading = serde_json::from_value(j).unwrap();
+        }
+
+        // The public client may not read the logs: the Reading says so, and why.
+        let mut c = dlms_session(&dlms_meter, 16).await;
+        let public = dlms_read(&mut c, &dlms_opts).await.unwrap();
+        let mut parts: Vec<&str> = public.unreadable.iter().map(|u| u.part.as_str()).collect();
+        parts.sort_unstable();
+        assert_eq!(
+            parts,
+            ["event_counters", "events", "programming"],
+            "{}: {:?}",
+            what(16),
+            public.unreadable
+        );
+        assert!(
+            public
+                .unreadable
+                .iter()
+                .all(|u| u.reason.contains("client 16")),
+            "{:?}",
+            public.unreadable
+        );
+        assert_eq!(public.programming, None);
+        assert!(public.event_counters.is_empty());
+        let skip = NotCompared {
+            instantaneous: model == MeterModel::A1140,
+            logs: true,
+        };
+        assert_same_reading(&flag, &public, skip, &what(16));
+    }
+}

@@ -346,12 +346,30 @@ fn meter_event_codes_from_a_table() {
             && theirs.iter().any(|e| e.1 == "billing_reset"),
         "{theirs:?}"
     );
+    // The simulated meter's own codes map by default; the table gives the same words.
     let without = dlms_read(m.port, &lls);
-    assert!(events(&without).len() < theirs.len(), "{without}");
+    assert_eq!(events(&without), theirs, "{without}");
     let mut args = lls.to_vec();
     args.extend(["--event-codes", table]);
     let with = dlms_read(m.port, &args);
     assert_eq!(events(&with), theirs);
+    // A table is looked up first: it can name a code otherwise.
+    let dir0 = temp_dir("event-codes-own");
+    let own = dir0.join("own.toml");
+    std::fs::write(
+        &own,
+        "[codes]\n10 = { kind = \"meter_error\", detail = \"ours\" }\n",
+    )
+    .unwrap();
+    let mut args = lls.to_vec();
+    args.extend(["--event-codes", own.to_str().unwrap()]);
+    let renamed = events(&dlms_read(m.port, &args));
+    assert!(
+        !renamed.iter().any(|e| e.1 == "reverse_run")
+            && renamed.iter().any(|e| e.1 == "meter_error"),
+        "{renamed:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir0);
 
     let dir = temp_dir("event-codes");
     let bad = dir.join("bad.toml");

@@ -75,7 +75,8 @@ pub(crate) fn register_name(obis: ObisCode) -> String {
         Some(q) => q.to_string(),
         None => format!("quantity {}", obis.c),
     };
-    if obis.e > 0 && obis.d != 7 {
+    let rank = obis.d == 6 && MD_RANK_E.contains(&obis.e);
+    if obis.e > 0 && obis.d != 7 && !rank {
         name.push_str(&format!(", rate {}", obis.e));
     }
     match processing(obis.d) {
@@ -86,8 +87,16 @@ pub(crate) fn register_name(obis: ObisCode) -> String {
         }
         None => name.push_str(&format!(", processing {}", obis.d)),
     }
+    if rank {
+        name.push_str(if obis.e == 128 { " #2" } else { " #3" });
+    }
     name
 }
+
+/// The OBIS E of the second and third highest maximum demand of a quantity: `C.6.128` and
+/// `C.6.129`, metermaster's convention (OBIS has no group for the rank; the FLAG reader names
+/// them so).
+const MD_RANK_E: [u8; 2] = [128, 129];
 
 /// Whether a register at this OBIS code is a running total (time integral): its captured
 /// values in a profile advance, and the energy of an interval is the difference.
@@ -108,7 +117,8 @@ pub(crate) fn instant(obis: ObisCode) -> Option<(InstantQuantity, Phase)> {
         return None;
     }
     Some(match obis.c {
-        1 => (ActivePower, Phase::Total),
+        // +A − (−A), signed: preferred to 1 (+A) where a meter has both (see the reader).
+        1 | 16 => (ActivePower, Phase::Total),
         21 => (ActivePower, Phase::L1),
         41 => (ActivePower, Phase::L2),
         61 => (ActivePower, Phase::L3),
@@ -186,6 +196,153 @@ pub(crate) fn event(code: u64) -> Option<(EventKind, Option<&'static str>)> {
     })
 }
 
+/// The count of events an event-counter object keeps, where its OBIS code says which kind:
+/// `0.0.96.7.21.255`, the number of power failures in any phase.
+pub(crate) fn counter(obis: ObisCode) -> Option<EventKind> {
+    (obis == ObisCode::new(0, 0, 96, 7, 21, 255)).then_some(EventKind::PowerFailure)
+}
+
+/// The port of a programming session in metermaster's programming log (0.0.96.2.131.255).
+pub(crate) fn programming_port(code: u64) -> Option<&'static str> {
+    match code {
+        0 => Some("optical"),
+        1 => Some("remote"),
+        _ => None,
+    }
+}
+
+/// What ended a billing period, from the trigger bits the Elster FLAG billing sets (and the
+/// simulated meters) keep: 0x01 billing date, 0x02 season change, 0x04 tariff changeover, 0x08
+/// serial port, 0x10 optical port, 0x20 billing button, 0x40 CT-ratio change, 0x80 power-up.
+pub(crate) fn billing_trigger(bits: u64) -> Option<String> {
+    const NAMES: [&str; 8] = [
+        "billing date",
+        "season change",
+        "tariff changeover",
+        "serial port",
+        "optical port",
+        "billing button",
+        "CT-ratio change",
+        "power-up",
+    ];
+    let t: Vec<&str> = (0..8)
+        .filter(|b| bits & (1 << b) != 0)
+        .map(|b| NAMES[b])
+        .collect();
+    (!t.is_empty()).then(|| t.join(", "))
+}
+
+/// A meter whose own (manufacturer-specific) codes the reader knows, recognised by its COSEM
+/// logical device name. Its tables are used by default, after a table given in the read
+/// options and before the standard (IDIS/DSMR) ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// metermaster's simulated A1140 / A1700 (docs/simulator.md): logical device name `GEC`,
+    /// the model and the serial number. No real A1140 or A1700 speaks DLMS, so the name is the
+    /// simulator's alone.
+    MetermasterSim { a1700: bool },
+}
+
+impl Dialect {
+    pub(crate) fn recognise(logical_device_name: Option<&str>) -> Option<Dialect> {
+        let rest = logical_device_name?.strip_prefix("GEC")?;
+        if rest.starts_with("A1140") {
+            Some(Dialect::MetermasterSim { a1700: false })
+        } else if rest.starts_with("A1700") {
+            Some(Dialect::MetermasterSim { a1700: true })
+        } else {
+            None
+        }
+    }
+
+    /// The meter model the logical device name tells.
+    pub(crate) fn model(self) -> &'static str {
+        match self {
+            Dialect::MetermasterSim { a1700: false } => "A1140",
+            Dialect::MetermasterSim { a1700: true } => "A1700",
+        }
+    }
+
+    /// Who may read the logs, for the reason a client that may not is given.
+    pub(crate) fn log_readers(self) -> &'static str {
+        match self {
+            Dialect::MetermasterSim { .. } => {
+                "the meter shows its event and programming logs to the meter reader (client 17) and the management client (1) only"
+            }
+        }
+    }
+
+    /// An event code of the meter's event log (0.0.99.98.0.255): 10 reverse run, 21–27 phase
+    /// failure with the phase mask (A1140), 31–33 phase failure of phase 1–3 (A1700), 40/44
+    /// the covers (as the standard), 50 end of billing period by the billing date. The detail
+    /// words are those of the FLAG reader for the same log entries.
+    pub(crate) fn event(self, code: u64) -> Option<(EventKind, Option<String>)> {
+        let Dialect::MetermasterSim { a1700 } = self;
+        Some(match code {
+            10 => (EventKind::ReverseRun, None),
+            21..=27 if !a1700 => {
+                let phases: String = [(1, 'A'), (2, 'B'), (4, 'C')]
+                    .iter()
+                    .filter(|(b, _)| (code - 20) & b != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
+                (EventKind::PhaseFailure, Some(format!("phases {phases}")))
+            }
+            31..=33 if a1700 => (
+                EventKind::PhaseFailure,
+                Some(format!("phase {}", code - 30)),
+            ),
+            40 => (EventKind::TerminalCoverOpened, None),
+            44 => (EventKind::MainCoverOpened, None),
+            50 => (EventKind::BillingReset, billing_trigger(0x01)),
+            _ => return None,
+        })
+    }
+
+    /// The load-profile status byte: 0x01 transient reset, 0x02 clock adjusted, 0x04
+    /// configuration change, 0x08 power down, 0x10 power up, 0x20 reverse run, 0x40 phase
+    /// failure (0x80, a power cut touched the interval, says nothing more).
+    pub(crate) fn profile_status(self, bits: u64) -> IntervalStatus {
+        const BITS: [(u64, IntervalStatus); 7] = [
+            (0x01, IntervalStatus::TRANSIENT_RESET),
+            (0x02, IntervalStatus::CLOCK_ADJUSTED),
+            (0x04, IntervalStatus::CONFIG_CHANGE),
+            (0x08, IntervalStatus::POWER_DOWN),
+            (0x10, IntervalStatus::POWER_UP),
+            (0x20, IntervalStatus::REVERSE_RUN),
+            (0x40, IntervalStatus::PHASE_FAIL),
+        ];
+        BITS.iter()
+            .filter(|(b, _)| bits & b != 0)
+            .fold(IntervalStatus::EMPTY, |s, (_, f)| s | *f)
+    }
+
+    /// The kind an event counter 0.0.96.15.e.255 counts.
+    pub(crate) fn counter(self, obis: ObisCode) -> Option<EventKind> {
+        if (obis.a, obis.b, obis.c, obis.d, obis.f) != (0, 0, 96, 15, 255) {
+            return None;
+        }
+        Some(match obis.e {
+            0 => EventKind::TerminalCoverOpened,
+            1 => EventKind::MainCoverOpened,
+            2 => EventKind::PhaseFailure,
+            3 => EventKind::ReverseRun,
+            4 => EventKind::TransientReset,
+            5 => EventKind::InternalBatteryFailure,
+            6 => EventKind::BillingReset,
+            7 => EventKind::MeterError,
+            _ => return None,
+        })
+    }
+
+    /// The billing period whose trigger bits an object holds: 0.0.96.50.0.F, F = 101 + index.
+    pub(crate) fn billing_trigger_period(self, obis: ObisCode) -> Option<u32> {
+        ((obis.a, obis.b, obis.c, obis.d, obis.e) == (0, 0, 96, 50, 0)
+            && (101..=125).contains(&obis.f))
+        .then(|| u32::from(obis.f - 101))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +373,61 @@ mod tests {
         assert_eq!(
             profile_status(0x28),
             IntervalStatus::DST | IntervalStatus::CLOCK_ADJUSTED
+        );
+        assert_eq!(
+            register_name(ObisCode::elec(1, 6, 128)),
+            "active import, maximum demand #2"
+        );
+        assert_eq!(
+            instant(ObisCode::elec(16, 7, 0)),
+            Some((InstantQuantity::ActivePower, Phase::Total))
+        );
+        assert_eq!(
+            counter(ObisCode::new(0, 0, 96, 7, 21, 255)),
+            Some(EventKind::PowerFailure)
+        );
+        assert_eq!(
+            billing_trigger(0x11).as_deref(),
+            Some("billing date, optical port")
+        );
+        assert_eq!(billing_trigger(0), None);
+        assert_eq!(programming_port(1), Some("remote"));
+    }
+
+    #[test]
+    fn the_simulated_meters_are_recognised_by_their_logical_device_name() {
+        let a1140 = Dialect::recognise(Some("GECA114010000001")).unwrap();
+        let a1700 = Dialect::recognise(Some("GECA17001234")).unwrap();
+        assert_eq!((a1140.model(), a1700.model()), ("A1140", "A1700"));
+        assert_eq!(Dialect::recognise(Some("GEC0000012345678")), None);
+        assert_eq!(Dialect::recognise(Some("MMMA1140")), None);
+        assert_eq!(Dialect::recognise(None), None);
+        // Phase failures: the A1140 logs the phases, the A1700 the first phase's number.
+        assert_eq!(
+            a1140.event(27),
+            Some((EventKind::PhaseFailure, Some("phases ABC".into())))
+        );
+        assert_eq!(a1140.event(31), None);
+        assert_eq!(
+            a1700.event(32),
+            Some((EventKind::PhaseFailure, Some("phase 2".into())))
+        );
+        assert_eq!(
+            a1140.event(50),
+            Some((EventKind::BillingReset, Some("billing date".into())))
+        );
+        assert_eq!(a1140.event(1), None, "standard codes stay standard");
+        assert_eq!(
+            a1140.profile_status(0x80 | 0x10 | 0x20),
+            IntervalStatus::POWER_UP | IntervalStatus::REVERSE_RUN
+        );
+        assert_eq!(
+            a1140.counter(ObisCode::new(0, 0, 96, 15, 6, 255)),
+            Some(EventKind::BillingReset)
+        );
+        assert_eq!(
+            a1140.billing_trigger_period(ObisCode::new(0, 0, 96, 50, 0, 102)),
+            Some(1)
         );
     }
 }

@@ -4,12 +4,20 @@
 //!
 //! | object | becomes |
 //! |---|---|
-//! | `0.0.96.1.0.255` (device id 1), `0.0.42.0.0.255` (logical device name), `1.0.0.2.0.255` (firmware) | the meter identity |
+//! | `0.0.96.1.0.255` (device id 1), `0.0.42.0.0.255` (logical device name), `1.0.0.2.0.255` (firmware), `1.0.0.2.1.255` (parameter record number: the scheme id) | the meter identity |
 //! | clock `0.0.1.0.0.255` (class 8) | the clock, with drift against our time |
 //! | electricity registers (class 3) and extended registers (class 4): D = 8–10 energy, 2–5 demand, 6 maximum demand (class 4 with its capture time), 7 instantaneous | registers, maximum demands, instantaneous values, as exact quantities from each object's scaler_unit |
-//! | the same with F = 101–125 (last billing periods) | billing history |
+//! | the same with F = 101–125 (last billing periods), and `1.0.0.1.2.F` (when each ended) | billing history (registers named with F = 255, the period by its index) |
+//! | transformer ratios `1.0.0.4.2/5.255` (current), `1.0.0.4.3/6.255` (voltage) | CT and VT ratio |
 //! | load profile `1.0.99.1.0.255` (else `1.0.99.2.0.255`; class 7) | the load profile, read by range from `--days`/`--since` |
 //! | event logs `0.0.99.98.e.255` and the power failure log `1.0.99.97.0.255` | events |
+//! | `0.0.96.7.21.255` (number of power failures) | event counters |
+//!
+//! A meter whose own codes the reader knows (recognised by its logical device name: for now
+//! metermaster's simulated meters, `GEC` + `A1140`/`A1700` + serial) also gets its model, its
+//! event codes, profile status bits, event counters (`0.0.96.15.e.255`) and billing triggers
+//! (`0.0.96.50.0.F`) mapped by default; a table in [`ReadOptions::event_codes`] still comes
+//! first.
 //!
 //! Load profiles capture register values: a running total (D = 8–10) becomes energy per
 //! interval (the difference of consecutive captures, channel D = 29); anything else (average
@@ -17,16 +25,18 @@
 //! A capture after a gap gives one longer interval (`long`) with the whole advance. Null
 //! timestamps are rebuilt from the previous one plus the capture period.
 //!
-//! What one object cannot give (an access refusal, a unit the model lacks, a malformed value) is
-//! noted in the Reading's status and the read goes on; what breaks the session ends it with a
-//! typed error.
+//! What one object cannot give (a unit the model lacks, a malformed value) is noted in the
+//! Reading's status and the read goes on; a part asked for that this client may not read (not
+//! in its object list, or refused) is named in the Reading's `unreadable` with the reason; what
+//! breaks the session ends it with a typed error.
 
 use std::future::Future;
 
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Timelike, Utc};
 use metermaster_model::{
-    BillingPeriod, Channel, ClockInfo, Event, EventKind, Interval, IntervalStatus, LoadProfile,
-    MaxDemand, MeterIdentity, ObisCode, Quantity, Reading, Register, Unit,
+    BillingPeriod, Channel, ClockInfo, Event, EventCounter, EventKind, InstantQuantity, Interval,
+    IntervalStatus, LoadProfile, MaxDemand, MeterIdentity, ObisCode, Phase, Quantity, Reading,
+    Register, TransformerRatio, Unit, Unreadable,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -173,7 +183,8 @@ pub struct ReadOptions {
     /// The newest entries read from each event log.
     pub max_events: u32,
     /// Event codes of the meter's own (manufacturer-specific) table, looked up before the
-    /// standard (DSMR/IDIS) codes: code → kind and an optional detail text.
+    /// table of a meter the reader recognises and the standard (DSMR/IDIS) codes: code → kind
+    /// and an optional detail text.
     pub event_codes: std::collections::BTreeMap<u64, (EventKind, Option<String>)>,
 }
 
@@ -287,6 +298,8 @@ const CLOCK: ObisCode = ObisCode::new(0, 0, 1, 0, 0, 255);
 const DEVICE_ID_1: ObisCode = ObisCode::new(0, 0, 96, 1, 0, 255);
 const LOGICAL_DEVICE_NAME: ObisCode = ObisCode::new(0, 0, 42, 0, 0, 255);
 const FIRMWARE: ObisCode = ObisCode::new(1, 0, 0, 2, 0, 255);
+/// The parameter record number: the id of the configuration (tariff scheme) in the meter.
+const SCHEME_ID: ObisCode = ObisCode::new(1, 0, 0, 2, 1, 255);
 const LOAD_PROFILE_1: ObisCode = ObisCode::new(1, 0, 99, 1, 0, 255);
 const LOAD_PROFILE_2: ObisCode = ObisCode::new(1, 0, 99, 2, 0, 255);
 const POWER_FAILURE_LOG: ObisCode = ObisCode::new(1, 0, 99, 97, 0, 255);
@@ -427,6 +440,7 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
         (DEVICE_ID_1, true),
         (LOGICAL_DEVICE_NAME, true),
         (FIRMWARE, opts.details),
+        (SCHEME_ID, true),
     ];
     for (ln, want) in wanted {
         if let Some(o) = has(1, ln).filter(|o| want && o.readable(2)) {
@@ -437,6 +451,7 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut serial = None;
     let mut ldn = None;
     let mut firmware = None;
+    let mut scheme_id = None;
     for (a, v) in ident_attrs.iter().zip(values) {
         let text = match v {
             Ok(d) => value_text(&d),
@@ -448,10 +463,12 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
         match a.instance {
             DEVICE_ID_1 => serial = text,
             LOGICAL_DEVICE_NAME => ldn = text,
+            SCHEME_ID => scheme_id = text,
             _ => firmware = text,
         }
     }
     let server_title = client.negotiated().and_then(|n| n.server_title);
+    let dialect = names::Dialect::recognise(ldn.as_deref());
     let serial = serial
         .filter(|s| !s.is_empty())
         .or_else(|| ldn.clone().filter(|s| !s.is_empty()))
@@ -477,10 +494,10 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
             serial,
             address: opts.address.clone(),
             manufacturer,
-            model: None,
+            model: dialect.map(|d| d.model().to_string()),
             ident: ldn,
             firmware,
-            scheme_id: None,
+            scheme_id: scheme_id.filter(|s| !s.is_empty()),
         },
         "dlms",
         started,
@@ -547,6 +564,33 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
 
     // ----- registers -----
     read_registers(client, opts, &objects, &clock, &mut reading, &mut notes).await?;
+    if opts.details {
+        read_ratios(client, opts, &objects, &mut reading, &mut notes).await?;
+    }
+    if opts.history {
+        read_billing_info(
+            client,
+            opts,
+            &objects,
+            &clock,
+            dialect,
+            &mut reading,
+            &mut notes,
+        )
+        .await?;
+    }
+
+    // Why a part this association does not list cannot be read.
+    let sap = client.options().link.client_sap;
+    let not_listed = |what: &str| match dialect {
+        Some(d) => format!(
+            "no {what} in the object list of this association (client {sap}): {}",
+            d.log_readers()
+        ),
+        None => format!(
+            "no {what} in the object list of this association (client {sap}): this client may not see it, or the meter keeps none"
+        ),
+    };
 
     // ----- load profile -----
     let window_start = opts.since.or_else(|| {
@@ -563,14 +607,22 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
             .cloned();
         match profile {
             Some(p) if p.readable(2) => {
-                let lp = read_profile(client, opts, &p, from, &clock, &mut notes).await?;
+                let lp = read_profile(client, opts, &p, from, &clock, dialect, &mut notes).await?;
                 reading.load_profile = lp;
             }
-            Some(p) => notes.add(format!(
-                "load profile {}: no access to its buffer",
-                Dotted(p.logical_name)
-            )),
-            None => notes.add("the meter lists no load profile (1.0.99.1.0.255)"),
+            Some(p) => add_unreadable(
+                &mut reading,
+                "load_profile",
+                format!(
+                    "load profile {}: no access to its buffer for client {sap}",
+                    Dotted(p.logical_name)
+                ),
+            ),
+            None => add_unreadable(
+                &mut reading,
+                "load_profile",
+                not_listed("load profile (1.0.99.1.0.255)"),
+            ),
         }
     }
 
@@ -586,8 +638,50 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
             })
             .cloned()
             .collect();
+        let mut logs_read = 0;
         for log in &logs {
-            read_event_log(client, opts, log, &clock, &mut reading, &mut notes).await?;
+            if read_event_log(client, opts, log, &clock, dialect, &mut reading, &mut notes).await? {
+                logs_read += 1;
+            }
+        }
+        if logs.is_empty() {
+            add_unreadable(
+                &mut reading,
+                "events",
+                not_listed("event log (0.0.99.98.e.255, 1.0.99.97.0.255)"),
+            );
+        }
+        read_event_counters(client, opts, &objects, dialect, &mut reading, &mut notes).await?;
+        if reading.event_counters.is_empty() && (logs.is_empty() || dialect.is_some()) {
+            add_unreadable(
+                &mut reading,
+                "event_counters",
+                not_listed("event counter (0.0.96.7.21.255, 0.0.96.15.e.255)"),
+            );
+        }
+        // Power cuts in the load profile are events too, as the FLAG reader has them, where
+        // the logs do not record power down and up themselves.
+        let logged = reading
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::PowerDown | EventKind::PowerUp));
+        if logs_read > 0 && !logged {
+            if let Some(lp) = &reading.load_profile {
+                for iv in &lp.intervals {
+                    for (flag, kind) in [
+                        (IntervalStatus::POWER_DOWN, EventKind::PowerDown),
+                        (IntervalStatus::POWER_UP, EventKind::PowerUp),
+                    ] {
+                        if iv.status.contains(flag) {
+                            reading.events.push(Event {
+                                time: iv.start,
+                                kind,
+                                detail: Some("in load-profile interval".into()),
+                            });
+                        }
+                    }
+                }
+            }
         }
         reading.events.sort_by_key(|e| e.time);
     }
@@ -595,6 +689,15 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
     // ----- programming -----
     if opts.programming {
         read_programming(client, opts, &objects, &clock, &mut reading, &mut notes).await?;
+        if reading.programming.is_none()
+            && !reading.unreadable.iter().any(|u| u.part == "programming")
+        {
+            add_unreadable(
+                &mut reading,
+                "programming",
+                not_listed("programming counter or log (0.0.96.2.0.255, 0.0.99.98.10.255)"),
+            );
+        }
     }
 
     reading.status.extend(notes.0);
@@ -602,10 +705,195 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
     Ok(reading)
 }
 
+/// Records that a part could not be read, and why (one entry per part; reasons joined).
+fn add_unreadable(reading: &mut Reading, part: &str, reason: impl Into<String>) {
+    let reason = reason.into();
+    match reading.unreadable.iter_mut().find(|u| u.part == part) {
+        Some(u) => {
+            u.reason.push_str("; ");
+            u.reason.push_str(&reason);
+        }
+        None => reading.unreadable.push(Unreadable {
+            part: part.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// CT and VT ratios: the transformer ratio registers 1.0.0.4.2/5.255 (current, numerator and
+/// denominator) and 1.0.0.4.3/6.255 (voltage), as exact quantities.
+async fn read_ratios<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    client: &mut DlmsClient<S>,
+    opts: &ReadOptions,
+    objects: &[CosemObject],
+    reading: &mut Reading,
+    notes: &mut Notes,
+) -> Result<()> {
+    let find = |e: u8| {
+        objects.iter().find(|o| {
+            matches!(o.class_id, 3 | 4)
+                && o.logical_name == ObisCode::new(1, 0, 0, 4, e, 255)
+                && o.readable(2)
+                && o.readable(3)
+        })
+    };
+    for (primary, secondary, current) in [(2u8, 5u8, true), (3, 6, false)] {
+        let (Some(p), Some(q)) = (find(primary), find(secondary)) else {
+            continue;
+        };
+        let attrs = [
+            p.attribute(3),
+            p.attribute(2),
+            q.attribute(3),
+            q.attribute(2),
+        ];
+        let v = get_many(client, &attrs, opts.list_chunk).await?;
+        let quantity = |su: &std::result::Result<Data, DataAccessResult>,
+                        value: &std::result::Result<Data, DataAccessResult>|
+         -> std::result::Result<Quantity, String> {
+            let su = su.as_ref().map_err(|e| e.to_string())?;
+            let value = value.as_ref().map_err(|e| e.to_string())?;
+            ScalerUnit::from_data(su)
+                .and_then(|su| su.quantity(value))
+                .map_err(|e| e.to_string())
+        };
+        match (quantity(&v[0], &v[1]), quantity(&v[2], &v[3])) {
+            (Ok(primary), Ok(secondary)) => {
+                let ratio = TransformerRatio { primary, secondary };
+                if current {
+                    reading.ct_ratio = Some(ratio);
+                } else {
+                    reading.vt_ratio = Some(ratio);
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => notes.add(format!(
+                "{} transformer ratio {}/{}: {e}",
+                if current { "current" } else { "voltage" },
+                Dotted(p.logical_name),
+                Dotted(q.logical_name)
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// When each of the last billing periods ended (1.0.0.1.2.F, F = 101–125) and, on a meter
+/// whose codes the reader knows, what ended it.
+async fn read_billing_info<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    client: &mut DlmsClient<S>,
+    opts: &ReadOptions,
+    objects: &[CosemObject],
+    clock: &MeterClock,
+    dialect: Option<names::Dialect>,
+    reading: &mut Reading,
+    notes: &mut Notes,
+) -> Result<()> {
+    // (period index, trigger?) per object.
+    let mut found: Vec<(&CosemObject, u32, bool)> = Vec::new();
+    for o in objects
+        .iter()
+        .filter(|o| matches!(o.class_id, 1 | 3 | 4) && o.readable(2))
+    {
+        let ln = o.logical_name;
+        if (ln.a, ln.b, ln.c, ln.d, ln.e) == (1, 0, 0, 1, 2) && (101..=125).contains(&ln.f) {
+            found.push((o, u32::from(ln.f - 101), false));
+        } else if let Some(k) = dialect.and_then(|d| d.billing_trigger_period(ln)) {
+            found.push((o, k, true));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let attrs: Vec<AttributeDescriptor> = found.iter().map(|f| f.0.attribute(2)).collect();
+    let values = get_many(client, &attrs, opts.list_chunk).await?;
+    for ((o, index, trigger), v) in found.into_iter().zip(values) {
+        let d = match v {
+            Ok(d) => d,
+            Err(e) => {
+                notes.add(format!("billing period {}: {e}", Dotted(o.logical_name)));
+                continue;
+            }
+        };
+        let period = match reading
+            .billing_history
+            .iter_mut()
+            .position(|p| p.index == index)
+        {
+            Some(i) => &mut reading.billing_history[i],
+            None => {
+                reading.billing_history.push(BillingPeriod {
+                    index,
+                    reset_time: None,
+                    trigger: None,
+                    registers: Vec::new(),
+                    max_demands: Vec::new(),
+                });
+                let last = reading.billing_history.len() - 1;
+                &mut reading.billing_history[last]
+            }
+        };
+        if trigger {
+            period.trigger = d.as_u64().and_then(names::billing_trigger);
+        } else {
+            match d
+                .to_date_time()
+                .and_then(|dt| opts.time.to_utc(&dt, clock.zone))
+            {
+                Ok((_, _, utc)) => period.reset_time = Some(utc),
+                Err(e) => notes.add(format!("billing period {}: {e}", Dotted(o.logical_name))),
+            }
+        }
+    }
+    reading.billing_history.sort_by_key(|p| p.index);
+    Ok(())
+}
+
+/// Event counters: objects whose OBIS code says what they count (0.0.96.7.21.255, power
+/// failures), and those of a meter whose codes the reader knows.
+async fn read_event_counters<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    client: &mut DlmsClient<S>,
+    opts: &ReadOptions,
+    objects: &[CosemObject],
+    dialect: Option<names::Dialect>,
+    reading: &mut Reading,
+    notes: &mut Notes,
+) -> Result<()> {
+    let counters: Vec<(&CosemObject, EventKind)> = objects
+        .iter()
+        .filter(|o| matches!(o.class_id, 1 | 3) && o.readable(2))
+        .filter_map(|o| {
+            names::counter(o.logical_name)
+                .or_else(|| dialect.and_then(|d| d.counter(o.logical_name)))
+                .map(|k| (o, k))
+        })
+        .collect();
+    if counters.is_empty() {
+        return Ok(());
+    }
+    let attrs: Vec<AttributeDescriptor> = counters.iter().map(|c| c.0.attribute(2)).collect();
+    let values = get_many(client, &attrs, opts.list_chunk).await?;
+    for ((o, kind), v) in counters.into_iter().zip(values) {
+        match v.map(|d| d.as_u64().and_then(|n| u32::try_from(n).ok())) {
+            Ok(Some(count)) => reading.event_counters.push(EventCounter { kind, count }),
+            Ok(None) => notes.add(format!(
+                "event counter {}: not a count",
+                Dotted(o.logical_name)
+            )),
+            Err(e) => add_unreadable(
+                reading,
+                "event_counters",
+                format!("event counter {}: {e}", Dotted(o.logical_name)),
+            ),
+        }
+    }
+    Ok(())
+}
+
 const PROGRAMMING_COUNT: ObisCode = ObisCode::new(0, 0, 96, 2, 0, 255);
 const PROGRAMMING_LOG: ObisCode = ObisCode::new(0, 0, 99, 98, 10, 255);
 const PROGRAMMING_USER: ObisCode = ObisCode::new(0, 0, 96, 2, 128, 255);
 const PROGRAMMING_LABEL: ObisCode = ObisCode::new(0, 0, 96, 2, 129, 255);
+const PROGRAMMING_PORT: ObisCode = ObisCode::new(0, 0, 96, 2, 131, 255);
 
 /// The programming counter and log, where the meter has them: the count from 0.0.96.2.0.255,
 /// the sessions (most recent first) from the log's rows.
@@ -634,7 +922,11 @@ async fn read_programming<S: AsyncRead + AsyncWrite + Unpin + Send>(
         match client.get(o.attribute(2), None).await {
             Ok(d) => count = d.as_u64().and_then(|n| u32::try_from(n).ok()),
             Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
-                notes.add(format!("programming counter 0.0.96.2.0.255: {result}"));
+                add_unreadable(
+                    reading,
+                    "programming",
+                    format!("programming counter 0.0.96.2.0.255: {result}"),
+                );
             }
             Err(e) => return Err(e),
         }
@@ -654,7 +946,7 @@ async fn read_programming<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 Vec::new()
             }
             Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
-                notes.add(format!("programming log: {result}"));
+                add_unreadable(reading, "programming", format!("programming log: {result}"));
                 Vec::new()
             }
             Err(e) => return Err(e),
@@ -667,7 +959,7 @@ async fn read_programming<S: AsyncRead + AsyncWrite + Unpin + Send>(
             let buffer = match client.get(log.attribute(2), None).await {
                 Ok(b) => b,
                 Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
-                    notes.add(format!("programming log: {result}"));
+                    add_unreadable(reading, "programming", format!("programming log: {result}"));
                     Data::Array(Vec::new())
                 }
                 Err(e) => return Err(e),
@@ -688,10 +980,15 @@ async fn read_programming<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         .and_then(|i| text(&f[i]))
                         .unwrap_or_default(),
                     scheme: col(PROGRAMMING_LABEL).and_then(|i| text(&f[i])),
-                    port: None,
+                    port: col(PROGRAMMING_PORT)
+                        .and_then(|i| f[i].as_u64())
+                        .and_then(names::programming_port)
+                        .map(str::to_string),
                 });
             }
-            records.sort_by_key(|r| std::cmp::Reverse(r.time));
+            // Most recent first: the buffer is in capture order (FIFO), which is not the order
+            // of the times when a session set the clock back.
+            records.reverse();
         }
     }
     if count.is_some() || !records.is_empty() {
@@ -714,7 +1011,12 @@ async fn read_registers<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> Result<()> {
     let wanted = |o: &CosemObject| -> bool {
         let ln = o.logical_name;
-        if !matches!(o.class_id, 3 | 4) || ln.a != 1 || !o.readable(2) || !o.readable(3) {
+        if !matches!(o.class_id, 3 | 4)
+            || ln.a != 1
+            || ln.c == 0
+            || !o.readable(2)
+            || !o.readable(3)
+        {
             return false;
         }
         if ln.f != 255 {
@@ -743,6 +1045,7 @@ async fn read_registers<S: AsyncRead + AsyncWrite + Unpin + Send>(
     // Keep each register's attributes in one GET-with-list where possible.
     let chunk = opts.list_chunk.max(3) / 3 * 3;
     let values = get_many(client, &attrs, chunk).await?;
+    let mut net_power_seen = false;
     for (o, span) in regs.iter().zip(spans) {
         let ln = o.logical_name;
         let v = &values[span];
@@ -753,13 +1056,17 @@ async fn read_registers<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 continue;
             }
         };
-        let quantity = match ScalerUnit::from_data(su).and_then(|su| su.quantity(value)) {
+        let mut quantity = match ScalerUnit::from_data(su).and_then(|su| su.quantity(value)) {
             Ok(q) => q,
             Err(e) => {
                 notes.add(format!("register {}: {e}", Dotted(ln)));
                 continue;
             }
         };
+        // A running total without a unit (255) counts something: pulses, a customer register.
+        if quantity.unit == Unit::None && names::is_cumulative(ln) {
+            quantity.unit = Unit::Count;
+        }
         let time = match v.get(2) {
             Some(Ok(t)) => t
                 .to_date_time()
@@ -768,7 +1075,10 @@ async fn read_registers<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 .map(|(_, _, utc)| utc),
             _ => None,
         };
-        let name = names::register_name(ObisCode::new(ln.a, ln.b, ln.c, ln.d, ln.e, 255));
+        // Registers of a billing period are named as the current ones (F = 255), as every
+        // Reading has them: the period is the BillingPeriod's index.
+        let current = ObisCode::new(ln.a, ln.b, ln.c, ln.d, ln.e, 255);
+        let name = names::register_name(current);
         if ln.f != 255 {
             let index = u32::from(ln.f - 101);
             let period = match reading
@@ -791,14 +1101,14 @@ async fn read_registers<S: AsyncRead + AsyncWrite + Unpin + Send>(
             };
             if ln.d == 6 {
                 period.max_demands.push(MaxDemand {
-                    obis: ln,
+                    obis: current,
                     name,
                     value: quantity,
                     time,
                 });
             } else {
                 period.registers.push(Register {
-                    obis: ln,
+                    obis: current,
                     name,
                     value: quantity,
                 });
@@ -808,6 +1118,20 @@ async fn read_registers<S: AsyncRead + AsyncWrite + Unpin + Send>(
         match ln.d {
             7 => {
                 if let Some((q, phase)) = names::instant(ln) {
+                    // The total active power is signed: +A − (−A) (C = 16) where the meter
+                    // has it, else +A (C = 1).
+                    if q == InstantQuantity::ActivePower && phase == Phase::Total {
+                        if net_power_seen {
+                            continue;
+                        }
+                        if ln.c == 16 {
+                            net_power_seen = true;
+                            reading.instantaneous.retain(|i| {
+                                !(i.quantity == InstantQuantity::ActivePower
+                                    && i.phase == Phase::Total)
+                            });
+                        }
+                    }
                     reading.instantaneous.push(metermaster_model::InstantValue {
                         quantity: q,
                         phase,
@@ -857,6 +1181,7 @@ async fn read_profile<S: AsyncRead + AsyncWrite + Unpin + Send>(
     profile: &CosemObject,
     from: DateTime<Utc>,
     clock: &MeterClock,
+    dialect: Option<names::Dialect>,
     notes: &mut Notes,
 ) -> Result<Option<LoadProfile>> {
     let pg = profile.logical_name;
@@ -1051,7 +1376,10 @@ async fn read_profile<S: AsyncRead + AsyncWrite + Unpin + Send>(
             match col {
                 Column::Status => {
                     if let Some(bits) = field.as_u64() {
-                        status |= names::profile_status(bits);
+                        status |= match dialect {
+                            Some(d) => d.profile_status(bits),
+                            None => names::profile_status(bits),
+                        };
                     }
                 }
                 Column::Channel(i) => {
@@ -1202,15 +1530,16 @@ fn parse_captures(
         .collect()
 }
 
-/// Reads the newest entries of an event log.
+/// Reads the newest entries of an event log; whether it was read.
 async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
     client: &mut DlmsClient<S>,
     opts: &ReadOptions,
     log: &CosemObject,
     clock: &MeterClock,
+    dialect: Option<names::Dialect>,
     reading: &mut Reading,
     notes: &mut Notes,
-) -> Result<()> {
+) -> Result<bool> {
     let what = format!("event log {}", Dotted(log.logical_name));
     let meta = get_many(
         client,
@@ -1223,34 +1552,36 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
             Ok(c) => c,
             Err(e) => {
                 notes.add(format!("{what}: capture objects: {e}"));
-                return Ok(());
+                return Ok(false);
             }
         },
         Err(e) => {
             notes.add(format!("{what}: capture objects not readable ({e})"));
-            return Ok(());
+            return Ok(false);
         }
     };
     let time_col = captures
         .iter()
         .position(|c| c.class_id == 8 && c.attribute_index == 2);
     let power_failures = log.logical_name == POWER_FAILURE_LOG;
+    // The power failure log's duration column is optional (a log of the failures' times).
     let value_col = if power_failures {
         captures
             .iter()
             .position(|c| c.class_id != 8 && c.attribute_index == 2)
     } else {
-        captures
+        let col = captures
             .iter()
-            .position(|c| c.class_id == 1 && names::is_event_code(c.logical_name))
-    };
-    let Some(value_col) = value_col else {
-        // Not an event log this reader understands (a programming log, a vendor log).
-        return Ok(());
+            .position(|c| c.class_id == 1 && names::is_event_code(c.logical_name));
+        if col.is_none() {
+            // Not an event log this reader understands (a programming log, a vendor log).
+            return Ok(false);
+        }
+        col
     };
     let Some(time_col) = time_col else {
         notes.add(format!("{what}: no clock column; not read"));
-        return Ok(());
+        return Ok(false);
     };
     let entries = meta
         .get(1)
@@ -1258,7 +1589,7 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .and_then(Data::as_u64)
         .and_then(|n| u32::try_from(n).ok());
     if entries == Some(0) {
-        return Ok(());
+        return Ok(true);
     }
     let selective = client
         .negotiated()
@@ -1272,14 +1603,14 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let buffer = match client.get(log.attribute(2), access).await {
         Ok(b) => b,
         Err(Error::Meter(MeterError::DataAccess { result, .. })) => {
-            notes.add(format!("{what}: {result}"));
-            return Ok(());
+            add_unreadable(reading, "events", format!("{what}: {result}"));
+            return Ok(false);
         }
         Err(e) => return Err(e),
     };
     let Some(rows) = buffer.as_elements() else {
         notes.add(format!("{what}: the buffer is a {}", buffer.type_name()));
-        return Ok(());
+        return Ok(false);
     };
     let mut unknown: Vec<u64> = Vec::new();
     for row in rows {
@@ -1293,8 +1624,8 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
             continue;
         };
         if power_failures {
-            let detail = f[value_col]
-                .as_u64()
+            let detail = value_col
+                .and_then(|c| f[c].as_u64())
                 .map(|s| format!("lasted {s} s (as the meter counts it)"));
             reading.events.push(Event {
                 time,
@@ -1303,12 +1634,16 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
             });
             continue;
         }
-        let Some(code) = f[value_col].as_u64() else {
+        let Some(code) = value_col.and_then(|c| f[c].as_u64()) else {
             continue;
         };
+        // The table given in the options first, then the meter's own (a meter the reader
+        // recognises), then the standard codes.
         let mapped = match opts.event_codes.get(&code) {
             Some((kind, detail)) => Some((*kind, detail.clone())),
-            None => names::event(code).map(|(k, d)| (k, d.map(str::to_string))),
+            None => dialect
+                .and_then(|d| d.event(code))
+                .or_else(|| names::event(code).map(|(k, d)| (k, d.map(str::to_string)))),
         };
         match mapped {
             Some((kind, detail)) => reading.events.push(Event { time, kind, detail }),
@@ -1327,7 +1662,7 @@ async fn read_event_log<S: AsyncRead + AsyncWrite + Unpin + Send>(
             codes.join(", ")
         ));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Reads the meter's invocation counter as the public client (client 16, no security): the

@@ -4,8 +4,12 @@
 //! of the meter model it shows. Values are computed when asked for, from the same functions the
 //! FLAG face uses: registers from `totals_at`/`tou_at`, maximum demand from `md_at`, the load
 //! profile from `day()` through the FLAG profile decoder (so the intervals and values are those
-//! a FLAG read of the same meter gives), events from `events_until`, the programming log from
-//! `programming`, the calendar from the program in force.
+//! a FLAG read of the same meter gives), the event logs and counters from the meter's event
+//! memory (`event_memory`: per kind the count and the latest three, what the FLAG event logs
+//! show), the programming log from the sessions it keeps (the last three), instantaneous
+//! values from `instant_e4`, the calendar from the program in force. A FLAG read and a DLMS
+//! read of one meter give the same Reading (the test `one_meter_read_over_flag_and_dlms_gives_
+//! one_reading`; docs/simulator.md says what is shown where).
 //!
 //! Access rights depend on the client ([`Client`]): what an association may read, write and
 //! call is what its object list (Association LN attribute 2) says.
@@ -22,13 +26,13 @@ use metermaster_dlms::axdr::{
 };
 use metermaster_dlms::obis::{DlmsUnit, ScalerUnit};
 use metermaster_dlms::security::SystemTitle;
-use metermaster_flag::ids::MeterModel;
-use metermaster_flag::profile::{status_byte, to_load_profile};
-use metermaster_model::{IntervalStatus, ObisCode};
+use metermaster_flag::ids::{self, MeterModel};
+use metermaster_flag::profile::to_load_profile;
+use metermaster_model::{InstantQuantity, IntervalStatus, ObisCode, Phase};
 
 use super::{DisconnectState, DlmsFace};
-use crate::load::{LoadModel, mix};
-use crate::meter::{CLOCK_TRIM_LIMIT_S, PROFILE_CHANNELS, SimEvent, SimMeter};
+use crate::load::LoadModel;
+use crate::meter::{CLOCK_TRIM_LIMIT_S, PROFILE_CHANNELS, SimMeter};
 
 /// The three clients, in order of what they may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,6 +70,8 @@ pub enum Value {
     Serial,
     DeviceName,
     Firmware,
+    /// The scheme id (FLAG 795): 1.0.0.2.1.255, the parameter record number.
+    SchemeId,
     InvocationCounter,
     ProfileStatus,
     EventCode,
@@ -74,19 +80,19 @@ pub enum Value {
     ProgrammingUser,
     ProgrammingLabel,
     ProgrammingKind,
+    ProgrammingPort,
     ActiveTariff,
 }
 
-/// Instantaneous values (class 3), computed as the FLAG face's instantaneous values are.
+/// Instantaneous values (class 3), computed by the formulas of the FLAG face's instantaneous
+/// values ([`SimMeter::instant_e4`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Instant {
-    VoltageL1,
-    CurrentL1,
+    /// A value the A1700 gives over FLAG (605/606): net active power (+A − (−A)) for the
+    /// total active power, Q1 − Q4 for the reactive, import + export for the apparent power.
+    Flag(InstantQuantity, Phase),
     PowerImport,
     PowerExport,
-    PowerNet,
-    PowerFactor,
-    Frequency,
 }
 
 /// Which profile generic object.
@@ -94,35 +100,74 @@ pub enum Instant {
 pub enum ProfileKind {
     Load,
     Events,
+    /// The power failure log 1.0.99.97.0.255.
+    PowerFailures,
     Programming,
 }
+
+/// A CT or VT ratio's primary or secondary value (class 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ratio {
+    CtPrimary,
+    CtSecondary,
+    VtPrimary,
+    VtSecondary,
+}
+
+/// Now (`None`, OBIS F = 255), or the `k`-th last closed billing period (`Some(k)`, F = 101 + k).
+pub type Period = Option<usize>;
 
 /// What part of the meter an object shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Clock,
     Value(Value),
-    /// Cumulative energy of a model channel (class 3).
-    Energy {
-        channel: usize,
+    /// A cumulative register (FLAG 507) by its source code (class 3).
+    Cumulative {
+        source: u8,
+        period: Period,
     },
     /// A TOU register (1-based register number) of a model channel (class 3).
     Tou {
         register: usize,
         channel: usize,
+        period: Period,
     },
     /// The average demand of the last complete interval of a model channel (class 3).
     LastDemand {
         channel: usize,
     },
     Instant(Instant),
-    /// Maximum demand of an MD source (index into the meter's MD sources) (class 4).
+    /// The cumulative maximum demand (FLAG 509) of an MD source (index into the meter's MD
+    /// sources) (class 3).
+    CumulativeMaxDemand {
+        source: usize,
+        channel: usize,
+        period: Period,
+    },
+    /// The highest (rank 0), second and third highest demand (FLAG 510) of an MD source
+    /// (class 4).
     MaxDemand {
         source: usize,
         channel: usize,
+        rank: usize,
+        period: Period,
     },
     /// Active import demand (class 5).
     Demand,
+    /// The time a closed billing period ended (class 1).
+    BillingTime {
+        period: usize,
+    },
+    /// What ended a closed billing period: the FLAG trigger bits (class 1).
+    BillingTrigger {
+        period: usize,
+    },
+    Ratio(Ratio),
+    /// The count an event log keeps (its FLAG data id) (class 1).
+    EventCounter {
+        id: u16,
+    },
     Profile(ProfileKind),
     ActivityCalendar,
     SpecialDays,
@@ -294,15 +339,23 @@ pub const SECURITY_SETUP: ObisCode = ObisCode::abstract_(43, 0, 0);
 pub const INVOCATION_COUNTER: ObisCode = ObisCode::abstract_(43, 1, 0);
 pub const SERIAL: ObisCode = ObisCode::abstract_(96, 1, 0);
 pub const FIRMWARE: ObisCode = ObisCode::elec(0, 2, 0);
+/// The parameter record number (OBIS 1.0.0.2.1.255): the scheme id, as FLAG 795 shows it.
+pub const SCHEME_ID: ObisCode = ObisCode::elec(0, 2, 1);
 pub const PROFILE_STATUS: ObisCode = ObisCode::abstract_(96, 10, 1);
 pub const LOAD_PROFILE: ObisCode = ObisCode::elec(99, 1, 0);
 pub const EVENT_CODE: ObisCode = ObisCode::abstract_(96, 11, 0);
 pub const EVENT_LOG: ObisCode = ObisCode::abstract_(99, 98, 0);
+/// The power failure event log.
+pub const POWER_FAILURE_LOG: ObisCode = ObisCode::elec(99, 97, 0);
+/// Number of power failures in any phase (the count of the FLAG power failure log 695).
+pub const POWER_FAILURE_COUNT: ObisCode = ObisCode::abstract_(96, 7, 21);
 pub const PROGRAMMING_COUNT: ObisCode = ObisCode::abstract_(96, 2, 0);
 pub const PROGRAMMING_TIME: ObisCode = ObisCode::abstract_(96, 2, 1);
 pub const PROGRAMMING_USER: ObisCode = ObisCode::abstract_(96, 2, 128);
 pub const PROGRAMMING_LABEL: ObisCode = ObisCode::abstract_(96, 2, 129);
 pub const PROGRAMMING_KIND: ObisCode = ObisCode::abstract_(96, 2, 130);
+/// The port of the last programming session: 0 optical, 1 remote (255: not kept, A1700).
+pub const PROGRAMMING_PORT: ObisCode = ObisCode::abstract_(96, 2, 131);
 pub const PROGRAMMING_LOG: ObisCode = ObisCode::abstract_(99, 98, 10);
 pub const SCRIPT_TABLE: ObisCode = ObisCode::abstract_(10, 0, 100);
 pub const BILLING_SCRIPT: ObisCode = ObisCode::abstract_(10, 0, 1);
@@ -313,10 +366,185 @@ pub const ACTIVE_TARIFF: ObisCode = ObisCode::abstract_(96, 14, 0);
 pub const PUSH_SETUP: ObisCode = ObisCode::abstract_(25, 9, 0);
 pub const DISCONNECT_CONTROL: ObisCode = ObisCode::abstract_(96, 3, 10);
 
-/// The objects of a meter now (the TOU registers follow the program in force).
+/// The OBIS E of the second and third highest demand of a source (`C.6.128`, `C.6.129`, as
+/// metermaster's FLAG reader names them: OBIS has no group for the rank).
+pub const MD_RANK_E: [u8; 3] = [0, 128, 129];
+
+/// An OBIS code of billing period `period` (F = 255 now, 101 + k for the k-th last).
+fn billing_f(ln: ObisCode, period: Period) -> ObisCode {
+    ObisCode::new(
+        ln.a,
+        ln.b,
+        ln.c,
+        ln.d,
+        ln.e,
+        period.map_or(255, |k| 101 + k as u8),
+    )
+}
+
+/// The time a closed billing period ended: 1.0.0.1.2.F ("time stamp of the billing period").
+pub fn billing_time_obis(period: usize) -> ObisCode {
+    billing_f(ObisCode::elec(0, 1, 2), Some(period))
+}
+
+/// What ended a closed billing period (ours, manufacturer-specific): 0.0.96.50.0.F, the FLAG
+/// billing trigger bits (0x01 billing date, 0x02 season change, 0x04 tariff changeover, 0x08
+/// serial port, 0x10 optical port, 0x20 billing button, 0x40 CT-ratio change, 0x80 power-up).
+pub fn billing_trigger_obis(period: usize) -> ObisCode {
+    billing_f(ObisCode::abstract_(96, 50, 0), Some(period))
+}
+
+/// The counter object of an event log (by its FLAG id): 0.0.96.7.21.255 (number of power
+/// failures in any phase) for the power failure log, else an event counter 0.0.96.15.e.255
+/// with e as [`EVENT_COUNTER_E`] assigns it.
+pub fn event_counter_obis(id: u16) -> Option<ObisCode> {
+    if id == 695 {
+        return Some(POWER_FAILURE_COUNT);
+    }
+    EVENT_COUNTER_E
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, e)| ObisCode::abstract_(96, 15, *e))
+}
+
+/// Our event counters 0.0.96.15.e.255: (FLAG event-log id, e). 691 terminal cover, 692 main
+/// cover, 693 phase failure, 694 reverse run, 696 transient reset, 697 internal battery, 699
+/// billing reset, 701 meter error.
+pub const EVENT_COUNTER_E: [(u16, u8); 8] = [
+    (691, 0),
+    (692, 1),
+    (693, 2),
+    (694, 3),
+    (696, 4),
+    (697, 5),
+    (699, 6),
+    (701, 7),
+];
+
+/// The cumulative registers of a model, as the FLAG 507 has them: (source code, OBIS C, unit).
+fn cumulative_sources(model: MeterModel) -> Vec<(u8, u8, DlmsUnit)> {
+    let codes: Vec<u8> = match model {
+        MeterModel::A1140 => (0..16).collect(),
+        MeterModel::A1700 => (1..=10).collect(),
+    };
+    codes
+        .into_iter()
+        .filter_map(|s| {
+            ids::source_info(model, s).map(|(c, _, unit)| (s, c, DlmsUnit::from_model(unit)))
+        })
+        .collect()
+}
+
+/// The closed billing periods the meter keeps (as many as its FLAG billing history 543 holds
+/// sets), newest first.
+pub fn billing_periods(meter: &SimMeter) -> usize {
+    let now = meter.model_now();
+    meter
+        .billing_reset_times(now)
+        .into_iter()
+        .filter(|t| *t > meter.history_start())
+        .count()
+        .min(meter.model().history_sets(ids::BILLING_HISTORY))
+        .min(25)
+}
+
+/// The instantaneous values the DLMS face lists: the A1700's FLAG set (605/606) and the
+/// import and export powers.
+const INSTANT_OBJECTS: [(u8, Instant); 14] = {
+    use Instant::{Flag, PowerExport, PowerImport};
+    use InstantQuantity as Q;
+    [
+        (32, Flag(Q::Voltage, Phase::L1)),
+        (52, Flag(Q::Voltage, Phase::L2)),
+        (72, Flag(Q::Voltage, Phase::L3)),
+        (14, Flag(Q::Frequency, Phase::Total)),
+        (31, Flag(Q::Current, Phase::L1)),
+        (51, Flag(Q::Current, Phase::L2)),
+        (71, Flag(Q::Current, Phase::L3)),
+        (16, Flag(Q::ActivePower, Phase::Total)),
+        (13, Flag(Q::PowerFactor, Phase::Total)),
+        (3, Flag(Q::ReactivePower, Phase::Total)),
+        (9, Flag(Q::ApparentPower, Phase::Total)),
+        (33, Flag(Q::PowerFactor, Phase::L1)),
+        (1, PowerImport),
+        (2, PowerExport),
+    ]
+};
+
+/// The registers of one billing period (now or a closed one), in the order of the FLAG
+/// layouts: cumulative (507), TOU (508, A1140 sets), cumulative maximum demand (509, A1140
+/// sets), maximum demand (510, three per source). A closed A1700 period has what its FLAG
+/// set is known to hold: the cumulative registers and the maximum demands.
+fn period_registers(meter: &SimMeter, period: Period) -> Vec<CosemObject> {
+    use Client::Public;
+    let o = CosemObject::new;
+    let model = meter.model();
+    let full = period.is_none() || model == MeterModel::A1140;
+    let mut v = Vec::new();
+    for (source, c, _) in cumulative_sources(model) {
+        v.push(o(
+            3,
+            billing_f(ObisCode::elec(c, 8, 0), period),
+            Kind::Cumulative { source, period },
+            Public,
+        ));
+    }
+    let md: Vec<(usize, usize)> = meter
+        .md_sources()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(s, code)| meter.channel_of_source(code).map(|c| (s, c)))
+        .collect();
+    if full {
+        for (register, channel, e) in tou_registers(meter) {
+            v.push(o(
+                3,
+                billing_f(ObisCode::elec(CHANNEL_C[channel], 8, e), period),
+                Kind::Tou {
+                    register,
+                    channel,
+                    period,
+                },
+                Public,
+            ));
+        }
+        for &(source, channel) in &md {
+            v.push(o(
+                3,
+                billing_f(ObisCode::elec(CHANNEL_C[channel], 2, 0), period),
+                Kind::CumulativeMaxDemand {
+                    source,
+                    channel,
+                    period,
+                },
+                Public,
+            ));
+        }
+    }
+    for &(source, channel) in &md {
+        for (rank, e) in MD_RANK_E.iter().enumerate() {
+            v.push(o(
+                4,
+                billing_f(ObisCode::elec(CHANNEL_C[channel], 6, *e), period),
+                Kind::MaxDemand {
+                    source,
+                    channel,
+                    rank,
+                    period,
+                },
+                Public,
+            ));
+        }
+    }
+    v
+}
+
+/// The objects of a meter now (the TOU registers follow the program in force, the billing
+/// history the periods closed so far).
 pub fn object_list(meter: &SimMeter) -> Vec<CosemObject> {
     use Client::{Public, Reader};
     let o = CosemObject::new;
+    let model = meter.model();
     let mut v = vec![
         o(8, CLOCK, Kind::Clock, Public),
         o(15, ASSOCIATION_LN, Kind::AssociationLn, Public),
@@ -331,23 +559,9 @@ pub fn object_list(meter: &SimMeter) -> Vec<CosemObject> {
         ),
         o(1, SERIAL, Kind::Value(Value::Serial), Public),
         o(1, FIRMWARE, Kind::Value(Value::Firmware), Public),
+        o(1, SCHEME_ID, Kind::Value(Value::SchemeId), Public),
     ];
-    for (channel, c) in CHANNEL_C.iter().enumerate() {
-        v.push(o(
-            3,
-            ObisCode::elec(*c, 8, 0),
-            Kind::Energy { channel },
-            Public,
-        ));
-    }
-    for (register, channel, e) in tou_registers(meter) {
-        v.push(o(
-            3,
-            ObisCode::elec(CHANNEL_C[channel], 8, e),
-            Kind::Tou { register, channel },
-            Public,
-        ));
-    }
+    v.extend(period_registers(meter, None));
     for &channel in &PROFILE_CHANNELS {
         v.push(o(
             3,
@@ -356,33 +570,69 @@ pub fn object_list(meter: &SimMeter) -> Vec<CosemObject> {
             Public,
         ));
     }
-    for (source, code) in meter.md_sources().into_iter().enumerate() {
-        if let Some(channel) = meter.channel_of_source(code) {
-            v.push(o(
-                4,
-                ObisCode::elec(CHANNEL_C[channel], 6, 0),
-                Kind::MaxDemand { source, channel },
-                Public,
-            ));
-        }
-    }
     v.push(o(5, ObisCode::elec(1, 4, 0), Kind::Demand, Public));
-    for (c, i) in [
-        (32, Instant::VoltageL1),
-        (31, Instant::CurrentL1),
-        (1, Instant::PowerImport),
-        (2, Instant::PowerExport),
-        (16, Instant::PowerNet),
-        (13, Instant::PowerFactor),
-        (14, Instant::Frequency),
-    ] {
+    for (c, i) in INSTANT_OBJECTS {
         v.push(o(3, ObisCode::elec(c, 7, 0), Kind::Instant(i), Public));
+    }
+    v.push(o(
+        3,
+        ObisCode::elec(0, 4, 2),
+        Kind::Ratio(Ratio::CtPrimary),
+        Public,
+    ));
+    v.push(o(
+        3,
+        ObisCode::elec(0, 4, 5),
+        Kind::Ratio(Ratio::CtSecondary),
+        Public,
+    ));
+    if model == MeterModel::A1700 {
+        v.push(o(
+            3,
+            ObisCode::elec(0, 4, 3),
+            Kind::Ratio(Ratio::VtPrimary),
+            Public,
+        ));
+        v.push(o(
+            3,
+            ObisCode::elec(0, 4, 6),
+            Kind::Ratio(Ratio::VtSecondary),
+            Public,
+        ));
+    }
+    for period in 0..billing_periods(meter) {
+        v.push(o(
+            1,
+            billing_time_obis(period),
+            Kind::BillingTime { period },
+            Public,
+        ));
+        v.push(o(
+            1,
+            billing_trigger_obis(period),
+            Kind::BillingTrigger { period },
+            Public,
+        ));
+        v.extend(period_registers(meter, Some(period)));
     }
     v.extend([
         o(1, PROFILE_STATUS, Kind::Value(Value::ProfileStatus), Public),
         o(7, LOAD_PROFILE, Kind::Profile(ProfileKind::Load), Public),
         o(1, EVENT_CODE, Kind::Value(Value::EventCode), Reader),
         o(7, EVENT_LOG, Kind::Profile(ProfileKind::Events), Reader),
+        o(
+            7,
+            POWER_FAILURE_LOG,
+            Kind::Profile(ProfileKind::PowerFailures),
+            Reader,
+        ),
+    ]);
+    for &(id, _) in ids::event_log_ids(model) {
+        if let Some(ln) = event_counter_obis(id) {
+            v.push(o(1, ln, Kind::EventCounter { id }, Reader));
+        }
+    }
+    v.extend([
         o(
             1,
             PROGRAMMING_COUNT,
@@ -411,6 +661,12 @@ pub fn object_list(meter: &SimMeter) -> Vec<CosemObject> {
             1,
             PROGRAMMING_KIND,
             Kind::Value(Value::ProgrammingKind),
+            Reader,
+        ),
+        o(
+            1,
+            PROGRAMMING_PORT,
+            Kind::Value(Value::ProgrammingPort),
             Reader,
         ),
         o(
@@ -971,41 +1227,56 @@ fn demand_at(meter: &SimMeter, start: NaiveDateTime) -> [u64; 8] {
 }
 
 /// The value of an instantaneous quantity as (raw, scaler, unit), with the formulas of the
-/// FLAG face's instantaneous values (605/606).
+/// FLAG face's instantaneous values (605/606): the FLAG values' digits, at the scale the FLAG
+/// reader gives them (powers in W, var, VA × 10^-1, the rest × 10^-4).
 pub fn instant_value(meter: &SimMeter, which: Instant) -> (i64, i8, DlmsUnit) {
-    let now = meter.model_now();
-    let d = demand_at(meter, interval_start(meter, now));
-    let seed = meter.cfg.seed;
-    let sec = u64::from(now.second());
-    let pf_e4 = if d[6] > 0 {
-        (d[0] as i64 * 10_000) / d[6] as i64
-    } else {
-        10_000
-    };
+    use InstantQuantity as Q;
     match which {
-        Instant::VoltageL1 => {
-            // FLAG code 0x12: voltage, phase L1.
-            let v = 2_300_000 + (mix(seed ^ 0x12 ^ sec) % 60_000) as i64 - 30_000;
-            (v, -4, DlmsUnit::VOLT)
-        }
-        Instant::CurrentL1 => {
-            // I = P / (V × pf) per phase, A × 10^4.
-            let p_w = (d[0] as i64 / 3 * 3) / 3 / 1000;
-            let i = if pf_e4 == 0 {
-                0
-            } else {
-                p_w * 10_000 * 10_000 / (230 * pf_e4)
+        Instant::Flag(q, phase) => {
+            let (scaler, unit) = match q {
+                Q::Voltage => (-4, DlmsUnit::VOLT),
+                Q::Current => (-4, DlmsUnit::AMPERE),
+                Q::ActivePower => (-1, DlmsUnit::WATT),
+                Q::ReactivePower => (-1, DlmsUnit::VAR),
+                Q::ApparentPower => (-1, DlmsUnit::VOLT_AMPERE),
+                Q::PowerFactor => (-4, DlmsUnit::COUNT),
+                Q::Frequency => (-4, DlmsUnit::HERTZ),
+                Q::PhaseAngle => (-4, DlmsUnit::DEGREE),
+                Q::PhaseRotation => (0, DlmsUnit::COUNT),
             };
-            (i, -4, DlmsUnit::AMPERE)
+            (meter.instant_e4(q, phase), scaler, unit)
         }
-        Instant::PowerImport => (d[0] as i64 * 10 / 1000, -1, DlmsUnit::WATT),
-        Instant::PowerExport => (d[1] as i64 * 10 / 1000, -1, DlmsUnit::WATT),
-        Instant::PowerNet => ((d[0] as i64 - d[1] as i64) * 10 / 1000, -1, DlmsUnit::WATT),
-        Instant::PowerFactor => (pf_e4, -4, DlmsUnit::COUNT),
-        Instant::Frequency => {
-            let f = 500_000 + (mix(seed ^ sec) % 200) as i64 - 100;
-            (f, -4, DlmsUnit::HERTZ)
+        Instant::PowerImport | Instant::PowerExport => {
+            let now = meter.model_now();
+            let d = demand_at(meter, interval_start(meter, now));
+            let c = usize::from(which == Instant::PowerExport);
+            (d[c] as i64 * 10 / 1000, -1, DlmsUnit::WATT)
         }
+    }
+}
+
+/// Whether an instantaneous value can be negative (sent as double-long).
+fn signed(which: Instant) -> bool {
+    matches!(
+        which,
+        Instant::Flag(
+            InstantQuantity::ActivePower | InstantQuantity::ReactivePower,
+            _
+        )
+    )
+}
+
+/// The model time a register of `period` shows: now, or the end of that closed billing
+/// period.
+fn period_time(meter: &SimMeter, period: Period) -> Result<NaiveDateTime, Dar> {
+    let now = meter.model_now();
+    match period {
+        None => Ok(now),
+        Some(k) => meter
+            .billing_reset_times(now)
+            .get(k)
+            .copied()
+            .ok_or(Dar::ObjectUndefined),
     }
 }
 
@@ -1024,11 +1295,31 @@ fn read(
     Ok(match (obj.kind, attr) {
         (Kind::Clock, a) => clock_attribute(meter, a),
         (Kind::Value(v), 2) => value(ctx, v),
-        (Kind::Energy { channel }, 2) => Data::Long64Unsigned(meter.totals_at(now).energy[channel]),
-        (Kind::Tou { register, .. }, 2) => {
-            Data::Long64Unsigned(meter.tou_at(now).get(register - 1).copied().unwrap_or(0))
+        (Kind::Cumulative { source, period }, 2) => {
+            let at = period_time(meter, period)?;
+            let energy = meter.totals_at(at).energy;
+            Data::Long64Unsigned(meter.channel_of_source(source).map_or(0, |c| energy[c]))
         }
-        (Kind::Energy { channel } | Kind::Tou { channel, .. }, 3) => su(-3, energy_unit(channel)),
+        (Kind::Cumulative { source, .. }, 3) => {
+            let unit = ids::source_info(meter.model(), source)
+                .map_or(metermaster_model::Unit::Count, |i| i.2);
+            let scaler = if unit == metermaster_model::Unit::Count {
+                0
+            } else {
+                -3
+            };
+            su(scaler, DlmsUnit::from_model(unit))
+        }
+        (
+            Kind::Tou {
+                register, period, ..
+            },
+            2,
+        ) => {
+            let at = period_time(meter, period)?;
+            Data::Long64Unsigned(meter.tou_at(at).get(register - 1).copied().unwrap_or(0))
+        }
+        (Kind::Tou { channel, .. }, 3) => su(-3, energy_unit(channel)),
         (Kind::LastDemand { channel }, 2) => {
             let start =
                 interval_start(meter, now) - Duration::minutes(i64::from(meter.period_min()));
@@ -1037,25 +1328,72 @@ fn read(
         (Kind::LastDemand { channel }, 3) => su(-3, demand_unit(channel)),
         (Kind::Instant(i), 2) => {
             let (v, _, _) = instant_value(meter, i);
-            match i {
-                Instant::PowerNet => Data::DoubleLong(i32::try_from(v).unwrap_or(0)),
-                _ => u32_of(v.max(0) as u64),
+            if signed(i) {
+                Data::DoubleLong(i32::try_from(v).unwrap_or(0))
+            } else {
+                u32_of(v.max(0) as u64)
             }
         }
         (Kind::Instant(i), 3) => {
             let (_, s, u) = instant_value(meter, i);
             su(s, u)
         }
-        (Kind::MaxDemand { source, .. }, 2 | 5) => {
-            let (v, at) = meter.md_at(now)[source.min(3)][0];
+        (Kind::CumulativeMaxDemand { source, period, .. }, 2) => {
+            let at = period_time(meter, period)?;
+            Data::Long64Unsigned(meter.cmd_at(at)[source.min(3)])
+        }
+        (Kind::CumulativeMaxDemand { channel, .. }, 3) => su(-3, demand_unit(channel)),
+        (
+            Kind::MaxDemand {
+                source,
+                rank,
+                period,
+                ..
+            },
+            2 | 5,
+        ) => {
+            // A closed period's maximum demands are those of the period that ended then.
+            let at = match period {
+                None => now,
+                Some(_) => period_time(meter, period)? - Duration::seconds(1),
+            };
+            let (v, t) = meter.md_at(at)[source.min(3)][rank.min(2)];
             if attr == 2 {
                 u32_of(v)
             } else {
-                at.map_or_else(unspecified_date_time, |t| date_time(meter, t))
+                t.map_or_else(unspecified_date_time, |t| date_time(meter, t))
             }
         }
         (Kind::MaxDemand { channel, .. }, 3) => su(-3, demand_unit(channel)),
         (Kind::MaxDemand { .. }, 4) => Data::Unsigned(0),
+        (Kind::BillingTime { period }, 2) => {
+            let at = period_time(meter, Some(period))?;
+            date_time(meter, at)
+        }
+        // Every billing reset of the simulated meter is a billing date's (as its FLAG sets say).
+        (Kind::BillingTrigger { period }, 2) => {
+            period_time(meter, Some(period))?;
+            Data::Unsigned(0x01)
+        }
+        (Kind::Ratio(r), 2) => {
+            let (ct, vt) = (crate::meter::CT_RATIO_CENTI, crate::meter::VT_RATIO_CENTI);
+            Data::DoubleLongUnsigned(match r {
+                Ratio::CtPrimary => ct.0,
+                Ratio::CtSecondary => ct.1,
+                Ratio::VtPrimary => vt.0,
+                Ratio::VtSecondary => vt.1,
+            })
+        }
+        (Kind::Ratio(r), 3) => match r {
+            Ratio::CtPrimary | Ratio::CtSecondary => su(-2, DlmsUnit::AMPERE),
+            Ratio::VtPrimary | Ratio::VtSecondary => su(-2, DlmsUnit::VOLT),
+        },
+        // The meter's counters are two bytes, as the FLAG logs keep them.
+        (Kind::EventCounter { id }, 2) => Data::LongUnsigned(
+            meter
+                .event_log(id)
+                .map_or(0, |l| l.count.min(0xFFFF) as u16),
+        ),
         (Kind::Demand, a) => {
             let start = interval_start(meter, now);
             let p = i64::from(meter.period_min());
@@ -1188,6 +1526,11 @@ fn value(ctx: &mut Ctx<'_>, v: Value) -> Data {
         Value::Serial => Data::visible_string(&meter.cfg.serial),
         Value::DeviceName => Data::OctetString(device_name(meter)),
         Value::Firmware => Data::visible_string(&format!("SIM{} 0.1", meter.model().name())),
+        Value::SchemeId => {
+            // As long as the FLAG scheme id (795) holds.
+            let len = meter.model().id_len(ids::SCHEME).unwrap_or(8);
+            Data::visible_string(&meter.cfg.scheme_id.chars().take(len).collect::<String>())
+        }
         Value::InvocationCounter => {
             Data::DoubleLongUnsigned(ctx.face.client_guard.last().unwrap_or(0))
         }
@@ -1215,6 +1558,10 @@ fn value(ctx: &mut Ctx<'_>, v: Value) -> Data {
             Data::visible_string(&last_prog.map(|p| p.note.label).unwrap_or_default())
         }
         Value::ProgrammingKind => Data::Unsigned(last_prog.map_or(0, |p| p.note.kind)),
+        Value::ProgrammingPort => Data::Unsigned(match meter.model() {
+            MeterModel::A1140 => last_prog.map_or(0, |p| p.port),
+            MeterModel::A1700 => PORT_NOT_KEPT,
+        }),
         Value::ActiveTariff => Data::Unsigned(active_selector(meter) as u8),
     }
 }
@@ -1282,23 +1629,53 @@ pub fn capture_objects(k: ProfileKind) -> Vec<CaptureObjectDefinition> {
             }
         }
         ProfileKind::Events => v.push(d(1, EVENT_CODE, 2)),
+        ProfileKind::PowerFailures => {}
         ProfileKind::Programming => v.extend([
             d(1, PROGRAMMING_KIND, 2),
             d(1, PROGRAMMING_USER, 2),
             d(1, PROGRAMMING_LABEL, 2),
+            d(1, PROGRAMMING_PORT, 2),
         ]),
     }
     v
 }
 
-/// The load-profile status byte: the FLAG interval status bits (0x01 transient reset, 0x02
-/// clock adjusted, 0x04 configuration change, 0x08 battery, 0x10 CT change, 0x20 reverse run,
-/// 0x40 phase failure) and 0x80 for an interval a power cut touched.
+/// The load-profile status byte: ours, one bit per interval flag the simulated meter's FLAG
+/// profile can carry, with bits 5 … 7 where IDIS/DSMR readers look for them where that fits:
+///
+/// | bit | flag |
+/// |---|---|
+/// | 0x01 | transient reset |
+/// | 0x02 | clock adjusted |
+/// | 0x04 | configuration change |
+/// | 0x08 | power down in the interval |
+/// | 0x10 | power up in the interval |
+/// | 0x20 | reverse run |
+/// | 0x40 | phase failure |
+/// | 0x80 | a power cut touched the interval (power down or up: the IDIS "power down" bit) |
+///
+/// (Battery failure and CT change have no bit: the simulated meter has neither.)
 pub fn profile_status(flags: IntervalStatus) -> u8 {
-    let power =
-        flags.contains(IntervalStatus::POWER_DOWN) || flags.contains(IntervalStatus::POWER_UP);
-    status_byte(flags) | if power { 0x80 } else { 0 }
+    let mut b = PROFILE_STATUS_BITS
+        .iter()
+        .filter(|(_, f)| flags.contains(*f))
+        .fold(0, |a, (bit, _)| a | bit);
+    if flags.contains(IntervalStatus::POWER_DOWN) || flags.contains(IntervalStatus::POWER_UP) {
+        b |= 0x80;
+    }
+    b
 }
+
+/// The bits of [`profile_status`] below 0x80.
+pub const PROFILE_STATUS_BITS: [(u8, IntervalStatus); 7] = [
+    (0x01, IntervalStatus::TRANSIENT_RESET),
+    (0x02, IntervalStatus::CLOCK_ADJUSTED),
+    (0x04, IntervalStatus::CONFIG_CHANGE),
+    (0x08, IntervalStatus::POWER_DOWN),
+    (0x10, IntervalStatus::POWER_UP),
+    (0x20, IntervalStatus::REVERSE_RUN),
+    (0x40, IntervalStatus::PHASE_FAIL),
+];
 
 /// Load-profile rows whose interval ends within `window` (inclusive), or all of them: the
 /// intervals the FLAG profile decoder builds from the meter's `day()` records, each stamped
@@ -1346,49 +1723,62 @@ pub fn load_rows(meter: &SimMeter, window: Option<(NaiveDateTime, NaiveDateTime)
     rows
 }
 
-/// Event codes of the event log 0.0.99.98.0.255.
+/// Event codes of the event log 0.0.99.98.0.255. 40 and 44 are those of the DSMR/IDIS
+/// standard event log (terminal cover removed, meter cover removed; 41 and 45 there are the
+/// covers closed again); the others are ours, as the standard has none (metermaster's DLMS
+/// reader knows them when it recognises the simulated meter by its logical device name).
+/// Power failures are in the power failure log 1.0.99.97.0.255 instead.
 pub mod event_code {
-    pub const POWER_DOWN: u8 = 1;
-    pub const POWER_UP: u8 = 2;
     pub const REVERSE_RUN: u8 = 10;
-    /// Plus the phase mask: 1 L1, 2 L2, 4 L3 (21 = L1, 27 = all three).
+    /// A1140: plus the phase mask its log keeps: 1 L1, 2 L2, 4 L3 (21 = L1, 27 = all three).
     pub const PHASE_FAILURE: u8 = 20;
-    /// 40 and 44 as in the DSMR/IDIS standard event log (terminal cover removed, meter cover
-    /// removed); 41 and 45 there are the covers closed again.
+    /// A1700: plus the number of the (first) failed phase its log keeps (31, 32, 33).
+    pub const PHASE_FAILURE_A1700: u8 = 30;
     pub const TERMINAL_COVER: u8 = 40;
     pub const MAIN_COVER: u8 = 44;
+    /// End of billing period by the billing date (the trigger every simulated reset has).
     pub const BILLING_RESET: u8 = 50;
 }
 
-/// The meter's events up to now, oldest first, with their codes.
+/// The event log's rows, oldest first, with their codes: what the meter's event logs keep
+/// (the count and the latest three of each kind, [`SimMeter::event_memory`]), as the FLAG
+/// face's event logs show it; power failures apart (their own log).
 pub fn event_rows(meter: &SimMeter) -> Vec<(NaiveDateTime, u8)> {
-    let now = meter.model_now();
+    use metermaster_model::EventKind as K;
+    let a1700 = meter.model() == MeterModel::A1700;
     let mut out = Vec::new();
-    for e in meter.events_until(now) {
-        match e {
-            SimEvent::PowerFail { down, up } => {
-                out.push((down, event_code::POWER_DOWN));
-                if up <= now {
-                    out.push((up, event_code::POWER_UP));
-                }
-            }
-            SimEvent::ReverseRun(t) => out.push((t, event_code::REVERSE_RUN)),
-            SimEvent::PhaseFailure(t, mask) => {
-                out.push((t, event_code::PHASE_FAILURE + (mask & 7)))
-            }
-            SimEvent::TerminalCover(t) => out.push((t, event_code::TERMINAL_COVER)),
-            SimEvent::MainCover(t) => out.push((t, event_code::MAIN_COVER)),
+    for log in meter.event_memory() {
+        for (t, info) in log.latest {
+            let code = match log.kind {
+                K::ReverseRun => event_code::REVERSE_RUN,
+                K::PhaseFailure if a1700 => event_code::PHASE_FAILURE_A1700 + (info & 3),
+                K::PhaseFailure => event_code::PHASE_FAILURE + (info & 7),
+                K::TerminalCoverOpened => event_code::TERMINAL_COVER,
+                K::MainCoverOpened => event_code::MAIN_COVER,
+                K::BillingReset => event_code::BILLING_RESET,
+                // Power failures have their own log; the simulated meter never has the others.
+                _ => continue,
+            };
+            out.push((t, code));
         }
     }
-    out.extend(
-        meter
-            .billing_reset_times(now)
-            .into_iter()
-            .map(|t| (t, event_code::BILLING_RESET)),
-    );
     out.sort_by_key(|e| e.0);
     out
 }
+
+/// The power failure log's rows, oldest first: the start of each of the latest three power
+/// failures, as the FLAG power failure log (695) keeps them.
+pub fn power_failure_rows(meter: &SimMeter) -> Vec<NaiveDateTime> {
+    let mut v: Vec<NaiveDateTime> = meter
+        .event_log(695)
+        .map(|l| l.latest.into_iter().map(|e| e.0).collect())
+        .unwrap_or_default();
+    v.reverse();
+    v
+}
+
+/// What an A1700 programming log row says for the port: its log keeps none.
+const PORT_NOT_KEPT: u8 = 255;
 
 fn profile_rows(
     meter: &SimMeter,
@@ -1401,21 +1791,31 @@ fn profile_rows(
             .into_iter()
             .map(|(t, c)| (t, vec![date_time(meter, t), Data::Unsigned(c)]))
             .collect(),
-        ProfileKind::Programming => meter
-            .programming
-            .iter()
-            .map(|p| {
-                (
-                    p.time,
-                    vec![
-                        date_time(meter, p.time),
-                        Data::Unsigned(p.note.kind),
-                        Data::visible_string(&p.user),
-                        Data::visible_string(&p.note.label),
-                    ],
-                )
-            })
+        ProfileKind::PowerFailures => power_failure_rows(meter)
+            .into_iter()
+            .map(|t| (t, vec![date_time(meter, t)]))
             .collect(),
+        // The sessions the meter's programming log keeps (the last three, as FLAG 680); the
+        // A1700's keeps no user or port.
+        ProfileKind::Programming => {
+            let a1700 = meter.model() == MeterModel::A1700;
+            let n = meter.programming.len();
+            meter.programming[n.saturating_sub(3)..]
+                .iter()
+                .map(|p| {
+                    (
+                        p.time,
+                        vec![
+                            date_time(meter, p.time),
+                            Data::Unsigned(p.note.kind),
+                            Data::visible_string(if a1700 { "" } else { p.user.as_str() }),
+                            Data::visible_string(&p.note.label),
+                            Data::Unsigned(if a1700 { PORT_NOT_KEPT } else { p.port }),
+                        ],
+                    )
+                })
+                .collect()
+        }
     }
 }
 
