@@ -38,7 +38,9 @@ pub struct BillCommon {
     /// other CSV layouts) or a stored meter's serial.
     #[arg(long)]
     pub profile: String,
-    /// The channel (OBIS) of the import energy (default: the first energy channel).
+    /// The channel (OBIS) of the import energy (default: the first active energy channel, else
+    /// the first active demand channel). A demand channel (W) is converted to energy per
+    /// interval: kWh = kW × interval length.
     #[arg(long)]
     pub channel: Option<String>,
     /// A CSV mapping (TOML) to read --profile (and --export) through.
@@ -48,7 +50,7 @@ pub struct BillCommon {
     /// --export-channel is given).
     #[arg(long)]
     pub export: Option<String>,
-    /// The channel (OBIS) of the export energy.
+    /// The channel (OBIS) of the export energy (or demand, converted likewise).
     #[arg(long)]
     pub export_channel: Option<String>,
     /// The tariff's time zone: an IANA name or +HH:MM (default: the mapping's time_zone, a
@@ -206,8 +208,12 @@ struct Energy {
     kwh: Vec<f64>,
     gaps: usize,
     what: String,
+    /// How a demand channel was converted to energy, for the user.
+    conversion: Option<String>,
 }
 
+/// A channel's active energy per interval in kWh: an energy channel (Wh) as it is, a demand
+/// channel (W) times the interval length, exactly, before the one rounding to `f64`.
 async fn energy(
     store: &AnyStore,
     profile: &str,
@@ -221,20 +227,24 @@ async fn energy(
         None => None,
     };
     let s = crate::scheme::profile_series(store, profile, channel, mapping).await?;
-    if s.unit != metermaster_model::Unit::WattHour {
+    let e = s.energy().map_err(|e| anyhow!("{profile}: {e:#}"))?;
+    if e.unit() != metermaster_model::Unit::WattHour {
         bail!(
-            "{profile}: channel {} holds {} values, not energy (Wh): give the energy channel with --channel",
+            "{profile}: channel {} holds {} values, not active energy (Wh) or demand (W): give the active channel with --channel",
             s.channel,
             s.unit.symbol()
         );
     }
-    let factor = 10f64.powi(i32::from(s.scale) - 3);
+    let what = format!("{profile} channel {} (meter {})", s.channel, s.meter);
     Ok(Energy {
         start: s.start,
         interval_s: s.interval_s,
-        kwh: s.values.iter().map(|v| *v as f64 * factor).collect(),
+        kwh: e.kilo_values(),
         gaps: s.gaps,
-        what: format!("{profile} channel {} (meter {})", s.channel, s.meter),
+        conversion: e
+            .note()
+            .map(|n| format!("{profile} (meter {}): {n}", s.meter)),
+        what,
     })
 }
 
@@ -318,6 +328,7 @@ async fn prepare(
 
     let st = open(store, store_args).await?;
     let import = energy(st, &c.profile, c.channel.as_deref(), c.mapping.as_deref()).await?;
+    notes.extend(import.conversion.clone());
     if import.gaps > 0 {
         notes.push(format!(
             "{}: {} missing intervals counted as 0",
@@ -329,6 +340,7 @@ async fn prepare(
         (e, ch) => {
             let from = e.as_deref().unwrap_or(&c.profile);
             let x = energy(st, from, ch.as_deref(), c.mapping.as_deref()).await?;
+            notes.extend(x.conversion.clone());
             if x.interval_s != import.interval_s {
                 bail!(
                     "the export ({} s intervals) and the import ({} s) must have the same intervals",

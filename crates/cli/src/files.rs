@@ -311,14 +311,24 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-/// One meter channel's intervals in a file, summed exactly.
+/// One meter channel's intervals in a file, summed exactly: as energy when the channel holds
+/// energy or demand (demand × interval length), else as a plain sum of its values.
 #[derive(Debug, Default)]
 struct SeriesSummary {
     unit: Option<metermaster_model::Unit>,
     interval_s: u32,
     intervals: u64,
-    /// Sum as (raw, scale) at the finest scale seen.
+    /// Energy (Wh, varh, VAh) of the intervals whose unit has energy.
+    energy: Option<(
+        metermaster_model::Unit,
+        metermaster_res::energy::EnergyTotal,
+    )>,
+    /// How a demand channel was converted, for the user.
+    conversion: Option<String>,
+    /// Sum as (raw, scale) at the finest scale seen, of values whose unit has no energy.
     total: (i128, i8),
+    /// The finest scale of the values (the decimals an energy total keeps at least).
+    scale: Option<i8>,
     first: Option<DateTime<Utc>>,
     last_end: Option<DateTime<Utc>>,
     quality: std::collections::BTreeMap<&'static str, u64>,
@@ -360,8 +370,23 @@ fn decimal(raw: i128, scale: i8) -> String {
     format!("{}{a}.{b}", if neg { "-" } else { "" })
 }
 
+impl SeriesSummary {
+    /// The total as text and its unit: energy in Wh (varh, VAh) whatever the channel held, or
+    /// for a channel without energy (V, A ...) the plain sum of its values in its unit.
+    fn total_text(&self) -> (String, &'static str) {
+        match &self.energy {
+            Some((unit, t)) => (t.decimal(self.scale.unwrap_or(0)), unit.symbol()),
+            None => (
+                decimal(self.total.0, self.total.1),
+                self.unit.map_or("", |u| u.symbol()),
+            ),
+        }
+    }
+}
+
 /// `metermaster inspect`: what a file holds, without storing it: per meter and channel the
-/// number of intervals, their exact total, the time span, qualities and (NEM12) methods.
+/// number of intervals, their exact total (energy: Wh, with demand channels converted by the
+/// interval length), the time span, qualities and (NEM12) methods.
 pub async fn inspect(a: InspectArgs) -> Result<()> {
     let how = ReadAs::from_args(a.input.format, a.input.mapping.as_deref())?;
     let mut out = Vec::new();
@@ -398,14 +423,28 @@ pub async fn inspect(a: InspectArgs) -> Result<()> {
             s.unit.get_or_insert(r.unit);
             s.interval_s = r.seconds;
             s.intervals += 1;
-            s.total = add_exact(s.total, r.value, r.scale).with_context(|| {
+            s.scale = Some(s.scale.map_or(r.scale, |x| x.min(r.scale)));
+            let overflow = || {
                 format!(
                     "{}: total of {} {} overflows",
                     path.display(),
                     r.meter,
                     r.channel
                 )
-            })?;
+            };
+            // Energy as it is, demand times the interval length; other units summed plainly.
+            match metermaster_res::energy::Conversion::new(r.channel, r.unit, r.seconds) {
+                Ok(c) => {
+                    let (_, total) = s.energy.get_or_insert((c.unit, Default::default()));
+                    total.add(&c, r.value, r.scale).with_context(overflow)?;
+                    if s.conversion.is_none() {
+                        s.conversion = c.note();
+                    }
+                }
+                Err(_) => {
+                    s.total = add_exact(s.total, r.value, r.scale).with_context(overflow)?;
+                }
+            }
             let end = r.start + chrono::Duration::seconds(i64::from(r.seconds));
             s.first = Some(s.first.map_or(r.start, |f| f.min(r.start)));
             s.last_end = Some(s.last_end.map_or(end, |l| l.max(end)));
@@ -427,14 +466,22 @@ pub async fn inspect(a: InspectArgs) -> Result<()> {
                 rows.len()
             );
             for ((meter, channel), s) in &series {
+                let (total, unit) = s.total_text();
+                let total = match (&s.energy, &s.conversion) {
+                    (Some(_), Some(_)) => format!(
+                        "total {total} {unit} (from {}, average demand × {} s)",
+                        s.unit.map_or("", |u| u.symbol()),
+                        s.interval_s
+                    ),
+                    (Some(_), None) => format!("total {total} {unit}"),
+                    (None, _) => format!("sum {total} {unit} (not energy)"),
+                };
                 println!(
-                    "  {meter} {channel}: {} × {} s, {} .. {}, total {} {}, {}",
+                    "  {meter} {channel}: {} × {} s, {} .. {}, {total}, {}",
                     s.intervals,
                     s.interval_s,
                     s.first.map_or("-".into(), |t| t.to_rfc3339()),
                     s.last_end.map_or("-".into(), |t| t.to_rfc3339()),
-                    decimal(s.total.0, s.total.1),
-                    s.unit.map_or("", |u| u.symbol()),
                     s.quality
                         .iter()
                         .map(|(q, n)| format!("{n} {q}"))
@@ -447,18 +494,23 @@ pub async fn inspect(a: InspectArgs) -> Result<()> {
             "file": path.display().to_string(),
             "format": format.name(),
             "readings": batch.readings.len(),
-            "series": series.iter().map(|((meter, channel), s)| serde_json::json!({
+            "series": series.iter().map(|((meter, channel), s)| {
+                let (total, unit) = s.total_text();
+                serde_json::json!({
                 "meter": meter,
                 "channel": channel,
-                "unit": s.unit.map(|u| u.symbol()),
+                "unit": unit,
+                "channel_unit": s.unit.map(|u| u.symbol()),
+                "energy": s.energy.is_some(),
+                "conversion": s.conversion,
                 "interval_s": s.interval_s,
                 "intervals": s.intervals,
-                "total": decimal(s.total.0, s.total.1),
+                "total": total,
                 "first": s.first,
                 "end": s.last_end,
                 "quality": s.quality,
                 "methods": s.methods,
-            })).collect::<Vec<_>>(),
+            })}).collect::<Vec<_>>(),
         }));
     }
     if a.json {

@@ -97,8 +97,9 @@ pub enum SchemeCommand {
         /// stored meter's serial.
         #[arg(long)]
         profile: String,
-        /// The channel (OBIS) to use when the profile has several (default: the first energy
-        /// channel).
+        /// The channel (OBIS) to use when the profile has several (default: the first active
+        /// energy channel, else the first active demand channel). A demand channel (W, var,
+        /// VA) is converted to energy per interval (Wh = W × interval length).
         #[arg(long)]
         channel: Option<String>,
         /// What the channel's values are (default: import_kwh).
@@ -609,15 +610,16 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
                 None => None,
             };
             let series = profile_series(&store, &profile, channel, mapping.as_deref()).await?;
+            let energy = series.energy()?;
             let ev = metermaster_tariff::evaluate(
                 &s,
                 source,
                 series.start,
                 series.interval_s,
-                &series.values,
+                &energy.values,
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print_evaluation(&s, &series, &ev, json)?;
+            print_evaluation(&s, &series, &energy, &ev, json)?;
         }
         SchemeCommand::Bill(b) => crate::bill::run_bill(&a.store, b).await?,
         SchemeCommand::Compare(c) => crate::bill::run_compare(&a.store, c).await?,
@@ -652,7 +654,8 @@ pub async fn run(a: SchemeArgs) -> Result<()> {
     Ok(())
 }
 
-/// One channel of interval energy on a gapless grid (gaps are zero, and counted).
+/// One channel of interval values as stored (energy or demand) on a gapless grid (gaps are
+/// zero, and counted).
 pub struct ProfileSeries {
     pub meter: String,
     pub channel: metermaster_model::ObisCode,
@@ -662,6 +665,21 @@ pub struct ProfileSeries {
     pub interval_s: u32,
     pub values: Vec<i64>,
     pub gaps: usize,
+}
+
+impl ProfileSeries {
+    /// The series as energy per interval (demand × interval length; see
+    /// [`metermaster_res::energy`]), or why it has none.
+    pub fn energy(&self) -> Result<metermaster_res::energy::EnergySeries> {
+        metermaster_res::energy::energy_per_interval(
+            self.channel,
+            self.unit,
+            self.scale,
+            self.interval_s,
+            &self.values,
+        )
+        .map_err(|e| anyhow::anyhow!("meter {}: {e}", self.meter))
+    }
 }
 
 /// A channel from a file or a stored meter, as a gapless series at one scale.
@@ -700,6 +718,10 @@ pub(crate) async fn profile_series(
         None => rows
             .iter()
             .find(|r| r.unit == metermaster_model::Unit::WattHour)
+            .or_else(|| {
+                rows.iter()
+                    .find(|r| r.unit == metermaster_model::Unit::Watt)
+            })
             .or(rows.first())
             .map(|r| r.channel)
             .context("the profile has no intervals")?,
@@ -728,6 +750,13 @@ pub(crate) async fn profile_series(
                 r.seconds
             );
         }
+        if r.unit != first.unit {
+            bail!(
+                "channel {ch} mixes units ({} and {})",
+                first.unit.symbol(),
+                r.unit.symbol()
+            );
+        }
         let k = ((r.start - start).num_seconds() / i64::from(interval_s)) as usize;
         let v = Quantity::new(r.value, r.scale, r.unit)
             .rescaled(scale)
@@ -752,36 +781,45 @@ pub(crate) async fn profile_series(
 fn print_evaluation(
     s: &Scheme,
     p: &ProfileSeries,
+    e: &metermaster_res::energy::EnergySeries,
     ev: &metermaster_tariff::Evaluation,
     json: bool,
 ) -> Result<()> {
-    use metermaster_model::{Quantity, Unit};
-    let energy = |raw: i128| -> String {
-        i64::try_from(raw).map_or(raw.to_string(), |r| {
-            Quantity::new(r, p.scale, p.unit).decimal_string()
-        })
-    };
-    let demand_unit = match p.unit {
-        Unit::WattHour => "W",
-        Unit::VarHour => "var",
-        Unit::VoltAmpereHour => "VA",
+    use metermaster_model::Unit;
+    // Energy per interval in Wh (varh, VAh), whatever the channel held; demand = energy per
+    // hour, in W (var, VA).
+    let unit = e.unit();
+    let energy = |raw: i128| e.decimal(raw);
+    let demand_unit = match unit {
+        Unit::WattHour | Unit::VarHour | Unit::VoltAmpereHour => unit.demand().symbol(),
         _ => "per hour",
     };
+    let total: i128 = s
+        .rates
+        .iter()
+        .zip(&ev.rates)
+        .filter(|(r, _)| r.source == ev.source)
+        .map(|(_, x)| *x)
+        .sum();
     if json {
         let v = serde_json::json!({
             "scheme": s.id,
             "meter": p.meter,
             "channel": p.channel.to_string(),
-            "unit": p.unit.symbol(),
+            "unit": unit.symbol(),
+            "channel_unit": p.unit.symbol(),
+            "conversion": e.note(),
             "source": ev.source.to_string(),
             "intervals": p.values.len(),
+            "interval_s": p.interval_s,
             "gaps": p.gaps,
-            "rates": s.rates.iter().zip(&ev.rates).map(|(r, e)| serde_json::json!({
-                "rate": r.name, "register": r.register, "energy": energy(*e),
+            "total": energy(total),
+            "rates": s.rates.iter().zip(&ev.rates).map(|(r, x)| serde_json::json!({
+                "rate": r.name, "register": r.register, "energy": energy(*x),
             })).collect::<Vec<_>>(),
             "periods": ev.periods.iter().map(|q| serde_json::json!({
                 "start": q.start, "end": q.end,
-                "rates": s.rates.iter().zip(&q.rates).map(|(r, e)| serde_json::json!({"rate": r.name, "energy": energy(*e)})).collect::<Vec<_>>(),
+                "rates": s.rates.iter().zip(&q.rates).map(|(r, x)| serde_json::json!({"rate": r.name, "energy": energy(*x)})).collect::<Vec<_>>(),
                 "max_demand": q.max_demand.map(|(d, at)| serde_json::json!({"value": energy(d), "unit": demand_unit, "at": at})),
             })).collect::<Vec<_>>(),
         });
@@ -801,14 +839,19 @@ fn print_evaluation(
             String::new()
         }
     );
-    for q in &ev.periods {
-        let rates: Vec<String> = s
-            .rates
+    if let Some(n) = e.note() {
+        println!("  {n}");
+    }
+    let by_rate = |rates: &[i128]| -> String {
+        s.rates
             .iter()
-            .zip(&q.rates)
+            .zip(rates)
             .filter(|(r, _)| r.source == ev.source)
-            .map(|(r, e)| format!("{} {} {}", r.name, energy(*e), p.unit.symbol()))
-            .collect();
+            .map(|(r, x)| format!("{} {} {}", r.name, energy(*x), unit.symbol()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for q in &ev.periods {
         let md = q.max_demand.map_or(String::new(), |(d, at)| {
             format!(
                 "; max demand {} {demand_unit} at {}",
@@ -820,16 +863,14 @@ fn print_evaluation(
             "  {} .. {}: {}{md}",
             q.start.to_rfc3339(),
             q.end.to_rfc3339(),
-            rates.join(", ")
+            by_rate(&q.rates)
         );
     }
-    let total: Vec<String> = s
-        .rates
-        .iter()
-        .zip(&ev.rates)
-        .filter(|(r, _)| r.source == ev.source)
-        .map(|(r, e)| format!("{} {} {}", r.name, energy(*e), p.unit.symbol()))
-        .collect();
-    println!("  total: {}", total.join(", "));
+    println!(
+        "  total: {} (all rates {} {})",
+        by_rate(&ev.rates),
+        energy(total),
+        unit.symbol()
+    );
     Ok(())
 }

@@ -12,6 +12,8 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use metermaster_model::{IntervalRow, ObisCode, Quality, Quantity, Unit};
 
+use crate::energy::{Conversion, EnergyError, energy_per_interval};
+
 use crate::FileError;
 
 /// NEM time is UTC+10 all year.
@@ -417,30 +419,23 @@ pub fn write_nem12_with_notes(
                 format!("meter {meter} channel {channel}: no NEM12 suffix for this channel"),
             )
         })?;
-        let unit = rs[0].unit;
-        let uom = match unit {
-            Unit::WattHour => "kWh",
+        rs.sort_by_key(|r| r.start);
+        // NEM12 carries energy: a demand channel (W, var, VA) goes out as energy per interval.
+        let energy = stream_energy(&meter, channel, seconds, &rs)?;
+        let uom = match energy.first().map_or(Unit::WattHour, |e| e.2) {
             Unit::VarHour => "kVArh",
             Unit::VoltAmpereHour => "kVAh",
-            _ => {
-                return Err(FileError::at(
-                    0,
-                    format!(
-                        "meter {meter} channel {channel}: NEM12 carries energy, not {}",
-                        unit.symbol()
-                    ),
-                ));
-            }
+            _ => "kWh",
         };
         let _ = writeln!(out, "200,{meter},{suffix},,{suffix},,,{uom},{minutes},");
-        rs.sort_by_key(|r| r.start);
         let per_day = (1440 / minutes) as usize;
-        let mut days: BTreeMap<NaiveDate, Vec<Option<&IntervalRow>>> = BTreeMap::new();
-        for r in rs {
+        type Slot<'a> = Option<(&'a IntervalRow, i64, i8)>;
+        let mut days: BTreeMap<NaiveDate, Vec<Slot>> = BTreeMap::new();
+        for (r, (value, scale, _)) in rs.into_iter().zip(energy) {
             let local = r.start + Duration::seconds(NEM_OFFSET_S);
             let day = local.date_naive();
             let k = (local.timestamp().rem_euclid(86_400) / i64::from(seconds)) as usize;
-            days.entry(day).or_insert_with(|| vec![None; per_day])[k] = Some(r);
+            days.entry(day).or_insert_with(|| vec![None; per_day])[k] = Some((r, value, scale));
         }
         for (day, slots) in days {
             let mut line = format!("300,{}", day.format("%Y%m%d"));
@@ -448,9 +443,9 @@ pub fn write_nem12_with_notes(
             let mut methods: Vec<(&str, &str, &str)> = Vec::with_capacity(per_day);
             for s in &slots {
                 match s {
-                    Some(r) => {
+                    Some((r, value, scale)) => {
                         // kWh with as many decimals as the value needs.
-                        let q = Quantity::new(r.value, r.scale - 3, Unit::WattHour);
+                        let q = Quantity::new(*value, scale - 3, Unit::WattHour);
                         let _ = write!(line, ",{}", q.decimal_string());
                         let letter = match r.quality {
                             Quality::Measured => "A",
@@ -497,6 +492,64 @@ pub fn write_nem12_with_notes(
     }
     out.push_str("900\n");
     Ok(out)
+}
+
+/// The energy of each row of one stream (sorted by start) as (value, scale, unit), through
+/// [`energy_per_interval`]: energy as it is, demand times the interval length, exact. Where
+/// the energy of an interval is not a finite decimal (demand over 1, 5, 10 ... minutes), values
+/// are rounded to the finer of mWh and the converted scale, the remainder carried to the next
+/// interval, so that the file's sums do not drift.
+fn stream_energy(
+    meter: &str,
+    channel: ObisCode,
+    seconds: u32,
+    rs: &[&IntervalRow],
+) -> Result<Vec<(i64, i8, Unit)>, FileError> {
+    let bad = |what: String| FileError::at(0, format!("meter {meter} channel {channel}: {what}"));
+    let Some(first) = rs.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(r) = rs.iter().find(|r| r.unit != first.unit) {
+        return Err(bad(format!(
+            "mixes units ({} and {})",
+            first.unit.symbol(),
+            r.unit.symbol()
+        )));
+    }
+    let nem = |e: EnergyError| bad(format!("NEM12 carries energy: {e}"));
+    let c = Conversion::new(channel, first.unit, seconds).map_err(nem)?;
+    if c.divisor == 1 {
+        // Exact row by row, each at its own scale (as many decimals as it needs).
+        return rs
+            .iter()
+            .map(|r| {
+                let s = energy_per_interval(channel, r.unit, r.scale, seconds, &[r.value])
+                    .map_err(nem)?;
+                // Without the conversion's extra decimals where they are zeros.
+                let (mut v, mut scale) = (s.values[0], s.scale);
+                while scale < r.scale && v % 10 == 0 {
+                    v /= 10;
+                    scale += 1;
+                }
+                Ok((v, scale, s.unit()))
+            })
+            .collect();
+    }
+    let scale = rs.iter().map(|r| r.scale).min().unwrap_or(0);
+    let values = rs
+        .iter()
+        .map(|r| {
+            Quantity::new(r.value, r.scale, r.unit)
+                .rescaled(scale)
+                .ok_or_else(|| bad(format!("value {} does not fit", r.value)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let s = energy_per_interval(channel, first.unit, scale, seconds, &values).map_err(nem)?;
+    let at = s.scale.min(-3);
+    let rounded = s
+        .rounded(at)
+        .ok_or_else(|| bad("an interval's energy does not fit".into()))?;
+    Ok(rounded.into_iter().map(|v| (v, at, s.unit())).collect())
 }
 
 /// The NMI suffix for a channel written by [`suffix_channel`]; energy channels of other
@@ -568,6 +621,86 @@ mod tests {
                 Quantity::new(b.value, b.scale, b.unit).rescaled(-3)
             );
         }
+    }
+
+    fn w_rows(seconds: u32, values: &[i64], unit: Unit) -> Vec<IntervalRow> {
+        let meter: std::sync::Arc<str> = "NMI1".into();
+        let t0 = DateTime::parse_from_rfc3339("2024-03-04T14:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| IntervalRow {
+                meter: meter.clone(),
+                channel: ObisCode::new(1, 0, 1, 5, 0, 255),
+                start: t0 + Duration::seconds(i64::from(seconds) * k as i64),
+                seconds,
+                value: *v,
+                scale: -3,
+                unit,
+                quality: Quality::Measured,
+                status: metermaster_model::IntervalStatus::EMPTY,
+            })
+            .collect()
+    }
+
+    /// A demand channel (W) goes out as energy per interval: kWh = W × interval / 3600 s,
+    /// exact for 15 minutes, and for 5 minutes rounded with the remainder carried (the day's
+    /// sum exact to the rounding unit).
+    #[test]
+    fn demand_channels_are_written_as_energy() {
+        // 812 W and 1 W for 15 minutes: 203 Wh and 0.25 Wh.
+        let mut values = vec![0i64; 96];
+        values[0] = 812_000;
+        values[1] = 1_000;
+        let text = write_nem12(&w_rows(900, &values, Unit::Watt), "A", "B", Utc::now()).unwrap();
+        assert!(text.contains("\n200,NMI1,E1,,E1,,,kWh,15,\n"), "{text}");
+        assert!(
+            text.contains("\n300,20240305,0.203000,0.000250,0.000000,"),
+            "{text}"
+        );
+        let back = read_nem12(&text).unwrap();
+        assert_eq!(back[0].row.unit, Unit::WattHour);
+        assert_eq!(
+            Quantity::new(back[1].row.value, back[1].row.scale, back[1].row.unit).rescaled(-2),
+            Some(25)
+        );
+        // 1 W for 5 minutes is 1/12 Wh: a day of it is exactly 24 Wh.
+        let text = write_nem12(
+            &w_rows(300, &[1_000; 288], Unit::Watt),
+            "A",
+            "B",
+            Utc::now(),
+        )
+        .unwrap();
+        let back = read_nem12(&text).unwrap();
+        let mwh: i64 = back
+            .iter()
+            .map(|i| {
+                Quantity::new(i.row.value, i.row.scale, i.row.unit)
+                    .rescaled(-5)
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(mwh, 2_400_000);
+        // var goes out as kVArh; volts are refused with the channel and unit named.
+        let text =
+            write_nem12(&w_rows(1800, &[2_000; 48], Unit::Var), "A", "B", Utc::now()).unwrap();
+        assert!(text.contains(",kVArh,30,"), "{text}");
+        assert!(text.contains(",0.001000,0.001000,"), "{text}");
+        let e = write_nem12(
+            &w_rows(900, &[230_000; 96], Unit::Volt),
+            "A",
+            "B",
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("NEM12 carries energy: channel 1-0:1.5.0*255 holds V values"),
+            "{e}"
+        );
     }
 }
 

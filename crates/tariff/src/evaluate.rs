@@ -226,6 +226,13 @@ fn to_utc(zone: &Zone, dst: DstMode, l: NaiveDateTime) -> DateTime<Utc> {
 
 /// Applies a scheme to one channel of interval energy (`values[k]` raw, all at one scale, the
 /// interval starting at `start + k × interval_s`).
+///
+/// The values must be energy per interval (Wh, varh, VAh), never demand: a channel of average
+/// demand (W, as most meters' profiles hold) is converted first, exactly, with
+/// `metermaster_res::energy::energy_per_interval`. Its values may be numerators over a common
+/// divisor (3 or 9, for intervals such as 5 minutes whose energy is not a finite decimal): every
+/// result here is a sum or a multiple of the values, so dividing the results by the same
+/// divisor gives them exactly.
 pub fn evaluate(
     scheme: &Scheme,
     source: Source,

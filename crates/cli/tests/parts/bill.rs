@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::{peer_python, run, temp_dir};
+use super::{chrono_like_epoch, peer_python, run, sim, temp_dir};
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -414,31 +414,51 @@ fn bill_errors_name_what_is_wrong() {
     assert!(err.contains("needs --feed-in"), "{err}");
     let err = try_bill(&rate("Sample Flat Rate"), &["--grid-fee", "per-kw:2.5"]);
     assert!(err.contains("needs --pv-kw"), "{err}");
-    // A profile without energy: power values.
+    // Hourly demand (kW) is energy: kW × 1 h; voltage is not, and is refused by name.
     let power = dir.join("power.csv");
     std::fs::write(
         &power,
         "T,P\n2007-01-01T00:00:00Z,1.5\n2007-01-01T01:00:00Z,2\n2007-01-01T02:00:00Z,2.5\n",
     )
     .unwrap();
-    let pmap = dir.join("power-map.toml");
-    std::fs::write(
-        &pmap,
-        "meter = { fixed = \"m\" }\ntime = { column = \"T\" }\n[[values]]\ncolumn = \"P\"\nchannel = \"1.7.0\"\nunit = \"kW\"\n",
-    )
-    .unwrap();
-    let (ok, _, err) = run(&[
-        "scheme",
-        "bill",
-        "--urdb",
-        &rate("Sample Flat Rate"),
-        "--profile",
-        power.to_str().unwrap(),
-        "--mapping",
-        pmap.to_str().unwrap(),
-    ]);
+    let map_of = |unit: &str, channel: &str| {
+        let p = dir.join(format!("power-map-{unit}.toml"));
+        std::fs::write(
+            &p,
+            format!("meter = {{ fixed = \"m\" }}\ntime = {{ column = \"T\" }}\n[[values]]\ncolumn = \"P\"\nchannel = \"{channel}\"\nunit = \"{unit}\"\n"),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let bill_power = |map: &str| {
+        run(&[
+            "scheme",
+            "bill",
+            "--urdb",
+            &rate("Sample Flat Rate"),
+            "--profile",
+            power.to_str().unwrap(),
+            "--mapping",
+            map,
+            "--json",
+        ])
+    };
+    let (ok, out, err) = bill_power(&map_of("kW", "1.7.0"));
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(f(&j["annual"]["import_kwh"]), 6.0, "{j}");
+    assert!(
+        err.contains(
+            "power.csv (meter m): channel 1-0:1.7.0*255 (W, average demand) converted to energy: Wh = W × 3600 s / 3600 s"
+        ),
+        "{err}"
+    );
+    let (ok, _, err) = bill_power(&map_of("V", "32.7.0"));
     assert!(!ok);
-    assert!(err.contains("not energy"), "{err}");
+    assert!(
+        err.contains("channel 1-0:32.7.0*255 holds V values, which are neither energy"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,4 +638,262 @@ fn bills_agree_with_pysam() {
         }
         eprintln!("{name}: ours {a:.2}, PySAM {b:.2}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A meter read by metermaster: its profile holds average demand (W)
+
+/// An exact decimal (`155751.75000`) in thousandths, which it must be a whole number of.
+fn thousandths(text: &str) -> i64 {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let (keep, rest) = frac.split_at(frac.len().min(3));
+    assert!(
+        rest.chars().all(|c| c == '0'),
+        "{text} is not exact to a thousandth"
+    );
+    let neg = int.starts_with('-');
+    let v = format!("{}{keep:0<3}", int.trim_start_matches('-'))
+        .parse::<i64>()
+        .unwrap();
+    if neg { -v } else { v }
+}
+
+/// The import register (1-0:1.8.0, Wh) of a reading's register list, in mWh.
+fn import_mwh(registers: &serde_json::Value) -> i64 {
+    let r = registers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["obis"] == "1-0:1.8.0*255")
+        .unwrap_or_else(|| panic!("no import register in {registers}"));
+    assert_eq!(r["value"]["unit"], "Wh");
+    let raw = r["value"]["raw"].as_i64().unwrap();
+    let scale = r["value"]["scale"].as_i64().unwrap();
+    raw * 10i64.pow((scale + 3) as u32)
+}
+
+/// A simulated meter read into a store keeps its profile as metermaster reads it: average
+/// demand in W (1-0:1.5.0*255). Everything that needs energy converts it (W × 900 s / 3600 s):
+/// `scheme evaluate` gives the import register's advance over the profile's span to the mWh
+/// (the simulator's registers are the sum of its profile intervals); `scheme bill` gives the
+/// same bill as the same energy written as a kWh CSV; `inspect` of the exported W channel and
+/// of the NEM12 export totals it in Wh.
+#[test]
+fn demand_profiles_are_evaluated_and_billed_as_energy() {
+    let dir = temp_dir("bill-demand");
+    let s = sim(&["--meters", "1"]); // frozen at 2024-03-05T14:00:00Z
+    let url = format!("tcp://127.0.0.1:{}", s.port);
+    let db = format!("sqlite:{}", dir.join("s.db").display());
+    // Five days of profile: from 2024-03-01 00:00, the last billing reset, to the meter's time.
+    let (ok, out, err) = run(&[
+        "read",
+        &url,
+        "--address",
+        "10000001",
+        "--days",
+        "5",
+        "--json",
+        "--database",
+        &db,
+    ]);
+    assert!(ok, "{err}");
+    let reading: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lp = &reading["load_profile"];
+    assert_eq!(lp["interval_s"], 900);
+    assert_eq!(lp["channels"][0]["obis"], "1-0:1.5.0*255");
+    assert_eq!(lp["channels"][0]["unit"], "W");
+    let intervals = lp["intervals"].as_array().unwrap();
+    let first = intervals[0]["start"].as_str().unwrap();
+    let end = intervals.last().unwrap()["end"].as_str().unwrap();
+    // The register at the billing reset (the profile's first interval start) and now (the end
+    // of its last complete interval, which is the last one in the profile).
+    let reset = &reading["billing_history"][0];
+    assert_eq!(reset["reset_time"].as_str(), Some(first), "{reset}");
+    assert_eq!(first, "2024-03-01T00:00:00Z");
+    assert_eq!(end, "2024-03-05T14:00:00Z");
+    assert!(
+        reading["clock"]["meter_time"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-03-05T14:0"),
+        "{}",
+        reading["clock"]
+    );
+    let advance = import_mwh(&reading["registers"]) - import_mwh(&reset["registers"]);
+    assert!(advance > 100_000_000, "{advance} mWh"); // over 100 kWh in four and a half days
+
+    // scheme evaluate on the stored meter: energy in Wh, equal to the advance.
+    let e7 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/schemes/economy7.toml"
+    );
+    let evaluate = |json: bool| {
+        let mut args = vec![
+            "scheme",
+            "evaluate",
+            "--scheme",
+            e7,
+            "--profile",
+            "10000001",
+            "--database",
+            &db,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let (ok, out, err) = run(&args);
+        assert!(ok, "{err}");
+        out
+    };
+    let ev: serde_json::Value = serde_json::from_str(&evaluate(true)).unwrap();
+    assert_eq!(ev["channel"], "1-0:1.5.0*255");
+    assert_eq!(ev["channel_unit"], "W");
+    assert_eq!(ev["unit"], "Wh");
+    assert_eq!(ev["gaps"], 0);
+    assert_eq!(
+        ev["conversion"],
+        "channel 1-0:1.5.0*255 (W, average demand) converted to energy: Wh = W × 900 s / 3600 s"
+    );
+    assert_eq!(thousandths(ev["total"].as_str().unwrap()), advance, "{ev}");
+    let by_rate: i64 = ev["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| thousandths(r["energy"].as_str().unwrap()))
+        .sum();
+    assert_eq!(by_rate, advance);
+    let text = evaluate(false);
+    assert!(
+        text.contains("channel 1-0:1.5.0*255 (W, average demand) converted to energy"),
+        "{text}"
+    );
+    let total = text.lines().find(|l| l.contains("total:")).unwrap();
+    assert!(total.contains(" Wh") && !total.contains(" W,"), "{total}");
+
+    // The stored W channel exported as CSV: inspect totals it in Wh, the same energy.
+    let w_csv = dir.join("w.csv");
+    let (ok, _, err) = run(&[
+        "export",
+        "--format",
+        "csv",
+        "--meter",
+        "10000001",
+        "--database",
+        &db,
+        "--out",
+        w_csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let w_text = std::fs::read_to_string(&w_csv).unwrap();
+    assert!(w_text.contains(",1-0:1.5.0*255,2024-03-01T00:00:00Z,2024-03-01T00:15:00Z,"));
+    let inspect = |file: &std::path::Path| -> Vec<serde_json::Value> {
+        let (ok, out, err) = run(&["inspect", "--json", file.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v[0]["series"].as_array().unwrap().clone()
+    };
+    let series = inspect(&w_csv);
+    let import = series
+        .iter()
+        .find(|s| s["channel"] == "1-0:1.5.0*255")
+        .unwrap();
+    assert_eq!(import["unit"], "Wh");
+    assert_eq!(import["channel_unit"], "W");
+    assert_eq!(thousandths(import["total"].as_str().unwrap()), advance);
+    let (ok, out, err) = run(&["inspect", w_csv.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.contains("1-0:1.5.0*255")).unwrap();
+    assert!(
+        line.contains(" Wh (from W, average demand × 900 s)"),
+        "{line}"
+    );
+    // And as NEM12 (which carries energy): the import stream E1 in kWh, the same total.
+    let nem = dir.join("w.nem12");
+    let (ok, _, err) = run(&[
+        "export",
+        "--format",
+        "nem12",
+        "--meter",
+        "10000001",
+        "--database",
+        &db,
+        "--out",
+        nem.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        std::fs::read_to_string(&nem)
+            .unwrap()
+            .contains(",E1,,E1,,,kWh,15,")
+    );
+    let e1 = inspect(&nem)
+        .into_iter()
+        .find(|s| s["channel"] == "1-1:1.29.0*255")
+        .unwrap();
+    assert_eq!(e1["unit"], "Wh");
+    assert_eq!(thousandths(e1["total"].as_str().unwrap()), advance);
+
+    // The same energy as a kWh CSV, converted here from the exported W values.
+    let mut kwh_csv = String::from("meter,channel,start,end,value,unit,quality\n");
+    let mut total_mwh = 0i64;
+    for line in w_text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[1] != "1-0:1.5.0*255" {
+            continue;
+        }
+        assert_eq!(f[5], "W");
+        let seconds = epoch_seconds(f[3]) - epoch_seconds(f[2]);
+        let mw_s = thousandths(f[4]) * seconds;
+        assert_eq!(mw_s % 3600, 0, "{line}");
+        let mwh = mw_s / 3600;
+        total_mwh += mwh;
+        kwh_csv.push_str(&format!(
+            "csv,1-0:1.29.0*255,{},{},{}.{:06},kWh,{}\n",
+            f[2],
+            f[3],
+            mwh / 1_000_000,
+            mwh % 1_000_000,
+            f[6]
+        ));
+    }
+    assert_eq!(total_mwh, advance);
+    let kwh_path = dir.join("kwh.csv");
+    std::fs::write(&kwh_path, kwh_csv).unwrap();
+    let bill = |profile: &str| {
+        let (ok, out, err) = run(&[
+            "scheme",
+            "bill",
+            "--urdb",
+            &rate("Contains Demand Charges"),
+            "--profile",
+            profile,
+            "--database",
+            &db,
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let from_meter = bill("10000001");
+    let from_csv = bill(kwh_path.to_str().unwrap());
+    assert!(f(&from_meter["total"]) > 0.0, "{from_meter}");
+    assert!(f(&from_meter["annual"]["demand"]) > 0.0, "{from_meter}");
+    for k in ["months", "annual", "total"] {
+        assert_eq!(from_meter[k], from_csv[k], "{k}");
+    }
+    // (kWh shown to the Wh.)
+    let kwh = f(&from_meter["annual"]["import_kwh"]);
+    assert!((kwh * 1e6 - advance as f64).abs() <= 500.0, "{kwh} kWh");
+    let notes = from_meter["notes"].to_string();
+    assert!(
+        notes.contains("channel 1-0:1.5.0*255 (W, average demand) converted to energy"),
+        "{notes}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`.
+fn epoch_seconds(t: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+    chrono_like_epoch(n(0..4), n(5..7), n(8..10)) + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
 }
