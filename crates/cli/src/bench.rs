@@ -540,7 +540,11 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
 }
 
 /// One meter-year of 15-minute values for meter `serial`.
-fn meter_year(serial: &str, t0: chrono::DateTime<chrono::Utc>, salt: usize) -> Vec<metermaster_model::IntervalRow> {
+fn meter_year(
+    serial: &str,
+    t0: chrono::DateTime<chrono::Utc>,
+    salt: usize,
+) -> Vec<metermaster_model::IntervalRow> {
     use metermaster_model::{IntervalRow, IntervalStatus, ObisCode, Quality, Unit};
     let meter: std::sync::Arc<str> = serial.into();
     (0..365 * 96)
@@ -659,7 +663,11 @@ async fn read_during_import_bench(meters: u32, database: Option<String>, runs: u
     let (im, bm) = (median(idle_med), median(busy_med));
     println!(
         "read-during-import ({}): meter-year read during the import: median {bm:.2} ms, p99 {:.2} ms; with nothing else running: median {im:.2} ms, p99 {:.2} ms; ratio {:.2} x",
-        if database.is_some() { "PostgreSQL" } else { "SQLite" },
+        if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         median(busy_p99),
         median(idle_p99),
         bm / im

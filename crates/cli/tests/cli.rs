@@ -68,6 +68,7 @@ fn data_dir() -> std::path::PathBuf {
 /// The peer Python ($METERMASTER_PEER_PYTHON, else the workspace's .venv-peers) when it can
 /// `import` these modules; otherwise `None`, after saying plainly that the test skips and why.
 fn peer_python(modules: &str) -> Option<String> {
+    let required = std::env::var_os("METERMASTER_PEER_PYTHON").is_some();
     let py = std::env::var("METERMASTER_PEER_PYTHON").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-peers/bin/python").to_string()
     });
@@ -77,6 +78,12 @@ fn peer_python(modules: &str) -> Option<String> {
             .output()
             .is_ok_and(|o| o.status.success());
     if !ok {
+        // Under the test command (scripts/test sets METERMASTER_PEER_PYTHON) a missing peer is
+        // a failure, never a pass by skipping.
+        assert!(
+            !required,
+            "METERMASTER_PEER_PYTHON={py} has no {modules}: the peer test cannot run (scripts/test installs it)"
+        );
         eprintln!(
             "SKIPPED: no Python peer environment with {modules} at {py} (scripts/test creates it)"
         );

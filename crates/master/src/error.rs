@@ -63,7 +63,8 @@ pub struct MasterError {
     pub transient: bool,
     /// The words that say what was being done (`reading tcp://… address "…"`).
     pub context: String,
-    pub kind: ErrorKind,
+    /// The cause (boxed: the error stays small on the happy path).
+    pub kind: Box<ErrorKind>,
 }
 
 impl fmt::Display for MasterError {
@@ -74,7 +75,7 @@ impl fmt::Display for MasterError {
 
 impl std::error::Error for MasterError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match &*self.kind {
             // The context already says it all.
             ErrorKind::Invalid(_) => None,
             k => Some(k),
@@ -101,7 +102,7 @@ impl MasterError {
             stage,
             transient,
             context: context.into(),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -112,14 +113,14 @@ impl MasterError {
             stage: Stage::Target,
             transient: false,
             context: why.clone(),
-            kind: ErrorKind::Invalid(why),
+            kind: Box::new(ErrorKind::Invalid(why)),
         }
     }
 }
 
 impl From<MasterError> for ErrorKind {
     fn from(e: MasterError) -> ErrorKind {
-        e.kind
+        *e.kind
     }
 }
 
