@@ -188,6 +188,25 @@ pub fn parse_file(
         }
         FileFormat::Nem12 => {
             let all = metermaster_res::nem12::read_nem12(text)?;
+            // The meter serial of each NMI's streams: another name of the meter.
+            let mut pairs: Vec<(String, String)> = all
+                .iter()
+                .filter_map(|i| {
+                    i.meter_serial
+                        .as_ref()
+                        .map(|s| (i.row.meter.to_string(), s.to_string()))
+                })
+                .collect();
+            pairs.sort();
+            pairs.dedup();
+            batch.aliases = pairs
+                .into_iter()
+                .map(|(meter, alias)| metermaster_store::MeterAlias {
+                    meter,
+                    alias,
+                    kind: "meter-serial".into(),
+                })
+                .collect();
             batch.notes = all.iter().filter_map(|i| i.note()).collect();
             batch.intervals = all.into_iter().map(|i| i.row).collect();
         }

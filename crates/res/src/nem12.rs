@@ -29,6 +29,9 @@ pub struct Nem12Interval {
     pub reason: Option<String>,
     /// The reason description, if any.
     pub reason_text: Option<String>,
+    /// The meter serial number of the 200 record (field 7), when given: another name of the
+    /// meter the NMI's data stream comes from.
+    pub meter_serial: Option<std::sync::Arc<str>>,
 }
 
 impl Nem12Interval {
@@ -84,6 +87,7 @@ fn quality_of(method: &str) -> Option<Quality> {
 
 struct Stream {
     nmi: std::sync::Arc<str>,
+    meter_serial: Option<std::sync::Arc<str>>,
     channel: ObisCode,
     unit: Unit,
     unit_scale: i8,
@@ -173,8 +177,10 @@ pub fn read_nem12(text: &str) -> Result<Vec<Nem12Interval>, FileError> {
                             format!("interval length {:?} is not 5, 10, 15 or 30 minutes", f[8]),
                         )
                     })?;
+                let serial = f[6].trim();
                 stream = Some(Stream {
                     nmi: nmi.into(),
+                    meter_serial: (!serial.is_empty()).then(|| serial.into()),
                     channel,
                     unit,
                     unit_scale,
@@ -267,6 +273,7 @@ pub fn read_nem12(text: &str) -> Result<Vec<Nem12Interval>, FileError> {
                         method: method.to_string(),
                         reason: reason.clone(),
                         reason_text: reason_text.clone(),
+                        meter_serial: s.meter_serial.clone(),
                     });
                 }
             }

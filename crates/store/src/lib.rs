@@ -116,7 +116,22 @@ pub struct Batch {
     pub notes: Vec<IntervalNote>,
     /// The ledger entry of the file this batch came from.
     pub ledger: Option<LedgerEntry>,
+    /// Other names of meters this batch names (a NEM12 stream's meter serial beside its NMI).
+    pub aliases: Vec<MeterAlias>,
     pub audit: Vec<AuditEntry>,
+}
+
+/// Another name of a meter the batch names. When the store knows `alias` as a meter and not
+/// `meter`, the batch's data for `meter` goes to that meter and `meter` becomes its alias (a
+/// NEM12 file for NMI X from meter 10000001 lands on meter 10000001, already read over FLAG);
+/// otherwise `alias` becomes an alias of `meter`. A name that already belongs to another meter
+/// is left there (counted in [`BatchOutcome::aliases_refused`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterAlias {
+    pub meter: String,
+    pub alias: String,
+    /// `serial`, `nmi`, `system-title`...
+    pub kind: String,
 }
 
 /// What a batch changed.
@@ -127,6 +142,8 @@ pub struct BatchOutcome {
     /// Interval values written (new, or replacing one of lower quality).
     pub intervals_changed: u64,
     pub events_new: u64,
+    /// Alias hints not applied because the name already belongs to another meter.
+    pub aliases_refused: u64,
 }
 
 /// A meter the store knows.

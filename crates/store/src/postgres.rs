@@ -653,10 +653,66 @@ fn id_of(cache: &HashMap<String, i64>, serial: &str) -> Result<i64> {
 /// Writes batches in one transaction. Statements are pipelined (sent without waiting for each
 /// answer) and the load-profile days of all batches are merged in memory and written once, so
 /// a group of small files costs a handful of round trips, not dozens per file.
+/// Applies a batch's alias hints (see [`crate::MeterAlias`]) before its data is written: a
+/// name whose meter is known under the other name is routed there through the id cache.
+async fn apply_aliases(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<String, i64>,
+    hints: &[crate::MeterAlias],
+) -> Result<u64> {
+    let mut refused = 0;
+    for h in hints {
+        let m = resolve(tx, &h.meter).await?;
+        let a = resolve(tx, &h.alias).await?;
+        let (name, id, kind) = match (m, a) {
+            (None, Some((id, canon))) => {
+                ids.insert(h.meter.clone(), id);
+                if h.meter.trim() == canon {
+                    continue;
+                }
+                (h.meter.trim().to_string(), id, "name".to_string())
+            }
+            (m, None) => {
+                let (id, canon) = match m {
+                    Some(found) => found,
+                    None => {
+                        meter_ids(tx, ids, vec![h.meter.clone()]).await?;
+                        let id = id_of(ids, &h.meter)?;
+                        let canon: String = tx
+                            .query_one("SELECT serial FROM meters WHERE id = $1", &[&id])
+                            .await?
+                            .get(0);
+                        (id, canon)
+                    }
+                };
+                if h.alias.trim() == canon {
+                    continue;
+                }
+                (h.alias.trim().to_string(), id, h.kind.clone())
+            }
+            (Some((m, _)), Some((a, _))) if m == a => continue,
+            (Some(_), Some(_)) => {
+                refused += 1;
+                continue;
+            }
+        };
+        tx.execute(
+            "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&name, &id, &kind],
+        )
+        .await?;
+    }
+    Ok(refused)
+}
+
 async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<BatchOutcome>> {
     use futures_util::future::try_join_all;
     let mut outs = vec![BatchOutcome::default(); batches.len()];
     let mut ids = HashMap::new();
+    for (b, batch) in batches.iter().enumerate() {
+        outs[b].aliases_refused = apply_aliases(tx, &mut ids, &batch.aliases).await?;
+    }
     let want = wanted(
         &ids,
         batches.iter().flat_map(|b| {

@@ -761,9 +761,55 @@ fn aliases(c: &Connection) -> Result<HashMap<i64, Vec<String>>> {
     Ok(out)
 }
 
+/// Applies a batch's alias hints (see [`crate::MeterAlias`]) before its data is written: a
+/// name whose meter is known under the other name is routed there through the id cache.
+fn apply_aliases(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<String, i64>,
+    hints: &[crate::MeterAlias],
+) -> Result<u64> {
+    let mut refused = 0;
+    let put = |name: &str, id: i64, kind: &str| -> Result<()> {
+        tx.execute(
+            "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![name.trim(), id, kind],
+        )?;
+        Ok(())
+    };
+    for h in hints {
+        let (m, a) = (resolve(tx, &h.meter)?, resolve(tx, &h.alias)?);
+        match (m, a) {
+            (None, Some((id, canon))) => {
+                ids.insert(h.meter.clone(), id);
+                if h.meter.trim() != canon {
+                    put(&h.meter, id, "name")?;
+                }
+            }
+            (m, None) => {
+                let id = match m {
+                    Some((id, _)) => id,
+                    None => meter_id(tx, ids, &h.meter)?,
+                };
+                let canon: String =
+                    tx.query_row("SELECT serial FROM meters WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })?;
+                if h.alias.trim() != canon {
+                    put(&h.alias, id, &h.kind)?;
+                }
+            }
+            (Some((m, _)), Some((a, _))) if m == a => {}
+            (Some(_), Some(_)) => refused += 1,
+        }
+    }
+    Ok(refused)
+}
+
 fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
     let mut ids = HashMap::new();
+    out.aliases_refused = apply_aliases(tx, &mut ids, &batch.aliases)?;
     let mut intervals: Vec<crate::IntervalRow> = Vec::new();
     for (r, origin) in &batch.readings {
         let m = &r.meter;

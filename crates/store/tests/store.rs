@@ -1500,3 +1500,63 @@ fn store_calls_can_be_spawned(s: std::sync::Arc<AnyStore>) {
         let _ = s.audit().await;
     });
 }
+
+both!(
+    alias_hints_route_a_file_to_the_meter_it_names,
+    |s: AnyStore| async move {
+        use metermaster_store::MeterAlias;
+        // Meter 10000001 was read over FLAG.
+        s.write(batch(reading("0000000010000001", t0(), 2, 1)))
+            .await
+            .unwrap();
+        let hint = |meter: &str, alias: &str| MeterAlias {
+            meter: meter.into(),
+            alias: alias.into(),
+            kind: "meter-serial".into(),
+        };
+        // A NEM12 stream of NMI 6001000001 from that meter: its data goes to the meter, the NMI
+        // becomes another of its names.
+        let out = s
+            .write(Batch {
+                intervals: (0..4)
+                    .map(|k| row("6001000001", k, 5, Quality::Measured))
+                    .collect(),
+                aliases: vec![hint("6001000001", "10000001")],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.aliases_refused, 0);
+        let meters = s.meters().await.unwrap();
+        assert_eq!(meters.len(), 1, "{meters:?}");
+        assert_eq!(meters[0].aliases, vec!["0000000010000001", "6001000001"]);
+        assert_eq!(s.channels("6001000001").await.unwrap().len(), 2);
+        // A stream from a meter the store does not know: kept under the NMI, the serial an alias.
+        s.write(Batch {
+            intervals: vec![row("NMI0000002", 0, 5, Quality::Measured)],
+            aliases: vec![hint("NMI0000002", "METSER223")],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.meter("METSER223").await.unwrap().unwrap().serial,
+            "NMI0000002"
+        );
+        // A name that belongs to another meter stays there, and the batch says so.
+        let out = s
+            .write(Batch {
+                intervals: vec![row("NMI0000002", 1, 5, Quality::Measured)],
+                aliases: vec![hint("NMI0000002", "10000001")],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.aliases_refused, 1);
+        assert_eq!(
+            s.meter("10000001").await.unwrap().unwrap().serial,
+            "10000001"
+        );
+        assert_eq!(s.meters().await.unwrap().len(), 2);
+    }
+);
