@@ -1,8 +1,8 @@
 //! Logical names and physical units as DLMS carries them.
 //!
-//! The OBIS code type itself is the model's [`ObisCode`]; its parser takes the IEC 62056-21 forms
-//! (`1-0:1.8.0*255`, `1.8.0`) but not the six dotted groups (`1.0.99.1.0.255`) that DLMS tools and
-//! the guide use, so [`parse_obis`] adds that form and [`Dotted`] prints it.
+//! The OBIS code type itself is the model's [`ObisCode`], whose parser takes every text form
+//! (the six dotted groups `1.0.99.1.0.255` that DLMS tools and the guide use among them);
+//! [`Dotted`] prints that form.
 //!
 //! The unit enumeration of scaler_unit (guide §6.2) is [`DlmsUnit`]; [`ScalerUnit`] decodes the
 //! attribute and turns a register value into an exact [`Quantity`].
@@ -14,26 +14,9 @@ use metermaster_model::{ObisCode, ObisParseError, Quantity, Unit};
 use crate::axdr::Data;
 use crate::error::ValueError;
 
-/// Parses an OBIS code written as six dotted groups (`1.0.99.1.0.255`) or in any form the
-/// model's parser takes (`1-0:99.1.0*255`, `1-0:99.1.0.255`, `1.8.0`).
+/// Parses an OBIS code in any form users paste (six dotted groups `1.0.99.1.0.255`,
+/// `1-0:99.1.0*255`, `1-0:99.1.0.255`, `1.8.0` ...): the model's parser, which takes them all.
 pub fn parse_obis(text: &str) -> Result<ObisCode, ObisParseError> {
-    let s = text.trim();
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() == 6 && !s.contains([':', '-', '*', '&']) {
-        let mut g = [0u8; 6];
-        for (slot, p) in g.iter_mut().zip(&parts) {
-            let ok = !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
-            *slot = ok
-                .then(|| p.parse::<u16>().ok())
-                .flatten()
-                .and_then(|v| u8::try_from(v).ok())
-                .ok_or_else(|| ObisParseError {
-                    text: text.to_string(),
-                    reason: "group is not a number 0-255",
-                })?;
-        }
-        return Ok(ObisCode::from_bytes(g));
-    }
     ObisCode::parse(text)
 }
 

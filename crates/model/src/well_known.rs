@@ -205,6 +205,12 @@ pub const PROGRAMMING_LABEL: ObisCode = abs(96, 2, 129);
 pub const PROGRAMMING_KIND: ObisCode = abs(96, 2, 130);
 /// `0-0:99.98.10`: programming log (metermaster: an event log profile, E = 10).
 pub const PROGRAMMING_LOG: ObisCode = abs(99, 98, 10);
+/// `0-0:96.2.131`: the port of the last programming session (metermaster's simulated meters).
+pub const PROGRAMMING_PORT: ObisCode = abs(96, 2, 131);
+/// `1-0:0.2.1`: the id of the tariff scheme / configuration in force.
+pub const SCHEME_ID: ObisCode = elec(0, 2, 1);
+/// `0-0:96.7.21`: number of power failures in all phases.
+pub const POWER_FAILURE_COUNT: ObisCode = abs(96, 7, 21);
 
 // ---------------------------------------------------------------------------------------------
 // Profiles and logs
@@ -345,6 +351,9 @@ const TABLE: &[&[(ObisCode, &str)]] = &[
         (PROGRAMMING_LABEL, "programming label"),
         (PROGRAMMING_KIND, "programming kind"),
         (PROGRAMMING_LOG, "programming log"),
+        (PROGRAMMING_PORT, "programming port"),
+        (SCHEME_ID, "scheme id"),
+        (POWER_FAILURE_COUNT, "power failures"),
         (LOAD_PROFILE_1, "load profile 1"),
         (LOAD_PROFILE_2, "load profile 2"),
         (BILLING_PROFILE, "billing profile"),

@@ -30,6 +30,7 @@
 //! in its object list, or refused) is named in the Reading's `unreadable` with the reason; what
 //! breaks the session ends it with a typed error.
 
+use metermaster_model::well_known::{CURRENT_ASSOCIATION as ASSOCIATION_LN, CLOCK, DEVICE_ID as DEVICE_ID_1, LOGICAL_DEVICE_NAME, FIRMWARE, SCHEME_ID, LOAD_PROFILE_1, LOAD_PROFILE_2, POWER_FAILURE_LOG, PROGRAMMING_COUNTER as PROGRAMMING_COUNT, PROGRAMMING_LOG, PROGRAMMING_USER, PROGRAMMING_LABEL, PROGRAMMING_PORT};
 use std::future::Future;
 
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Timelike, Utc};
@@ -292,17 +293,6 @@ fn parse_object(item: &Data) -> Option<CosemObject> {
         no_access,
     })
 }
-
-const ASSOCIATION_LN: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
-const CLOCK: ObisCode = ObisCode::new(0, 0, 1, 0, 0, 255);
-const DEVICE_ID_1: ObisCode = ObisCode::new(0, 0, 96, 1, 0, 255);
-const LOGICAL_DEVICE_NAME: ObisCode = ObisCode::new(0, 0, 42, 0, 0, 255);
-const FIRMWARE: ObisCode = ObisCode::new(1, 0, 0, 2, 0, 255);
-/// The parameter record number: the id of the configuration (tariff scheme) in the meter.
-const SCHEME_ID: ObisCode = ObisCode::new(1, 0, 0, 2, 1, 255);
-const LOAD_PROFILE_1: ObisCode = ObisCode::new(1, 0, 99, 1, 0, 255);
-const LOAD_PROFILE_2: ObisCode = ObisCode::new(1, 0, 99, 2, 0, 255);
-const POWER_FAILURE_LOG: ObisCode = ObisCode::new(1, 0, 99, 97, 0, 255);
 
 /// What to try when the object list cannot be read: the objects the guide lists first.
 fn well_known_objects() -> Vec<CosemObject> {
@@ -889,11 +879,6 @@ async fn read_event_counters<S: AsyncRead + AsyncWrite + Unpin + Send>(
     Ok(())
 }
 
-const PROGRAMMING_COUNT: ObisCode = ObisCode::new(0, 0, 96, 2, 0, 255);
-const PROGRAMMING_LOG: ObisCode = ObisCode::new(0, 0, 99, 98, 10, 255);
-const PROGRAMMING_USER: ObisCode = ObisCode::new(0, 0, 96, 2, 128, 255);
-const PROGRAMMING_LABEL: ObisCode = ObisCode::new(0, 0, 96, 2, 129, 255);
-const PROGRAMMING_PORT: ObisCode = ObisCode::new(0, 0, 96, 2, 131, 255);
 
 /// The programming counter and log, where the meter has them: the count from 0.0.96.2.0.255,
 /// the sessions (most recent first) from the log's rows.

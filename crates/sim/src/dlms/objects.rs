@@ -14,6 +14,7 @@
 //! Access rights depend on the client ([`Client`]): what an association may read, write and
 //! call is what its object list (Association LN attribute 2) says.
 
+use metermaster_model::well_known;
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use metermaster_dlms::Data;
 use metermaster_dlms::apdu::{
@@ -331,40 +332,40 @@ fn demand_unit(channel: usize) -> DlmsUnit {
     }
 }
 
-pub const CLOCK: ObisCode = ObisCode::abstract_(1, 0, 0);
-pub const ASSOCIATION_LN: ObisCode = ObisCode::abstract_(40, 0, 0);
-pub const SAP_ASSIGNMENT: ObisCode = ObisCode::abstract_(41, 0, 0);
-pub const DEVICE_NAME: ObisCode = ObisCode::abstract_(42, 0, 0);
-pub const SECURITY_SETUP: ObisCode = ObisCode::abstract_(43, 0, 0);
-pub const INVOCATION_COUNTER: ObisCode = ObisCode::abstract_(43, 1, 0);
-pub const SERIAL: ObisCode = ObisCode::abstract_(96, 1, 0);
-pub const FIRMWARE: ObisCode = ObisCode::elec(0, 2, 0);
+pub const CLOCK: ObisCode = well_known::CLOCK;
+pub const ASSOCIATION_LN: ObisCode = well_known::CURRENT_ASSOCIATION;
+pub const SAP_ASSIGNMENT: ObisCode = well_known::SAP_ASSIGNMENT;
+pub const DEVICE_NAME: ObisCode = well_known::LOGICAL_DEVICE_NAME;
+pub const SECURITY_SETUP: ObisCode = well_known::SECURITY_SETUP;
+pub const INVOCATION_COUNTER: ObisCode = well_known::INVOCATION_COUNTER;
+pub const SERIAL: ObisCode = well_known::DEVICE_ID;
+pub const FIRMWARE: ObisCode = well_known::FIRMWARE;
 /// The parameter record number (OBIS 1.0.0.2.1.255): the scheme id, as FLAG 795 shows it.
-pub const SCHEME_ID: ObisCode = ObisCode::elec(0, 2, 1);
-pub const PROFILE_STATUS: ObisCode = ObisCode::abstract_(96, 10, 1);
-pub const LOAD_PROFILE: ObisCode = ObisCode::elec(99, 1, 0);
-pub const EVENT_CODE: ObisCode = ObisCode::abstract_(96, 11, 0);
-pub const EVENT_LOG: ObisCode = ObisCode::abstract_(99, 98, 0);
+pub const SCHEME_ID: ObisCode = well_known::SCHEME_ID;
+pub const PROFILE_STATUS: ObisCode = well_known::PROFILE_STATUS;
+pub const LOAD_PROFILE: ObisCode = well_known::LOAD_PROFILE_1;
+pub const EVENT_CODE: ObisCode = well_known::EVENT_CODE;
+pub const EVENT_LOG: ObisCode = well_known::EVENT_LOG;
 /// The power failure event log.
-pub const POWER_FAILURE_LOG: ObisCode = ObisCode::elec(99, 97, 0);
+pub const POWER_FAILURE_LOG: ObisCode = well_known::POWER_FAILURE_LOG;
 /// Number of power failures in any phase (the count of the FLAG power failure log 695).
-pub const POWER_FAILURE_COUNT: ObisCode = ObisCode::abstract_(96, 7, 21);
-pub const PROGRAMMING_COUNT: ObisCode = ObisCode::abstract_(96, 2, 0);
-pub const PROGRAMMING_TIME: ObisCode = ObisCode::abstract_(96, 2, 1);
-pub const PROGRAMMING_USER: ObisCode = ObisCode::abstract_(96, 2, 128);
-pub const PROGRAMMING_LABEL: ObisCode = ObisCode::abstract_(96, 2, 129);
-pub const PROGRAMMING_KIND: ObisCode = ObisCode::abstract_(96, 2, 130);
+pub const POWER_FAILURE_COUNT: ObisCode = well_known::POWER_FAILURE_COUNT;
+pub const PROGRAMMING_COUNT: ObisCode = well_known::PROGRAMMING_COUNTER;
+pub const PROGRAMMING_TIME: ObisCode = well_known::PROGRAMMING_TIME;
+pub const PROGRAMMING_USER: ObisCode = well_known::PROGRAMMING_USER;
+pub const PROGRAMMING_LABEL: ObisCode = well_known::PROGRAMMING_LABEL;
+pub const PROGRAMMING_KIND: ObisCode = well_known::PROGRAMMING_KIND;
 /// The port of the last programming session: 0 optical, 1 remote (255: not kept, A1700).
-pub const PROGRAMMING_PORT: ObisCode = ObisCode::abstract_(96, 2, 131);
-pub const PROGRAMMING_LOG: ObisCode = ObisCode::abstract_(99, 98, 10);
-pub const SCRIPT_TABLE: ObisCode = ObisCode::abstract_(10, 0, 100);
-pub const BILLING_SCRIPT: ObisCode = ObisCode::abstract_(10, 0, 1);
-pub const SPECIAL_DAYS: ObisCode = ObisCode::abstract_(11, 0, 0);
-pub const ACTIVITY_CALENDAR: ObisCode = ObisCode::abstract_(13, 0, 0);
-pub const REGISTER_ACTIVATION: ObisCode = ObisCode::abstract_(14, 0, 0);
-pub const ACTIVE_TARIFF: ObisCode = ObisCode::abstract_(96, 14, 0);
-pub const PUSH_SETUP: ObisCode = ObisCode::abstract_(25, 9, 0);
-pub const DISCONNECT_CONTROL: ObisCode = ObisCode::abstract_(96, 3, 10);
+pub const PROGRAMMING_PORT: ObisCode = well_known::PROGRAMMING_PORT;
+pub const PROGRAMMING_LOG: ObisCode = well_known::PROGRAMMING_LOG;
+pub const SCRIPT_TABLE: ObisCode = well_known::TARIFF_SCRIPT_TABLE;
+pub const BILLING_SCRIPT: ObisCode = well_known::BILLING_SCRIPT_TABLE;
+pub const SPECIAL_DAYS: ObisCode = well_known::SPECIAL_DAYS_TABLE;
+pub const ACTIVITY_CALENDAR: ObisCode = well_known::ACTIVITY_CALENDAR;
+pub const REGISTER_ACTIVATION: ObisCode = well_known::REGISTER_ACTIVATION;
+pub const ACTIVE_TARIFF: ObisCode = well_known::ACTIVE_TARIFF;
+pub const PUSH_SETUP: ObisCode = well_known::PUSH_SETUP;
+pub const DISCONNECT_CONTROL: ObisCode = well_known::DISCONNECT_CONTROL;
 
 /// The OBIS E of the second and third highest demand of a source (`C.6.128`, `C.6.129`, as
 /// metermaster's FLAG reader names them: OBIS has no group for the rank).
