@@ -67,8 +67,9 @@ pub(crate) fn plan_canonical(meters: &[(i64, String)]) -> Vec<IdFix> {
 }
 
 /// Merges a day of the meter that goes into the same day of the meter that stays: a slot takes
-/// the other's value where it has none or one of lower quality. The other day is brought to the
-/// kept day's unit and scale first; `None` when a value does not convert exactly.
+/// the other's value where it has none or one of lower quality. Both days are brought to the
+/// finer of their two scales first (always exact); returns that scale, or `None` when the units
+/// differ or a value would overflow.
 pub(crate) fn merge_day(
     keep: &mut Day,
     keep_unit: metermaster_model::Unit,
@@ -76,22 +77,28 @@ pub(crate) fn merge_day(
     other: &Day,
     other_unit: metermaster_model::Unit,
     other_scale: i8,
-) -> Option<()> {
-    for k in 0..keep.slots().min(other.slots()) {
+) -> Option<i8> {
+    if keep_unit != other_unit {
+        return None;
+    }
+    let scale = keep_scale.min(other_scale);
+    let to = |v: i64, from: i8| crate::rows::rescale(v, from, scale, keep_unit, keep_unit);
+    let mut merged = keep.clone();
+    for k in 0..merged.slots() {
+        if merged.quality[k] != Quality::Missing {
+            merged.values[k] = to(merged.values[k], keep_scale)?;
+        }
+    }
+    for k in 0..merged.slots().min(other.slots()) {
         let q = other.quality[k];
-        if q == Quality::Missing || q <= keep.quality[k] {
+        if q == Quality::Missing || q <= merged.quality[k] {
             continue;
         }
-        let v = crate::rows::rescale(
-            other.values[k],
-            other_scale,
-            keep_scale,
-            other_unit,
-            keep_unit,
-        )?;
-        keep.put(k, v, q, other.status[k]);
+        let v = to(other.values[k], other_scale)?;
+        merged.put(k, v, q, other.status[k]);
     }
-    Some(())
+    *keep = merged;
+    Some(scale)
 }
 
 #[cfg(test)]
@@ -141,11 +148,26 @@ mod tests {
         other.put(1, 200, Quality::Measured, 0);
         other.put(2, 300, Quality::Measured, 0);
         use metermaster_model::Unit;
-        merge_day(&mut keep, Unit::WattHour, 0, &other, Unit::WattHour, 0).unwrap();
+        assert_eq!(
+            merge_day(&mut keep, Unit::WattHour, 0, &other, Unit::WattHour, 0),
+            Some(0)
+        );
         assert_eq!(&keep.values[..3], &[100, 200, 300]);
         assert_eq!(keep.quality[1], Quality::Measured);
-        // 200 mWh is not a whole Wh: refused, nothing half-done is claimed.
-        let mut keep2 = Day::empty(d, 1800).unwrap();
-        assert!(merge_day(&mut keep2, Unit::WattHour, 0, &other, Unit::WattHour, -3).is_none());
+        // Another scale: both go to the finer one, exactly (200 mWh stays 200 mWh; 100 Wh is
+        // 100,000 mWh).
+        let mut keep2 = keep.clone();
+        assert_eq!(
+            merge_day(&mut keep2, Unit::WattHour, 0, &other, Unit::WattHour, -3),
+            Some(-3)
+        );
+        assert_eq!(&keep2.values[..3], &[100_000, 200_000, 300_000]);
+        // Other units: not merged, nothing changed.
+        let mut keep3 = keep.clone();
+        assert_eq!(
+            merge_day(&mut keep3, Unit::WattHour, 0, &other, Unit::Watt, 0),
+            None
+        );
+        assert_eq!(keep3.values, keep.values);
     }
 }

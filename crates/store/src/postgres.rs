@@ -135,6 +135,23 @@ async fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
                 .await?;
             }
             crate::migrate::IdFix::Merge { gone, old, keep } => {
+                if let Some(why) = merge_conflict(tx, gone, keep).await? {
+                    // Kept apart, under its old name, and said so in the audit log.
+                    let canon: String = tx
+                        .query_one("SELECT serial FROM meters WHERE id = $1", &[&keep])
+                        .await?
+                        .get(0);
+                    tx.execute(
+                        "INSERT INTO audit_log (time, \"user\", action, meter, detail, outcome)
+                         VALUES (now(), 'metermaster', 'upgrade', $1, $2, 'not merged')",
+                        &[
+                            &old,
+                            &format!("schema 2: meter {old} was not merged into {canon}: {why}"),
+                        ],
+                    )
+                    .await?;
+                    continue;
+                }
                 merge_meter(tx, gone, keep).await?;
                 tx.execute(
                     "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES ($1, $2, 'serial')
@@ -147,7 +164,8 @@ async fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
     }
     let names: Vec<String> = tx
         .query(
-            "SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL",
+            "SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL
+               AND meter NOT IN (SELECT serial FROM meters)",
             &[],
         )
         .await?
@@ -167,6 +185,37 @@ async fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Why two stored meters of one canonical id must not be merged (see the SQLite store's
+/// `merge_conflict`).
+async fn merge_conflict(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<Option<String>> {
+    if let Some(r) = tx
+        .query_opt(
+            "SELECT g.manufacturer, k.manufacturer FROM meters g, meters k
+             WHERE g.id = $1 AND k.id = $2 AND g.manufacturer IS NOT NULL
+               AND k.manufacturer IS NOT NULL AND g.manufacturer <> k.manufacturer",
+            &[&gone, &keep],
+        )
+        .await?
+    {
+        let (g, k): (String, String) = (r.get(0), r.get(1));
+        return Ok(Some(format!("made by {g} and by {k}")));
+    }
+    Ok(tx
+        .query_opt(
+            "SELECT g.channel, g.day, g.unit, k.unit FROM profile_days g JOIN profile_days k
+               ON k.meter_id = $2 AND k.channel = g.channel AND k.interval_s = g.interval_s
+              AND k.day = g.day
+             WHERE g.meter_id = $1 AND g.unit <> k.unit LIMIT 1",
+            &[&gone, &keep],
+        )
+        .await?
+        .map(|r| {
+            let (ch, day, gu, ku): (String, NaiveDate, String, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            format!("channel {ch} on {day} holds {gu} under one and {ku} under the other")
+        }))
+}
+
 /// Moves everything of meter `gone` to meter `keep` and removes `gone`.
 async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
     tx.execute(
@@ -184,11 +233,22 @@ async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
         &[&keep, &gone],
     )
     .await?;
+    // Notes: the other meter's note wins where its quality is higher (as a write does).
+    tx.execute(
+        "INSERT INTO interval_notes (meter_id, channel, interval_s, start, quality, method, reason, reason_text)
+         SELECT $1, channel, interval_s, start, quality, method, reason, reason_text
+           FROM interval_notes WHERE meter_id = $2
+         ON CONFLICT (meter_id, channel, interval_s, start) DO UPDATE SET
+           quality = excluded.quality, method = excluded.method, reason = excluded.reason,
+           reason_text = excluded.reason_text
+         WHERE excluded.quality > interval_notes.quality",
+        &[&keep, &gone],
+    )
+    .await?;
     let moves = [
         ("register_values", "obis, read_at"),
         ("events", "time, kind, detail"),
         ("programming", "time, \"user\""),
-        ("interval_notes", "channel, interval_s, start"),
         ("profile_days", "channel, interval_s, day"),
     ];
     for (table, key) in moves {
@@ -226,7 +286,7 @@ async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
             .await?;
         let (kunit, kscale): (String, i16) = (k.get(0), k.get(1));
         let mut kept = Day::decode(day, interval_s as u32, k.get(2), k.get(3), k.get(4))?;
-        crate::migrate::merge_day(
+        let merged_scale: i16 = crate::migrate::merge_day(
             &mut kept,
             Unit::from_symbol(&kunit).unwrap_or(Unit::None),
             kscale as i8,
@@ -240,12 +300,22 @@ async fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
             what: format!(
                 "day {day}: stored in {kunit} and {unit}: the two meters' values do not convert exactly"
             ),
-        })?;
+        })?
+        .into();
         let (v, q, st) = kept.encode();
         tx.execute(
-            "UPDATE profile_days SET vals = $5, quality = $6, status = $7
+            "UPDATE profile_days SET vals = $5, quality = $6, status = $7, scale = $8
              WHERE meter_id = $1 AND channel = $2 AND interval_s = $3 AND day = $4",
-            &[&keep, &channel, &interval_s, &day, &v, &q, &st],
+            &[
+                &keep,
+                &channel,
+                &interval_s,
+                &day,
+                &v,
+                &q,
+                &st,
+                &merged_scale,
+            ],
         )
         .await?;
     }
@@ -514,15 +584,15 @@ fn ledger_row(r: &tokio_postgres::Row) -> LedgerEntry {
     }
 }
 
-/// Which meter a name names, for the names `$1` (trimmed) with canonical forms `$2`: the
-/// meter's own id before an alias, an exact name before its canonical form.
+/// Which meter a name names, for the names `$1` (trimmed) with canonical forms `$2`: an exact
+/// name (a meter's id, then an alias) before its canonical form (an id, then an alias).
 const RESOLVE_MANY: &str = "
     WITH w AS (SELECT unnest($1::TEXT[]) AS name, unnest($2::TEXT[]) AS canon)
     SELECT DISTINCT ON (w.name) w.name, m.id, m.serial FROM w
     JOIN LATERAL (
         SELECT id, serial, 0 AS p FROM meters WHERE serial = w.name
-        UNION ALL SELECT id, serial, 1 FROM meters WHERE serial = w.canon
-        UNION ALL SELECT m.id, m.serial, 2 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
+        UNION ALL SELECT id, serial, 2 FROM meters WHERE serial = w.canon
+        UNION ALL SELECT m.id, m.serial, 1 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
             WHERE a.alias = w.name
         UNION ALL SELECT m.id, m.serial, 3 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
             WHERE a.alias = w.canon
@@ -1394,7 +1464,7 @@ impl Store for PgStore {
                 )?;
                 days.push((day, interval_s, unit, scale, d));
             }
-            let Some(mut series) = rows::to_series(&meter, channel, from, to, days) else {
+            let Some(mut series) = rows::to_series(&meter, channel, from, to, days)? else {
                 return Ok(None);
             };
             let notes = c

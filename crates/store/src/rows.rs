@@ -224,11 +224,29 @@ pub(crate) fn to_series(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     days: Vec<(NaiveDate, u32, Unit, i8, Day)>,
-) -> Option<Series> {
-    let (_, interval_s, unit, scale, _) = days.first()?;
-    let (interval_s, unit, scale) = (*interval_s, *unit, *scale);
+) -> Result<Option<Series>> {
+    let Some((_, interval_s, unit, _, _)) = days.first() else {
+        return Ok(None);
+    };
+    let (interval_s, unit) = (*interval_s, *unit);
+    // Days can be stored at different scales (each row keeps its own): the series takes the
+    // finest, to which every value converts exactly. Other units or interval lengths under one
+    // channel cannot make one series: said, not dropped.
+    if let Some((day, i, u, _, _)) = days.iter().find(|d| d.1 != interval_s || d.2 != unit) {
+        return Err(StoreError::Channel {
+            meter: meter.to_string(),
+            channel: channel.to_string(),
+            what: format!(
+                "stored days differ: {} s intervals in {} and, on {day}, {i} s in {}",
+                interval_s,
+                unit.symbol(),
+                u.symbol()
+            ),
+        });
+    }
+    let scale = days.iter().map(|d| d.3).min().unwrap_or(0);
     let mut points = Vec::with_capacity(days.len() * 96);
-    for (_, _, u, s, d) in &days {
+    for (day, _, u, s, d) in &days {
         for k in 0..d.slots() {
             if d.quality[k] == crate::Quality::Missing {
                 continue;
@@ -237,9 +255,12 @@ pub(crate) fn to_series(
             if start < from || start >= to {
                 continue;
             }
-            let Some(value) = rescale(d.values[k], *s, scale, *u, unit) else {
-                continue;
-            };
+            let value =
+                rescale(d.values[k], *s, scale, *u, unit).ok_or_else(|| StoreError::Channel {
+                    meter: meter.to_string(),
+                    channel: channel.to_string(),
+                    what: format!("a value of {day} does not fit at scale {scale}"),
+                })?;
             points.push(Point {
                 start,
                 value,
@@ -249,7 +270,7 @@ pub(crate) fn to_series(
         }
     }
     points.sort_by_key(|p| p.start);
-    Some(Series {
+    Ok(Some(Series {
         meter: meter.to_string(),
         channel,
         unit,
@@ -257,7 +278,7 @@ pub(crate) fn to_series(
         interval_s,
         points,
         notes: Vec::new(),
-    })
+    }))
 }
 
 /// Keeps the notes that describe a series' stored values (same start and quality), sorted.

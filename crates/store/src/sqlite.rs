@@ -139,6 +139,23 @@ fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
                 )?;
             }
             crate::migrate::IdFix::Merge { gone, old, keep } => {
+                if let Some(why) = merge_conflict(tx, gone, keep)? {
+                    // Kept apart, under its old name, and said so in the audit log.
+                    let canon: String =
+                        tx.query_row("SELECT serial FROM meters WHERE id = ?1", [keep], |r| {
+                            r.get(0)
+                        })?;
+                    tx.execute(
+                        "INSERT INTO audit_log (time, user, action, meter, detail, outcome)
+                         VALUES (?1, 'metermaster', 'upgrade', ?2, ?3, 'not merged')",
+                        params![
+                            ts(chrono::Utc::now()),
+                            old,
+                            format!("schema 2: meter {old} was not merged into {canon}: {why}")
+                        ],
+                    )?;
+                    continue;
+                }
                 merge_meter(tx, gone, keep)?;
                 tx.execute(
                     "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, 'serial')
@@ -149,7 +166,10 @@ fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     let names: Vec<String> = {
-        let mut st = tx.prepare("SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL")?;
+        let mut st = tx.prepare(
+            "SELECT DISTINCT meter FROM audit_log WHERE meter IS NOT NULL
+               AND meter NOT IN (SELECT serial FROM meters)",
+        )?;
         st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
     for n in names {
@@ -162,6 +182,36 @@ fn migrate_2(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why two stored meters of one canonical id must not be merged: they name different makers,
+/// or one channel holds other units under each on the same day.
+fn merge_conflict(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<Option<String>> {
+    let makers: Option<(String, String)> = tx
+        .query_row(
+            "SELECT g.manufacturer, k.manufacturer FROM meters g, meters k
+             WHERE g.id = ?1 AND k.id = ?2 AND g.manufacturer IS NOT NULL
+               AND k.manufacturer IS NOT NULL AND g.manufacturer <> k.manufacturer",
+            params![gone, keep],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((g, k)) = makers {
+        return Ok(Some(format!("made by {g} and by {k}")));
+    }
+    let units: Option<(String, String, String, String)> = tx
+        .query_row(
+            "SELECT g.channel, g.day, g.unit, k.unit FROM profile_days g JOIN profile_days k
+               ON k.meter_id = ?2 AND k.channel = g.channel AND k.interval_s = g.interval_s
+              AND k.day = g.day
+             WHERE g.meter_id = ?1 AND g.unit <> k.unit LIMIT 1",
+            params![gone, keep],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    Ok(units.map(|(ch, day, gu, ku)| {
+        format!("channel {ch} on {day} holds {gu} under one and {ku} under the other")
+    }))
 }
 
 /// Moves everything of meter `gone` to meter `keep` and removes `gone`.
@@ -185,6 +235,17 @@ fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
     )?;
     tx.execute(
         "UPDATE readings SET meter_id = ?1 WHERE meter_id = ?2",
+        params![keep, gone],
+    )?;
+    // Notes: the other meter's note wins where its quality is higher (as a write does).
+    tx.execute(
+        "INSERT INTO interval_notes (meter_id, channel, interval_s, start, quality, method, reason, reason_text)
+         SELECT ?1, channel, interval_s, start, quality, method, reason, reason_text
+           FROM interval_notes WHERE meter_id = ?2
+         ON CONFLICT (meter_id, channel, interval_s, start) DO UPDATE SET
+           quality = excluded.quality, method = excluded.method, reason = excluded.reason,
+           reason_text = excluded.reason_text
+         WHERE excluded.quality > interval_notes.quality",
         params![keep, gone],
     )?;
     for table in ["register_values", "events", "programming", "interval_notes"] {
@@ -258,17 +319,24 @@ fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
         )?;
         let ku = Unit::from_symbol(&kunit).unwrap_or(Unit::None);
         let ou = Unit::from_symbol(&unit).unwrap_or(Unit::None);
-        crate::migrate::merge_day(&mut kept, ku, kscale as i8, &other, ou, scale as i8)
-            .ok_or_else(|| {
-                damaged(&format!(
-                    "stored in {kunit} and {unit}: the two meters' values do not convert exactly"
-                ))
-            })?;
+        let merged_scale = crate::migrate::merge_day(
+            &mut kept,
+            ku,
+            kscale as i8,
+            &other,
+            ou,
+            scale as i8,
+        )
+        .ok_or_else(|| {
+            damaged(&format!(
+                "stored in {kunit} and {unit}: the two meters' values do not convert exactly"
+            ))
+        })?;
         let (v, q, st) = kept.encode();
         tx.execute(
-            "UPDATE profile_days SET vals = ?5, quality = ?6, status = ?7
+            "UPDATE profile_days SET vals = ?5, quality = ?6, status = ?7, scale = ?8
              WHERE meter_id = ?1 AND channel = ?2 AND interval_s = ?3 AND day = ?4",
-            params![keep, channel, interval_s, day_text, v, q, st],
+            params![keep, channel, interval_s, day_text, v, q, st, merged_scale],
         )?;
     }
     tx.execute("DELETE FROM profile_days WHERE meter_id = ?1", [gone])?;
@@ -699,16 +767,16 @@ impl Inner {
 }
 
 /// The id and canonical id of the meter a name names: its canonical id or any alias, with or
-/// without zero padding. An exact match of the name wins over a match of its canonical form,
-/// and a meter's own id over an alias.
+/// without zero padding. An exact match of the name (a meter's id, then an alias) wins over a match
+/// of its canonical form (an id, then an alias).
 pub(crate) fn resolve(c: &Connection, name: &str) -> Result<Option<(i64, String)>> {
     let name = name.trim();
     let canon = metermaster_model::canonical_meter_id(name);
     Ok(c.query_row(
         "SELECT id, serial FROM (
            SELECT id, serial, 0 AS p FROM meters WHERE serial = ?1
-           UNION ALL SELECT id, serial, 1 FROM meters WHERE serial = ?2
-           UNION ALL SELECT m.id, m.serial, 2 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
+           UNION ALL SELECT id, serial, 2 FROM meters WHERE serial = ?2
+           UNION ALL SELECT m.id, m.serial, 1 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
              WHERE a.alias = ?1
            UNION ALL SELECT m.id, m.serial, 3 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
              WHERE a.alias = ?2
@@ -887,6 +955,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
         intervals.extend(rows::reading_intervals(r));
     }
     intervals.extend(batch.intervals.iter().cloned());
+    one_name_per_meter(tx, &mut ids, &mut intervals)?;
     out.intervals_changed = merge_days(tx, &mut ids, &intervals)?;
     if !batch.notes.is_empty() {
         let mut st = tx.prepare_cached(
@@ -945,6 +1014,31 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
         )?;
     }
     Ok(out)
+}
+
+/// Names every row's meter by one name per meter (the first seen), so that rows of one meter
+/// given under two names (`0000000010000001` and `10000001` in one batch) merge into the same
+/// day rows slot by slot instead of one overwriting the other.
+fn one_name_per_meter(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<String, i64>,
+    rows: &mut [crate::IntervalRow],
+) -> Result<()> {
+    let mut first: HashMap<i64, std::sync::Arc<str>> = HashMap::new();
+    let mut last: Option<(std::sync::Arc<str>, std::sync::Arc<str>)> = None;
+    for r in rows.iter_mut() {
+        if let Some((from, to)) = &last {
+            if std::sync::Arc::ptr_eq(from, &r.meter) || **from == *r.meter {
+                r.meter = to.clone();
+                continue;
+            }
+        }
+        let id = meter_id(tx, ids, &r.meter)?;
+        let name = first.entry(id).or_insert_with(|| r.meter.clone()).clone();
+        last = Some((r.meter.clone(), name.clone()));
+        r.meter = name;
+    }
+    Ok(())
 }
 
 fn merge_days(
@@ -1197,7 +1291,7 @@ impl Store for SqliteStore {
                 let d = Day::decode(day, interval_s, vals, quality, status)?;
                 days.push((day, interval_s, unit, scale, d));
             }
-            let Some(mut series) = rows::to_series(&meter, channel, from, to, days) else {
+            let Some(mut series) = rows::to_series(&meter, channel, from, to, days)? else {
                 return Ok(None);
             };
             let mut st = c.prepare_cached(

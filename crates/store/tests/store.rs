@@ -1560,3 +1560,105 @@ both!(
         assert_eq!(s.meters().await.unwrap().len(), 2);
     }
 );
+
+both!(
+    two_names_of_one_meter_in_one_batch_merge,
+    |s: AnyStore| async move {
+        // One batch names the meter twice: measured values under one name, estimated ones under
+        // the other for the same slots and more. The day keeps the better value of each slot.
+        let mut rows: Vec<IntervalRow> = (0..4)
+            .map(|k| row("0000000010000001", k, 100 + k, Quality::Measured))
+            .collect();
+        rows.extend((0..8).map(|k| row("10000001", k, 7, Quality::Estimated)));
+        s.write(Batch {
+            intervals: rows,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        let series = s
+            .series(
+                "10000001",
+                ObisCode::elec(1, 29, 0),
+                t0(),
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let got: Vec<(i64, Quality)> = series
+            .points
+            .iter()
+            .filter(|p| p.quality != Quality::Missing)
+            .map(|p| (p.value, p.quality))
+            .collect();
+        let mut want: Vec<(i64, Quality)> = (0..4).map(|k| (100 + k, Quality::Measured)).collect();
+        want.extend((4..8).map(|_| (7, Quality::Estimated)));
+        assert_eq!(got, want);
+    }
+);
+
+/// Two meters of one canonical id that must not be one (other makers) are kept apart by the
+/// upgrade, under their old names, and the audit log says why.
+#[tokio::test]
+async fn sqlite_upgrade_keeps_apart_what_is_not_one_meter() {
+    let dir = std::env::temp_dir().join(format!("mm-store-{}-apart", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("schema1.sqlite");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema1.sqlite"),
+        &path,
+    )
+    .unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE meters SET manufacturer = 'LGZ' WHERE serial = '10000002'",
+            [],
+        )
+        .unwrap();
+    }
+    let s = AnyStore::Sqlite(SqliteStore::open(&path).await.unwrap());
+    let ids: Vec<String> = s
+        .meters()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.serial)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            "0000000010000002",
+            "10000001",
+            "10000002",
+            "20000001",
+            "20000002",
+            "VBCD000022"
+        ]
+    );
+    assert_eq!(
+        s.meter("0000000010000002")
+            .await
+            .unwrap()
+            .unwrap()
+            .manufacturer
+            .as_deref(),
+        Some("GEC")
+    );
+    let kept = s
+        .audit()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.action == "upgrade")
+        .expect("an audit entry for the meters kept apart");
+    assert_eq!(kept.outcome, "not merged");
+    assert!(
+        kept.detail.contains("made by GEC and by LGZ"),
+        "{}",
+        kept.detail
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
