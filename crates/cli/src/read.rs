@@ -308,8 +308,15 @@ pub async fn run(a: ReadArgs) -> Result<()> {
     let keeping = a.keeping(store.as_ref());
     keeping.check(&target.name())?;
     let read = metermaster_master::read_meter(&target, &plan).await?;
-    // Kept before it is shown: a closed screen never loses a reading.
-    let report = keep_reading(&read.reading, &read.origin, &keeping).await?;
+    // Kept before it is shown: a closed screen never loses a reading. When it cannot be kept
+    // everywhere, it is shown all the same (it may be its only copy), then the error.
+    let report = match keep_reading(&read.reading, &read.origin, &keeping).await {
+        Ok(r) => r,
+        Err(e) => {
+            println!("{}", serde_json::to_string_pretty(&read.reading)?);
+            return Err(e.into());
+        }
+    };
     if let Some(p) = &report.res_file {
         eprintln!("written to {}", p.display());
     }

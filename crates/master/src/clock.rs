@@ -137,6 +137,8 @@ async fn flag_clock(
         .map_err(|e| MasterError::new(t.name(), Stage::Connect, format!("opening {conn}"), e))?;
     let mut c = FlagClient::attach(link, crate::read::flag_client_options(t));
     let offset_s = t.utc_offset_s;
+    // The serial as soon as it is read: a failure later is still audited under the meter.
+    let mut seen_serial: Option<String> = None;
     let result: Result<ClockReport, (Stage, String, ErrorKind)> = async {
         let (ident, _) = open_session(&mut c, &t.address, t.password.as_deref())
             .await
@@ -153,6 +155,7 @@ async fn flag_clock(
                 .await
                 .map_err(|e| (Stage::Read, "reading the serial number".into(), e.into()))?,
         );
+        seen_serial = Some(serial.clone());
         let (meter_before, before) = flag_drift(&mut c, offset_s).await.map_err(|e| {
             let (s, w) = read("reading the clock");
             (s, w, e)
@@ -225,7 +228,7 @@ async fn flag_clock(
                 "ok".to_string(),
             ),
             Err((_, what, e)) => (
-                None,
+                seen_serial.clone(),
                 format!("{conn} address {:?}", t.address),
                 format!("failed: {}", crate::error::chain_text(what, e)),
             ),
@@ -308,6 +311,7 @@ async fn dlms_clock_request(
         }
     };
     type Step = Result<ClockReport, (String, ErrorKind)>;
+    let mut seen_serial: Option<String> = None;
     let result: Step = async {
         fn ctx(
             w: &'static str,
@@ -321,6 +325,22 @@ async fn dlms_clock_request(
             .await
             .map_err(ctx("connecting"))?;
         c.associate().await.map_err(ctx("associating"))?;
+        // The meter's serial number, for the report and the audit log (a client that may not
+        // read it goes on without).
+        if let Ok(d) = c
+            .get(AttributeDescriptor::new(1, well_known::DEVICE_ID, 2), None)
+            .await
+        {
+            seen_serial = d
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    d.as_octet_string()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                })
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty());
+        }
         if let Some(z) = time_zone {
             c.set(
                 AttributeDescriptor::new(8, well_known::CLOCK, 3),
@@ -397,7 +417,7 @@ async fn dlms_clock_request(
         let _ = c.release().await;
         let _ = c.disconnect().await;
         Ok(ClockReport {
-            meter: None,
+            meter: seen_serial.clone(),
             ident: None,
             action,
             meter_time_before: meter_before,
@@ -435,7 +455,7 @@ async fn dlms_clock_request(
                     ClockAction::Check => "time zone",
                 }
                 .into(),
-                meter: None,
+                meter: seen_serial.clone(),
                 detail,
                 outcome: match &result {
                     Ok(_) => "ok".to_string(),

@@ -94,7 +94,17 @@ impl MasterError {
         let transient = match &kind {
             ErrorKind::Flag(e) => metermaster_flag::reader::is_transient(e),
             ErrorKind::Dlms(e) => e.is_transient(),
-            ErrorKind::Store(_) | ErrorKind::Io { .. } | ErrorKind::Task(_) => true,
+            ErrorKind::Store(e) => e.is_transient(),
+            ErrorKind::Io { error, .. } => matches!(
+                error.kind(),
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ),
+            ErrorKind::Task(_) => true,
             ErrorKind::Invalid(_) => false,
         };
         MasterError {

@@ -283,7 +283,9 @@ pub async fn import_files_grouped(
 ) -> Vec<ImportReport> {
     let group_files = group_files.max(1);
     let mut reports = Vec::with_capacity(paths.len());
-    let mut seen: HashMap<String, String> = Default::default();
+    // Content hash → the first file with it and its report; duplicates → that report.
+    let mut seen: HashMap<String, (String, usize)> = Default::default();
+    let mut duplicates: Vec<(usize, usize)> = Vec::new();
     for chunk in paths.chunks(usize::from(GROUP_FILES)) {
         let chunk_owned = chunk.to_vec();
         let how = how.clone();
@@ -323,8 +325,9 @@ pub async fn import_files_grouped(
                 intervals_changed: 0,
                 error: None,
             };
-            if let Some(first) = seen.get(&p.sha) {
+            if let Some((first, k)) = seen.get(&p.sha) {
                 reports.push(already(format!("same content as {first}")));
+                duplicates.push((reports.len() - 1, *k));
                 continue;
             }
             match store.ledger(&p.sha).await {
@@ -349,7 +352,7 @@ pub async fn import_files_grouped(
                     continue;
                 }
             };
-            seen.insert(p.sha.clone(), p.file.clone());
+            seen.insert(p.sha.clone(), (p.file.clone(), reports.len()));
             let intervals = batch.intervals.len() as u64
                 + batch
                     .readings
@@ -386,6 +389,17 @@ pub async fn import_files_grouped(
             group_intervals += intervals;
         }
         write_group(store, group, &mut reports).await;
+    }
+    // A copy of a file that failed failed too: it was not stored.
+    for (dup, first) in duplicates {
+        if let Some(e) = reports[first].error.clone() {
+            let file = reports[first].file.clone();
+            let r = &mut reports[dup];
+            r.outcome = "failed".into();
+            r.error = Some(format!(
+                "same content as {file}, which could not be imported: {e}"
+            ));
+        }
     }
     reports
 }

@@ -83,8 +83,9 @@ fn probe_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Keeps a reading: in the store first (one transaction), then `out`, then the .RES folder.
-/// A store that cannot be written is an error, and the files are still written, so that what
-/// was read is never lost: the error says so.
+/// Every place is tried whatever happened at the others, so that what was read is kept
+/// wherever it can be; an error names every place that failed, and says where the reading was
+/// kept. A front end that gets an error still shows the reading: it may be its only copy.
 pub async fn keep_reading(
     reading: &Reading,
     origin: &str,
@@ -92,7 +93,8 @@ pub async fn keep_reading(
 ) -> Result<KeepReport, MasterError> {
     let meter = reading.meter.serial.clone();
     let mut report = KeepReport::default();
-    let mut store_error = None;
+    let mut errors: Vec<MasterError> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
     if let Some((store, url)) = &keeping.store {
         match store
             .write(Batch {
@@ -101,15 +103,16 @@ pub async fn keep_reading(
             })
             .await
         {
-            Ok(out) => report.stored = Some((out.readings_new, out.intervals_changed)),
-            Err(e) => {
-                store_error = Some(MasterError::new(
-                    meter.clone(),
-                    Stage::Keep,
-                    format!("storing the reading in {url}"),
-                    e,
-                ))
+            Ok(out) => {
+                report.stored = Some((out.readings_new, out.intervals_changed));
+                kept.push(format!("stored in {url}"));
             }
+            Err(e) => errors.push(MasterError::new(
+                meter.clone(),
+                Stage::Keep,
+                format!("storing the reading in {url}"),
+                e,
+            )),
         }
     }
     let io = |what: String, error: std::io::Error| {
@@ -125,31 +128,40 @@ pub async fn keep_reading(
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("res"));
         let text = if is_res {
-            metermaster_res::to_res(reading)
+            Ok(metermaster_res::to_res(reading))
         } else {
-            serde_json::to_string_pretty(reading).unwrap_or_default()
+            serde_json::to_string_pretty(reading).map_err(std::io::Error::other)
         };
-        write_file_atomically(path, text.as_bytes())
-            .map_err(|e| io(format!("writing {}", path.display()), e))?;
+        match text.and_then(|t| write_file_atomically(path, t.as_bytes())) {
+            Ok(()) => kept.push(format!("written to {}", path.display())),
+            Err(e) => errors.push(io(format!("writing {}", path.display()), e)),
+        }
     }
     if let Some((folder, mode)) = &keeping.res_folder {
-        report.res_file = Some(write_res_output(folder, *mode, reading).map_err(|e| {
-            io(
+        match write_res_output(folder, *mode, reading) {
+            Ok(p) => {
+                kept.push(format!("written to {}", p.display()));
+                report.res_file = Some(p);
+            }
+            Err(e) => errors.push(io(
                 format!("writing the .RES output in {}", folder.display()),
                 e,
-            )
-        })?);
-    }
-    match store_error {
-        Some(mut e) => {
-            if keeping.out.is_some() || keeping.res_folder.is_some() {
-                e.context
-                    .push_str(" (the reading was written to the output files)");
-            }
-            Err(e)
+            )),
         }
-        None => Ok(report),
     }
+    if errors.is_empty() {
+        return Ok(report);
+    }
+    let mut first = errors.remove(0);
+    for e in &errors {
+        first.context.push_str(&format!("; also {}", e.context));
+    }
+    first.context.push_str(&if kept.is_empty() {
+        " (the reading is kept nowhere but in this output)".to_string()
+    } else {
+        format!(" (the reading was {})", kept.join(" and "))
+    });
+    Err(first)
 }
 
 /// Writes a file so that a reader never sees half of it: a temporary file beside it, synced,

@@ -345,9 +345,8 @@ async fn flag_attempt(
             &c.read_id(ids::SERIAL, 16)
                 .await
                 .map_err(|e| Failure::new("reading the serial number", e))?,
-        )
-        .trim_start_matches('0')
-        .to_string();
+        );
+        let serial = metermaster_model::canonical_meter_id(&serial);
         seen.0 = Some(serial.clone());
         let compiled = metermaster_tariff::compile(
             req.scheme,

@@ -120,6 +120,13 @@ pub async fn read_meter(target: &MeterTarget, plan: &ReadPlan) -> Result<MeterRe
     }
 }
 
+/// Whether a reported serial number names a meter: not empty, not all zeros (the factory
+/// default of unprogrammed meters, which would make them all one meter).
+fn has_serial(serial: &str) -> bool {
+    let s = serial.trim();
+    !s.is_empty() && !s.bytes().all(|b| b == b'0')
+}
+
 /// The FLAG client options of a target.
 pub(crate) fn flag_client_options(t: &MeterTarget) -> ClientOptions {
     ClientOptions {
@@ -183,7 +190,7 @@ async fn read_flag(t: &MeterTarget, plan: &ReadPlan) -> Result<MeterRead, Master
                 e,
             )
         })?;
-    if reading.meter.serial.trim().is_empty() {
+    if !has_serial(&reading.meter.serial) {
         reading.meter.serial = t.unidentified_id();
     }
     Ok(MeterRead {
@@ -236,9 +243,12 @@ async fn read_dlms(t: &MeterTarget, plan: &ReadPlan) -> Result<MeterRead, Master
             ropts.since = None;
         }
     }
-    let (reading, stats) = read_with(open, &setup.session, &ropts, t.attempts)
+    let (mut reading, stats) = read_with(open, &setup.session, &ropts, t.attempts)
         .await
         .map_err(|e| MasterError::new(t.name(), Stage::Read, setup.what.clone(), e))?;
+    if !has_serial(&reading.meter.serial) {
+        reading.meter.serial = t.unidentified_id();
+    }
     Ok(MeterRead {
         reading,
         stats: stats.into(),

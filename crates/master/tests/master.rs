@@ -277,3 +277,78 @@ fn closed_choices_are_enums_with_clear_errors() {
     assert_eq!(e.stage, Stage::Target);
     assert!(!e.transient);
 }
+
+#[tokio::test]
+async fn a_store_that_cannot_be_written_does_not_lose_the_reading() {
+    let dir = temp_store_path("keep-ro");
+    let db = dir.join("s.db");
+    drop(SqliteStore::open(&db).await.unwrap());
+    let ro = AnyStore::Sqlite(SqliteStore::open_read_only(&db).await.unwrap());
+    let r = metermaster_model::Reading::new(
+        metermaster_model::MeterIdentity {
+            serial: "10000005".into(),
+            ..Default::default()
+        },
+        "flag",
+        chrono::Utc::now(),
+    );
+    let keeping = Keeping {
+        store: Some((&ro, "sqlite:s.db?mode=ro".into())),
+        out: Some(dir.join("r.json")),
+        res_folder: Some((dir.join("res"), metermaster_master::ResMode::Append)),
+    };
+    let e = keep_reading(&r, "test", &keeping).await.unwrap_err();
+    assert_eq!(e.stage, Stage::Keep);
+    assert!(
+        !e.transient,
+        "a read-only store does not get better by trying again"
+    );
+    // The other places were still written, and the error says so.
+    assert!(dir.join("r.json").exists());
+    assert!(dir.join("res").join("10000005.res").exists());
+    assert!(
+        e.context
+            .contains("storing the reading in sqlite:s.db?mode=ro")
+            && e.context.contains("the reading was written to"),
+        "{}",
+        e.context
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_copy_of_a_file_that_failed_is_not_reported_imported() {
+    use metermaster_master::files::{ReadAs, import_files};
+    let dir = temp_store_path("dup");
+    let store = AnyStore::Sqlite(SqliteStore::open(dir.join("s.db")).await.unwrap());
+    let head = "meter,channel,start,end,value,unit,quality\n";
+    // The meter's channel is stored in Wh ...
+    let wh = dir.join("wh.csv");
+    std::fs::write(
+        &wh,
+        format!(
+            "{head}M1,1-0:1.29.0*255,2024-01-01T00:00:00Z,2024-01-01T00:30:00Z,5.000,Wh,measured\n"
+        ),
+    )
+    .unwrap();
+    // ... so a file giving it in V for the same day cannot be stored; nor can its copy.
+    let v = format!(
+        "{head}M1,1-0:1.29.0*255,2024-01-01T00:30:00Z,2024-01-01T01:00:00Z,230.000,V,measured\n"
+    );
+    let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
+    std::fs::write(&a, &v).unwrap();
+    std::fs::write(&b, &v).unwrap();
+    let reports = import_files(&store, &[wh, a, b], &ReadAs::default()).await;
+    assert_eq!(reports[0].outcome, "imported", "{reports:?}");
+    assert!(reports[1].error.is_some(), "{reports:?}");
+    assert_eq!(reports[2].outcome, "failed", "{reports:?}");
+    assert!(
+        reports[2]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("a.csv, which could not be imported"),
+        "{reports:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -77,7 +77,8 @@ impl ObisCode {
     /// `A-B:C.D.E*F`.
     ///
     /// Four dotted groups are A.C.D.E, not C.D.E.F: write a billing-period value as
-    /// `1.8.1*03`, not `1.8.1.03`.
+    /// `1.8.1*03`, not `1.8.1.03`. Four groups ending in 255 (`1.8.0.255`, the old C.D.E.F
+    /// spelling) are refused with that hint rather than read as another code.
     pub fn parse(text: &str) -> Result<Self, ObisParseError> {
         let err = |reason| ObisParseError {
             text: text.to_string(),
@@ -130,6 +131,13 @@ impl ObisCode {
             }
             (None, &[c, d]) => (None, None, c, d, None, f),
             (None, &[c, d, e]) => (None, None, c, d, Some(e), f),
+            // A C.D.E.F written the old way (`1.8.0.255`) would silently become another code:
+            // refused, with the forms that say it.
+            (None, &[_, _, _, 255]) if f.is_none() => {
+                return Err(err(
+                    "four dotted groups are A.C.D.E; for C.D.E.F write C.D.E*F (1.8.0*255) or A-B:C.D.E.F",
+                ));
+            }
             (None, &[a, c, d, e]) => (Some(a), None, c, d, Some(e), f),
             (None, &[a, b, c, d, e]) => (Some(a), Some(b), c, d, Some(e), f),
             (None, &[a, b, c, d, e, g]) if f.is_none() => {
@@ -251,6 +259,10 @@ mod tests {
         // Not C.D.E.F any more: this is 1-0:8.1.3*255, not 1-0:1.8.1*3.
         assert_eq!(p("1.8.1.03"), ObisCode::new(1, 0, 8, 1, 3, 255));
         assert_eq!(p("1.1.8.1*03"), ObisCode::new(1, 0, 1, 8, 1, 3));
+        // The old C.D.E.F with F = 255 is refused rather than read as another code.
+        let e = ObisCode::parse("1.8.0.255").unwrap_err();
+        assert!(e.reason.contains("for C.D.E.F write C.D.E*F"), "{e}");
+        assert_eq!(p("1.8.0*255"), ObisCode::elec(1, 8, 0));
     }
 
     #[test]
@@ -328,7 +340,7 @@ mod tests {
         }
         if b == 0 {
             v.push(format!("{a}.{c}.{d}.{e}*{f}"));
-            if f == 255 {
+            if f == 255 && e != 255 {
                 v.push(format!("{a}.{c}.{d}.{e}"));
             }
         }

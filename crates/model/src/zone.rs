@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::{OffsetComponents, Tz};
+use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A time zone: an IANA zone (`Europe/London`, `Australia/Sydney`, `UTC`) or a fixed offset
@@ -154,15 +154,26 @@ impl Zone {
     }
 
     /// The zone's standard offset at `t`: the offset without daylight saving, what a meter
-    /// kept on standard time all year shows.
+    /// kept on standard time all year shows. It is the smaller of the offsets in force in the
+    /// middle of January and of July of `t`'s year (and at `t`): the tz database's own split
+    /// into base and saving calls Irish winter time (GMT) a negative saving from a base of
+    /// UTC+1, but a meter in Dublin keeps GMT in winter.
     pub fn standard_offset_at(&self, t: DateTime<Utc>) -> FixedOffset {
         match self {
-            Zone::Named(tz) => {
-                let o = tz.offset_from_utc_datetime(&t.naive_utc());
-                i32::try_from(o.base_utc_offset().num_seconds())
-                    .ok()
-                    .and_then(FixedOffset::east_opt)
-                    .unwrap_or_else(|| o.fix())
+            Zone::Named(_) => {
+                use chrono::Datelike;
+                let year = t.year();
+                [1, 7]
+                    .into_iter()
+                    .filter_map(|m| {
+                        chrono::NaiveDate::from_ymd_opt(year, m, 15)
+                            .and_then(|d| d.and_hms_opt(12, 0, 0))
+                            .map(|n| n.and_utc())
+                    })
+                    .chain([t])
+                    .map(|u| self.offset_at(u))
+                    .min_by_key(|o| o.local_minus_utc())
+                    .unwrap_or_else(|| self.offset_at(t))
             }
             Zone::Fixed(o) => *o,
         }
@@ -444,6 +455,12 @@ mod tests {
         assert_eq!(london.to_local(winter), local("2026-01-01 12:00"));
         assert_eq!(london.offset_at(summer).local_minus_utc(), 3600);
         assert_eq!(london.standard_offset_at(summer).local_minus_utc(), 0);
+        // Ireland: the tz database's base is UTC+1 with a negative saving in winter; a meter
+        // keeps GMT. Sydney keeps UTC+10 in its winter (July).
+        let dublin: Zone = "Europe/Dublin".parse().unwrap();
+        assert_eq!(dublin.standard_offset_at(summer).local_minus_utc(), 0);
+        let sydney: Zone = "Australia/Sydney".parse().unwrap();
+        assert_eq!(sydney.standard_offset_at(summer).local_minus_utc(), 36_000);
         assert_eq!(london.offset_at(winter).local_minus_utc(), 0);
         let fixed = z("-05:30");
         assert_eq!(fixed.to_local(summer), local("2026-07-01 06:30"));

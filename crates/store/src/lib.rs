@@ -76,6 +76,36 @@ pub enum StoreError {
     Pool(String),
 }
 
+impl StoreError {
+    /// Whether the same call may succeed if tried again: a busy or locked database, a lost
+    /// connection, a serialization failure or deadlock. Not a missing meter, a read-only or
+    /// too-new store, damaged data or bad input.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            StoreError::Postgres(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        [
+                            tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE,
+                            tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED,
+                            tokio_postgres::error::SqlState::ADMIN_SHUTDOWN,
+                            tokio_postgres::error::SqlState::CRASH_SHUTDOWN,
+                            tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW,
+                        ]
+                        .contains(c)
+                    })
+                    || (e.code().is_none() && std::error::Error::source(e).is_some())
+            }
+            StoreError::Pool(_) | StoreError::Task(_) => true,
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A file that was imported (or refused), by content hash.

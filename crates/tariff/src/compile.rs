@@ -79,9 +79,9 @@ fn clock_changes(zone: &Zone, dst: DstMode, at: DateTime<Utc>) -> (i32, Vec<(Dat
     match zone {
         Zone::Fixed(off) => (off.local_minus_utc(), Vec::new()),
         Zone::Named(tz) => {
-            use chrono_tz::OffsetComponents;
-            let o = tz.offset_from_utc_datetime(&at.naive_utc());
-            let base = o.base_utc_offset().num_seconds() as i32;
+            // Standard time as a meter keeps it (Irish winter time is GMT although the tz
+            // database files it as a negative saving from UTC+1).
+            let base = zone.standard_offset_at(at).local_minus_utc();
             if dst == DstMode::Standard {
                 return (base, Vec::new());
             }
