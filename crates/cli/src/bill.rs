@@ -6,30 +6,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
-use clap::{Args, ValueEnum};
-use metermaster_store::AnyStore;
-use metermaster_tariff::{
-    Bill, BillOptions, Compensation, GridFee, Prices, Sellback, Tariff, TierMethod, Usage, Zone,
+use chrono::{DateTime, Utc};
+use clap::Args;
+use metermaster_master::bills::{
+    self, BillReport, BillRequest, CompensationChoice, GridFeeSpec, LoadedTariff, TariffSource,
+    TierMethodChoice,
 };
+use metermaster_master::schemes::{self, StoreOnDemand};
+use metermaster_tariff::{Bill, BillOptions, Tariff, TierMethod, Usage};
 
 use crate::files::StoreArgs;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CompensationArg {
-    /// Net metering: monthly credit roll-over, the year's excess per --sellback.
-    NetMetering,
-    /// A feed-in tariff: every exported kWh at --feed-in RATE.
-    FeedIn,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum TierMethodArg {
-    /// Each period's tiers applied to the month's total, weighted by the period's share (SAM).
-    Textbook,
-    /// OpenStudio-HPXML's hour-by-hour tier index.
-    OsHpxml,
-}
 
 /// What `bill` and `compare` share: the data and how to bill it.
 #[derive(Debug, Args)]
@@ -63,7 +49,7 @@ pub struct BillCommon {
     pub year: Option<i32>,
     /// How export is compensated (default: feed-in when --feed-in is given, else net metering).
     #[arg(long, value_enum)]
-    pub compensation: Option<CompensationArg>,
+    pub compensation: Option<CompensationChoice>,
     /// Net metering: the year's excess: `user:RATE` (per kWh of the year's net export; the
     /// carried credit lapses), `retail` (the carried credit is paid out) or `zero`.
     #[arg(long, default_value = "zero")]
@@ -79,7 +65,7 @@ pub struct BillCommon {
     pub grid_fee: Option<String>,
     /// How tiers combine with time-of-use periods.
     #[arg(long, value_enum, default_value = "textbook")]
-    pub tier_method: TierMethodArg,
+    pub tier_method: TierMethodChoice,
     #[arg(long)]
     pub json: bool,
 }
@@ -112,327 +98,40 @@ pub struct CompareArgs {
     pub common: BillCommon,
 }
 
-/// A tariff and what reading it said.
-struct Loaded {
-    tariff: Tariff,
-    warnings: Vec<String>,
-    origin: String,
-}
-
-fn read(path: &Path) -> Result<String> {
-    if !path.exists() {
-        bail!("{}: no such file", path.display());
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn load_urdb(path: &Path) -> Result<Loaded> {
-    let text = read(path)?;
-    let (tariff, warnings) =
-        Tariff::from_urdb_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(Loaded {
-        tariff,
-        warnings: warnings.iter().map(|w| w.to_string()).collect(),
-        origin: path.display().to_string(),
-    })
-}
-
-async fn load_priced_scheme(
-    store: &mut Option<AnyStore>,
-    store_args: &StoreArgs,
-    scheme: Option<&str>,
-    prices_path: &Path,
-) -> Result<Loaded> {
-    let text = read(prices_path)?;
-    let prices = Prices::from_toml(&text).map_err(|e| anyhow!("{}: {e}", prices_path.display()))?;
-    let what = match (scheme, &prices.scheme) {
-        (Some(s), _) => s.to_string(),
-        (None, Some(s)) => {
-            // A file beside the prices file, else a stored scheme.
-            let beside = prices_path.parent().unwrap_or(Path::new(".")).join(s);
-            if beside.exists() {
-                beside.display().to_string()
-            } else {
-                s.clone()
-            }
-        }
-        (None, None) => bail!(
-            "{}: no scheme: give --scheme, or `scheme = \"...\"` in the prices file",
-            prices_path.display()
-        ),
-    };
-    let st = open(store, store_args).await?;
-    let s = crate::scheme::resolved_scheme(st, &what).await?;
-    let tariff =
-        Tariff::from_scheme(&s, &prices).map_err(|e| anyhow!("{}: {e}", prices_path.display()))?;
-    Ok(Loaded {
-        tariff,
-        warnings: Vec::new(),
-        origin: format!("{} priced by {}", s.id, prices_path.display()),
-    })
-}
-
-/// A tariff given as one path: `.json` is URDB, anything else a prices file naming its scheme.
-async fn load_any(
-    store: &mut Option<AnyStore>,
-    store_args: &StoreArgs,
-    path: &Path,
-) -> Result<Loaded> {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-    {
-        load_urdb(path)
-    } else {
-        load_priced_scheme(store, store_args, None, path).await
+impl BillCommon {
+    /// The request these arguments make.
+    fn request(&self) -> Result<BillRequest> {
+        let parse_channel =
+            |c: &Option<String>| c.as_deref().map(schemes::parse_channel).transpose();
+        Ok(BillRequest {
+            profile: self.profile.clone(),
+            channel: parse_channel(&self.channel)?,
+            mapping: self.mapping.clone(),
+            export: self.export.clone(),
+            export_channel: parse_channel(&self.export_channel)?,
+            tz: self.tz.as_deref().map(bills::parse_zone).transpose()?,
+            year: self.year,
+            compensation: self.compensation,
+            sellback: bills::parse_sellback(&self.sellback)?,
+            feed_in: self.feed_in,
+            pv_kw: self.pv_kw,
+            grid_fee: self
+                .grid_fee
+                .as_deref()
+                .map(str::parse::<GridFeeSpec>)
+                .transpose()?,
+            tier_method: self.tier_method.into(),
+        })
     }
 }
 
-async fn open<'a>(store: &'a mut Option<AnyStore>, args: &StoreArgs) -> Result<&'a AnyStore> {
-    if store.is_none() {
-        *store = Some(args.open().await?);
-    }
-    store.as_ref().context("the store did not open")
-}
-
-/// A time zone as the mapping or the user writes it (`Europe/London`, `+10:00`, `UTC-07:00`).
-fn parse_zone(text: &str) -> Result<Zone> {
-    text.parse::<Zone>()
-        .map_err(|e| anyhow!("time zone {text:?}: {e}"))
-}
-
-/// One channel as kWh per interval.
-struct Energy {
-    start: DateTime<Utc>,
-    interval_s: u32,
-    kwh: Vec<f64>,
-    gaps: usize,
-    what: String,
-    /// How a demand channel was converted to energy, for the user.
-    conversion: Option<String>,
-}
-
-/// A channel's active energy per interval in kWh: an energy channel (Wh) as it is, a demand
-/// channel (W) times the interval length, exactly, before the one rounding to `f64`.
-async fn energy(
-    store: &AnyStore,
-    profile: &str,
-    channel: Option<&str>,
-    mapping: Option<&Path>,
-) -> Result<Energy> {
-    let channel = match channel {
-        Some(c) => Some(
-            metermaster_model::ObisCode::parse(c).map_err(|e| anyhow!("--channel {c:?}: {e}"))?,
-        ),
-        None => None,
-    };
-    let s = crate::scheme::profile_series(store, profile, channel, mapping).await?;
-    let e = s.energy().map_err(|e| anyhow!("{profile}: {e:#}"))?;
-    if e.unit() != metermaster_model::Unit::WattHour {
-        bail!(
-            "{profile}: channel {} holds {} values, not active energy (Wh) or demand (W): give the active channel with --channel",
-            s.channel,
-            s.unit.symbol()
-        );
-    }
-    let what = format!("{profile} channel {} (meter {})", s.channel, s.meter);
-    Ok(Energy {
-        start: s.start,
-        interval_s: s.interval_s,
-        kwh: e.kilo_values(),
-        gaps: s.gaps,
-        conversion: e
-            .note()
-            .map(|n| format!("{profile} (meter {}): {n}", s.meter)),
-        what,
-    })
-}
-
-/// The data, the options and the zone, ready to bill.
-struct Prepared {
-    start: DateTime<Utc>,
-    interval_s: u32,
-    import: Vec<f64>,
-    export: Option<Vec<f64>>,
-    options: BillOptions,
-    notes: Vec<String>,
-}
-
-fn local_of(zone: &Zone, t: DateTime<Utc>) -> NaiveDateTime {
-    zone.to_local(t)
-}
-
-fn utc_of(zone: &Zone, l: NaiveDateTime) -> Option<DateTime<Utc>> {
-    zone.from_local(l).earliest()
-}
-
-async fn prepare(
-    store: &mut Option<AnyStore>,
-    store_args: &StoreArgs,
-    c: &BillCommon,
-    scheme_zone: Option<Zone>,
-) -> Result<Prepared> {
-    let mut notes = Vec::new();
-    // The options first, so that a bad option fails before the data are read.
-    let sellback = match c.sellback.as_str() {
-        "retail" => Sellback::Retail,
-        "zero" => Sellback::Rate(0.0),
-        s => match s.strip_prefix("user:").map(str::parse::<f64>) {
-            Some(Ok(r)) if r.is_finite() && r >= 0.0 => Sellback::Rate(r),
-            _ => bail!("--sellback {s:?}: expected user:RATE (such as user:0.03), retail or zero"),
-        },
-    };
-    let compensation = match (c.compensation, c.feed_in) {
-        (Some(CompensationArg::FeedIn), None) => {
-            bail!("--compensation feed-in needs --feed-in RATE")
-        }
-        (Some(CompensationArg::NetMetering), Some(_)) => {
-            bail!("--feed-in is for --compensation feed-in, not net metering")
-        }
-        (_, Some(r)) if !(r.is_finite() && r >= 0.0) => bail!("--feed-in {r}: not a rate"),
-        (Some(CompensationArg::FeedIn) | None, Some(r)) => Compensation::FeedIn { rate: r },
-        (Some(CompensationArg::NetMetering) | None, None) => Compensation::NetMetering { sellback },
-    };
-    let grid_fee = match &c.grid_fee {
-        None => None,
-        Some(g) => {
-            let (kind, amount) = g.split_once(':').unwrap_or(("", ""));
-            let amount: f64 = amount
-                .parse()
-                .ok()
-                .filter(|a: &f64| a.is_finite() && *a >= 0.0)
-                .ok_or_else(|| anyhow!("--grid-fee {g:?}: expected per-kw:RATE or month:AMOUNT"))?;
-            match kind {
-                "per-kw" => match c.pv_kw {
-                    Some(kw) if kw.is_finite() && kw >= 0.0 => {
-                        Some(GridFee::PerKw { rate: amount, kw })
-                    }
-                    _ => bail!("--grid-fee per-kw:RATE needs --pv-kw (the generator's kW)"),
-                },
-                "month" => Some(GridFee::PerMonth(amount)),
-                _ => bail!("--grid-fee {g:?}: expected per-kw:RATE or month:AMOUNT"),
-            }
-        }
-    };
-    let zone = match (&c.tz, &c.mapping, scheme_zone) {
-        (Some(z), _, _) => parse_zone(z)?,
-        (None, _, Some(z)) => z,
-        (None, Some(m), None) => {
-            let text = read(m)?;
-            let map = metermaster_res::mapped::CsvMapping::from_toml(&text)
-                .map_err(|e| anyhow!("{}: {e}", m.display()))?;
-            parse_zone(&map.time_zone).with_context(|| format!("{}", m.display()))?
-        }
-        (None, None, None) => parse_zone("UTC")?,
-    };
-
-    let st = open(store, store_args).await?;
-    let import = energy(st, &c.profile, c.channel.as_deref(), c.mapping.as_deref()).await?;
-    notes.extend(import.conversion.clone());
-    if import.gaps > 0 {
-        notes.push(format!(
-            "{}: {} missing intervals counted as 0",
-            import.what, import.gaps
-        ));
-    }
-    let export = match (&c.export, &c.export_channel) {
-        (None, None) => None,
-        (e, ch) => {
-            let from = e.as_deref().unwrap_or(&c.profile);
-            let x = energy(st, from, ch.as_deref(), c.mapping.as_deref()).await?;
-            notes.extend(x.conversion.clone());
-            if x.interval_s != import.interval_s {
-                bail!(
-                    "the export ({} s intervals) and the import ({} s) must have the same intervals",
-                    x.interval_s,
-                    import.interval_s
-                );
-            }
-            if x.gaps > 0 {
-                notes.push(format!(
-                    "{}: {} missing intervals counted as 0",
-                    x.what, x.gaps
-                ));
-            }
-            // On the import's grid; intervals the export does not cover are 0.
-            let step = i64::from(import.interval_s);
-            let offset = (x.start - import.start).num_seconds();
-            if offset % step != 0 {
-                bail!("the export's intervals are not aligned with the import's");
-            }
-            let mut v = vec![0.0; import.kwh.len()];
-            let mut any = false;
-            for (j, e) in x.kwh.iter().enumerate() {
-                let k = offset / step + j as i64;
-                if let Some(slot) = usize::try_from(k).ok().and_then(|k| v.get_mut(k)) {
-                    *slot = *e;
-                    any = true;
-                }
-            }
-            if !any {
-                bail!("the export series does not overlap the import series");
-            }
-            Some(v)
-        }
-    };
-    let mut start = import.start;
-    if let Some(y) = c.year {
-        let l = local_of(&zone, start);
-        let moved = l
-            .with_year(y)
-            .and_then(|m| utc_of(&zone, m))
-            .with_context(|| {
-                format!("--year {y}: the data's first local time {l} does not exist in {y}")
-            })?;
-        notes.push(format!(
-            "the data are moved from {} to {} (local time), keeping their length",
-            l.format("%Y-%m-%d %H:%M"),
-            local_of(&zone, moved).format("%Y-%m-%d %H:%M")
-        ));
-        start = moved;
-    }
-    Ok(Prepared {
-        start,
-        interval_s: import.interval_s,
-        import: import.kwh,
-        export,
-        options: BillOptions {
-            zone,
-            compensation,
-            tier_method: match c.tier_method {
-                TierMethodArg::Textbook => TierMethod::Textbook,
-                TierMethodArg::OsHpxml => TierMethod::OsHpxml,
-            },
-            grid_fee,
-        },
-        notes,
-    })
-}
-
-fn scheme_zone(t: &Tariff) -> Option<Zone> {
-    match &t.energy {
-        metermaster_tariff::EnergyCharges::Scheme { scheme, .. } => scheme.time_zone,
-        _ => None,
-    }
-}
-
-fn compute(t: &Loaded, p: &Prepared) -> Result<Bill> {
-    let usage = Usage {
-        start: p.start,
-        interval_s: p.interval_s,
-        import_kwh: &p.import,
-        export_kwh: p.export.as_deref(),
-    };
-    metermaster_tariff::bill(&t.tariff, &usage, &p.options)
-        .map_err(|e| anyhow!("{}: {e}", t.origin))
-}
-
-fn bill_json(b: &Bill, t: &Loaded, notes: &[String]) -> Result<serde_json::Value> {
-    let mut v = serde_json::to_value(b)?;
+fn bill_json(r: &BillReport) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(&r.bill)?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("source".into(), t.origin.clone().into());
-        o.insert("warnings".into(), t.warnings.clone().into());
-        o.insert("notes".into(), notes.to_vec().into());
+        let warnings: Vec<String> = r.tariff.warnings.iter().map(|w| w.to_string()).collect();
+        o.insert("source".into(), r.tariff.origin.clone().into());
+        o.insert("warnings".into(), warnings.into());
+        o.insert("notes".into(), r.notes.clone().into());
     }
     Ok(v)
 }
@@ -441,7 +140,7 @@ fn money(x: f64) -> String {
     format!("{:.2}", (x * 100.0).round() / 100.0 + 0.0)
 }
 
-fn print_table(b: &Bill, t: &Loaded) {
+fn print_table(b: &Bill, t: &LoadedTariff) {
     let cur = if b.currency.is_empty() {
         String::new()
     } else {
@@ -498,7 +197,7 @@ fn print_table(b: &Bill, t: &Loaded) {
     );
 }
 
-fn warn(t: &Loaded, notes: &[String]) {
+fn warn(t: &LoadedTariff, notes: &[String]) {
     for w in &t.warnings {
         eprintln!("warning: {}: {w}", t.origin);
     }
@@ -508,86 +207,67 @@ fn warn(t: &Loaded, notes: &[String]) {
 }
 
 pub async fn run_bill(store_args: &StoreArgs, a: BillArgs) -> Result<()> {
-    let mut store = None;
-    let t = match (&a.urdb, &a.scheme, &a.prices) {
-        (Some(u), None, None) => load_urdb(u)?,
-        (None, s, Some(p)) => load_priced_scheme(&mut store, store_args, s.as_deref(), p).await?,
+    let tariff = match (a.urdb, a.scheme, a.prices) {
+        (Some(u), None, None) => TariffSource::Urdb(u),
+        (None, scheme, Some(prices)) => TariffSource::PricedScheme { scheme, prices },
         (None, Some(_), None) => {
             bail!("--scheme needs --prices PRICES.toml (the price of each rate)")
         }
         _ => bail!("give the tariff: --urdb RATE.json, or --prices PRICES.toml (with --scheme)"),
     };
-    let p = prepare(&mut store, store_args, &a.common, scheme_zone(&t.tariff)).await?;
-    let b = compute(&t, &p)?;
-    warn(&t, &p.notes);
+    let req = a.common.request()?;
+    let mut store = StoreOnDemand::new(store_args.url());
+    let r = bills::bill_profile(&mut store, &tariff, &req).await?;
+    warn(&r.tariff, &r.notes);
     if a.common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&bill_json(&b, &t, &p.notes)?)?
-        );
+        println!("{}", serde_json::to_string_pretty(&bill_json(&r)?)?);
     } else {
-        print_table(&b, &t);
+        print_table(&r.bill, &r.tariff);
     }
     Ok(())
 }
 
 pub async fn run_compare(store_args: &StoreArgs, a: CompareArgs) -> Result<()> {
-    let mut store = None;
-    let ta = load_any(&mut store, store_args, &a.a).await?;
-    let tb = load_any(&mut store, store_args, &a.b).await?;
-    // The data once. A scheme bills in its own zone; the zone option (for URDB tariffs and
-    // --year) defaults to a scheme's only when both tariffs are schemes.
-    let zone = match (scheme_zone(&ta.tariff), scheme_zone(&tb.tariff)) {
-        (Some(z), Some(_)) => Some(z),
-        _ => None,
-    };
-    let p = prepare(&mut store, store_args, &a.common, zone).await?;
-    let ba = compute(&ta, &p)?;
-    let bb = compute(&tb, &p)?;
-    warn(&ta, &p.notes);
-    warn(&tb, &[]);
-    // Months side by side (by label; a month only one bill has counts 0 for the other).
-    let mut labels: Vec<String> = ba.months.iter().map(|m| m.month.clone()).collect();
-    for m in &bb.months {
-        if !labels.contains(&m.month) {
-            labels.push(m.month.clone());
-        }
-    }
-    labels.sort();
-    let total_of = |b: &Bill, l: &str| -> f64 {
-        b.months
-            .iter()
-            .filter(|m| m.month == l)
-            .map(|m| m.total)
-            .sum()
-    };
+    let req = a.common.request()?;
+    let mut store = StoreOnDemand::new(store_args.url());
+    let c = bills::compare(
+        &mut store,
+        &TariffSource::from_path(&a.a),
+        &TariffSource::from_path(&a.b),
+        &req,
+    )
+    .await?;
+    let (ra, rb) = (&c.a, &c.b);
+    warn(&ra.tariff, &ra.notes);
+    warn(&rb.tariff, &[]);
+    let (ba, bb) = (&ra.bill, &rb.bill);
     if a.common.json {
-        let months: Vec<serde_json::Value> = labels
+        let months: Vec<serde_json::Value> = c
+            .months
             .iter()
-            .map(|l| {
-                let (x, y) = (total_of(&ba, l), total_of(&bb, l));
-                serde_json::json!({"month": l, "a": cents(x), "b": cents(y), "difference": cents(y - x)})
+            .map(|m| {
+                serde_json::json!({"month": m.month, "a": cents(m.a), "b": cents(m.b), "difference": cents(m.difference())})
             })
             .collect();
         let v = serde_json::json!({
-            "a": bill_json(&ba, &ta, &p.notes)?,
-            "b": bill_json(&bb, &tb, &p.notes)?,
+            "a": bill_json(ra)?,
+            "b": bill_json(rb)?,
             "months": months,
             "total": {"a": cents(ba.total), "b": cents(bb.total), "difference": cents(bb.total - ba.total)},
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("A: {} ({})", ba.tariff, ta.origin);
-    println!("B: {} ({})", bb.tariff, tb.origin);
+    println!("A: {} ({})", ba.tariff, ra.tariff.origin);
+    println!("B: {} ({})", bb.tariff, rb.tariff.origin);
     println!("{:<8} {:>12} {:>12} {:>12}", "month", "A", "B", "B - A");
-    for l in &labels {
-        let (x, y) = (total_of(&ba, l), total_of(&bb, l));
+    for m in &c.months {
         println!(
-            "{l:<8} {:>12} {:>12} {:>12}",
-            money(x),
-            money(y),
-            signed(y - x)
+            "{:<8} {:>12} {:>12} {:>12}",
+            m.month,
+            money(m.a),
+            money(m.b),
+            signed(m.difference())
         );
     }
     println!(
@@ -635,7 +315,7 @@ pub fn bench_bill(runs: u32) -> Result<serde_json::Map<String, serde_json::Value
         export_kwh: None,
     };
     let opts = BillOptions {
-        zone: parse_zone("UTC")?,
+        zone: bills::parse_zone("UTC")?,
         ..BillOptions::default()
     };
     let mut times = Vec::new();

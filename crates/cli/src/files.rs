@@ -69,7 +69,6 @@ impl StoreArgs {
 
 pub use metermaster_master::files::{
     FileFormat, GROUP_FILES, ReadAs, WatchEvent, WatchFolder, import_files, import_one, parse_file,
-    safe_file_name, stored_rows,
 };
 
 /// Files to read and how.

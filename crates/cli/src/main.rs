@@ -105,31 +105,12 @@ fn res_command(c: ResCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Writes a file so that a reader never sees half of it: a temporary file beside it, synced,
-/// then renamed over it.
+/// Writes a file so that a reader never sees half of it (see
+/// [`metermaster_master::write_file_atomically`]).
 pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write()
+    metermaster_master::write_file_atomically(path, bytes)
         .with_context(|| format!("writing {}", path.display()))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
 }
 
 fn main() -> std::process::ExitCode {

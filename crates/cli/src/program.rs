@@ -5,6 +5,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
+use metermaster_master::schemes::LabelledScheme;
 use metermaster_master::{
     ProgramEvent, ProgramReport, ProgramRequest, Protocol, counter_text, describe_interrupted,
     program_crc,
@@ -75,11 +76,12 @@ async fn store_for_user(
 
 pub async fn run(a: ProgramArgs) -> Result<()> {
     let store = store_for_user(&a.store, &a.user).await?;
-    let (scheme, label) = crate::scheme::scheme_with_label(Some(&store), &a.scheme).await?;
+    let LabelledScheme { scheme, label } =
+        metermaster_master::schemes::scheme_with_label(Some(&store), &a.scheme).await?;
     let activation = a
         .activate
         .as_deref()
-        .map(crate::scheme::parse_time)
+        .map(metermaster_master::schemes::parse_time)
         .transpose()?;
     let json = a.json;
     let protocol = a.protocol;

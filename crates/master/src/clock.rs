@@ -327,20 +327,7 @@ async fn dlms_clock_request(
         c.associate().await.map_err(ctx("associating"))?;
         // The meter's serial number, for the report and the audit log (a client that may not
         // read it goes on without).
-        if let Ok(d) = c
-            .get(AttributeDescriptor::new(1, well_known::DEVICE_ID, 2), None)
-            .await
-        {
-            seen_serial = d
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| {
-                    d.as_octet_string()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                })
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty());
-        }
+        seen_serial = crate::target::dlms_device_id(&mut c).await;
         if let Some(z) = time_zone {
             c.set(
                 AttributeDescriptor::new(8, well_known::CLOCK, 3),

@@ -6,6 +6,7 @@
 //! stage, and whether trying again may help ([`MasterError::transient`]).
 
 mod audit;
+pub mod bills;
 mod clock;
 mod collect;
 mod error;
@@ -13,6 +14,7 @@ pub mod files;
 mod keep;
 mod program;
 mod read;
+pub mod schemes;
 mod target;
 pub mod users;
 
@@ -20,7 +22,9 @@ pub use audit::{AuditRecord, ProgrammingAudit, programming_log};
 pub use clock::{ClockAction, ClockReport, ClockRequest, check_operator_name, meter_clock};
 pub use collect::{Limits, MeterOutcome, Progress, collect};
 pub use error::{ErrorKind, MasterError, Stage};
-pub use keep::{KeepReport, Keeping, ResMode, keep_reading, write_res_output};
+pub use keep::{
+    KeepReport, Keeping, ResMode, keep_reading, write_file_atomically, write_res_output,
+};
 pub use program::{
     ProgramEvent, ProgramReport, ProgramRequest, counter_text, describe_interrupted, program_crc,
     program_meter, time_zone_warning,

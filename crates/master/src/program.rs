@@ -592,17 +592,8 @@ async fn dlms_session<S: DlmsStream>(
     let plain = |e| Failure::new("", e);
     c.associate().await.map_err(plain)?;
     let count = AttributeDescriptor::new(1, well_known::PROGRAMMING_COUNTER, 2);
-    let serial = AttributeDescriptor::new(1, well_known::DEVICE_ID, 2);
-    if let Ok(d) = c.get(serial, None).await {
-        state.serial = d
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| {
-                d.as_octet_string()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-            })
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+    if let Some(serial) = crate::target::dlms_device_id(c).await {
+        state.serial = Some(serial);
     }
     let counter = c.get(count, None).await.ok().and_then(|d| d.as_u64());
     if state.counters.0.is_none() {

@@ -614,3 +614,29 @@ pub fn format_utc_offset(s: i32) -> String {
     let a = s.unsigned_abs();
     format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
 }
+
+/// The meter's serial number (device id 0.0.96.1.0.255) in an open DLMS association, when this
+/// client may read it and it is not empty.
+pub(crate) async fn dlms_device_id<S: DlmsStream>(
+    c: &mut metermaster_dlms::client::DlmsClient<S>,
+) -> Option<String> {
+    let d = c
+        .get(
+            metermaster_dlms::apdu::AttributeDescriptor::new(
+                1,
+                metermaster_model::well_known::DEVICE_ID,
+                2,
+            ),
+            None,
+        )
+        .await
+        .ok()?;
+    d.as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            d.as_octet_string()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        })
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}

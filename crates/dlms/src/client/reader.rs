@@ -30,7 +30,12 @@
 //! in its object list, or refused) is named in the Reading's `unreadable` with the reason; what
 //! breaks the session ends it with a typed error.
 
-use metermaster_model::well_known::{CURRENT_ASSOCIATION as ASSOCIATION_LN, CLOCK, DEVICE_ID as DEVICE_ID_1, LOGICAL_DEVICE_NAME, FIRMWARE, SCHEME_ID, LOAD_PROFILE_1, LOAD_PROFILE_2, POWER_FAILURE_LOG, PROGRAMMING_COUNTER as PROGRAMMING_COUNT, PROGRAMMING_LOG, PROGRAMMING_USER, PROGRAMMING_LABEL, PROGRAMMING_PORT};
+use metermaster_model::well_known::{
+    CLOCK, CURRENT_ASSOCIATION as ASSOCIATION_LN, DEVICE_ID as DEVICE_ID_1, FIRMWARE,
+    LOAD_PROFILE_1, LOAD_PROFILE_2, LOGICAL_DEVICE_NAME, POWER_FAILURE_LOG,
+    PROGRAMMING_COUNTER as PROGRAMMING_COUNT, PROGRAMMING_LABEL, PROGRAMMING_LOG, PROGRAMMING_PORT,
+    PROGRAMMING_USER, SCHEME_ID,
+};
 use std::future::Future;
 
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Timelike, Utc};
@@ -878,7 +883,6 @@ async fn read_event_counters<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     Ok(())
 }
-
 
 /// The programming counter and log, where the meter has them: the count from 0.0.96.2.0.255,
 /// the sessions (most recent first) from the log's rows.

@@ -14,7 +14,6 @@
 //! Access rights depend on the client ([`Client`]): what an association may read, write and
 //! call is what its object list (Association LN attribute 2) says.
 
-use metermaster_model::well_known;
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use metermaster_dlms::Data;
 use metermaster_dlms::apdu::{
@@ -29,6 +28,7 @@ use metermaster_dlms::obis::{DlmsUnit, ScalerUnit};
 use metermaster_dlms::security::SystemTitle;
 use metermaster_flag::ids::{self, MeterModel};
 use metermaster_flag::profile::to_load_profile;
+use metermaster_model::well_known;
 use metermaster_model::{InstantQuantity, IntervalStatus, ObisCode, Phase};
 
 use super::{DisconnectState, DlmsFace};
