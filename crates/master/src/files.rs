@@ -297,7 +297,16 @@ pub async fn import_files_grouped(
                     .map(|_| Err(format!("reading the file failed: {e}")))
                     .collect(),
             };
-        // Ledger checks, then groups of batches.
+        // Ledger checks (one call for the chunk), then groups of batches.
+        let shas: Vec<String> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(|p| p.sha.clone()))
+            .collect();
+        let known: Result<HashMap<String, LedgerEntry>, String> = store
+            .ledger_many(&shas)
+            .await
+            .map(|v| v.into_iter().map(|l| (l.sha256.clone(), l)).collect())
+            .map_err(|e| e.to_string());
         let mut group: Vec<(usize, Batch)> = Vec::new();
         let mut group_intervals = 0u64;
         for (k, p) in prepared.into_iter().enumerate() {
@@ -330,7 +339,7 @@ pub async fn import_files_grouped(
                 duplicates.push((reports.len() - 1, *k));
                 continue;
             }
-            match store.ledger(&p.sha).await {
+            match known.as_ref().map(|k| k.get(&p.sha)) {
                 Ok(Some(l)) if l.outcome == "imported" => {
                     reports.push(already(format!(
                         "{} at {}",
@@ -341,7 +350,7 @@ pub async fn import_files_grouped(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    reports.push(failed(None, e.to_string()));
+                    reports.push(failed(None, e.clone()));
                     continue;
                 }
             }

@@ -371,6 +371,9 @@ pub trait Store {
     ) -> Result<Option<Series>>;
     /// The ledger entry of a file with this content hash.
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>>;
+    /// The ledger entries of files with these content hashes (those the ledger has), in one
+    /// call: an import of many files asks once, not once a file.
+    async fn ledger_many(&self, sha256: &[String]) -> Result<Vec<LedgerEntry>>;
     /// Adds a group and its parents (nothing happens if it exists).
     async fn add_group(&self, path: &str) -> Result<()>;
     /// Puts meters into a group (created if missing); every meter must be in the store.
@@ -537,6 +540,9 @@ impl Store for AnyStore {
     }
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
         delegate!(self, s => s.ledger(sha256).await)
+    }
+    async fn ledger_many(&self, sha256: &[String]) -> Result<Vec<LedgerEntry>> {
+        delegate!(self, s => s.ledger_many(sha256).await)
     }
     async fn add_group(&self, path: &str) -> Result<()> {
         delegate!(self, s => s.add_group(path).await)

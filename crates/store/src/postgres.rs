@@ -1494,6 +1494,19 @@ impl Store for PgStore {
         })
     }
 
+    async fn ledger_many(&self, sha256: &[String]) -> Result<Vec<LedgerEntry>> {
+        on_client!(self, |c| {
+            let rows = c
+                .query(
+                    "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                     FROM file_ledger WHERE sha256 = ANY($1)",
+                    &[&sha256],
+                )
+                .await?;
+            Ok(rows.iter().map(ledger_row).collect())
+        })
+    }
+
     async fn ledger(&self, sha256: &str) -> Result<Option<LedgerEntry>> {
         on_client!(self, |c| {
             let row = c

@@ -770,10 +770,16 @@ impl Inner {
 /// without zero padding. An exact match of the name (a meter's id, then an alias) wins over a match
 /// of its canonical form (an id, then an alias).
 pub(crate) fn resolve(c: &Connection, name: &str) -> Result<Option<(i64, String)>> {
+    Ok(resolve_exact(c, name)?.map(|(id, serial, _)| (id, serial)))
+}
+
+/// [`resolve`], and whether the name matched as it is (an id or an alias), not only through its
+/// canonical form.
+fn resolve_exact(c: &Connection, name: &str) -> Result<Option<(i64, String, bool)>> {
     let name = name.trim();
     let canon = metermaster_model::canonical_meter_id(name);
-    Ok(c.query_row(
-        "SELECT id, serial FROM (
+    let mut st = c.prepare_cached(
+        "SELECT id, serial, p FROM (
            SELECT id, serial, 0 AS p FROM meters WHERE serial = ?1
            UNION ALL SELECT id, serial, 2 FROM meters WHERE serial = ?2
            UNION ALL SELECT m.id, m.serial, 1 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
@@ -781,10 +787,12 @@ pub(crate) fn resolve(c: &Connection, name: &str) -> Result<Option<(i64, String)
            UNION ALL SELECT m.id, m.serial, 3 FROM meter_aliases a JOIN meters m ON m.id = a.meter_id
              WHERE a.alias = ?2
          ) ORDER BY p LIMIT 1",
-        params![name, canon],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?)
+    )?;
+    Ok(st
+        .query_row(params![name, canon], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? <= 1))
+        })
+        .optional()?)
 }
 
 /// The meter a name names, or [`StoreError::NoMeter`].
@@ -798,16 +806,17 @@ fn meter_id(tx: &Transaction<'_>, cache: &mut HashMap<String, i64>, serial: &str
     if let Some(id) = cache.get(serial) {
         return Ok(*id);
     }
-    let (id, canon) = match resolve(tx, serial)? {
+    let (id, canon, exact) = match resolve_exact(tx, serial)? {
         Some(found) => found,
         None => {
             let canon = metermaster_model::canonical_meter_id(serial);
             tx.execute("INSERT INTO meters (serial) VALUES (?1)", [&canon])?;
-            (tx.last_insert_rowid(), canon)
+            (tx.last_insert_rowid(), canon, false)
         }
     };
     let name = serial.trim();
-    if name != canon {
+    // A name found as it is is the id or an alias already.
+    if !exact && name != canon {
         tx.execute(
             "INSERT INTO meter_aliases (alias, meter_id, kind) VALUES (?1, ?2, 'serial')
              ON CONFLICT DO NOTHING",
@@ -1318,6 +1327,24 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             rows::attach_notes(&mut series, notes);
             Ok(Some(series))
+        })
+        .await
+    }
+
+    async fn ledger_many(&self, sha256: &[String]) -> Result<Vec<LedgerEntry>> {
+        let shas = sha256.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
+                 FROM file_ledger WHERE sha256 = ?1",
+            )?;
+            let mut out = Vec::new();
+            for sha in &shas {
+                if let Some(l) = st.query_row([sha], ledger_row).optional()? {
+                    out.push(l);
+                }
+            }
+            Ok(out)
         })
         .await
     }
