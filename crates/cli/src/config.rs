@@ -4,7 +4,6 @@
 //! exists. Command-line options override the file. See docs/configuration.md.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -79,16 +78,10 @@ pub struct OutputConfig {
     pub res_mode: ResMode,
 }
 
-static CONFIG: OnceLock<Config> = OnceLock::new();
-
-/// The configuration loaded at start (empty when there is none).
-pub fn get() -> &'static Config {
-    CONFIG.get_or_init(Config::default)
-}
-
 /// Reads the configuration file: `explicit` (an error when absent), else the data directory's
-/// `metermaster.toml` when it exists.
-pub fn load(explicit: Option<&Path>) -> Result<()> {
+/// `metermaster.toml` when it exists. The configuration is then given explicitly to the
+/// command (`main` applies it to the parsed arguments); nothing reads it from a global.
+pub fn load(explicit: Option<&Path>) -> Result<Config> {
     let path = match explicit {
         Some(p) => {
             if !p.exists() {
@@ -108,8 +101,7 @@ pub fn load(explicit: Option<&Path>) -> Result<()> {
                 .with_context(|| format!("configuration {}", p.display()))?
         }
     };
-    let _ = CONFIG.set(cfg);
-    Ok(())
+    Ok(cfg)
 }
 
 /// Parses and checks a configuration text.

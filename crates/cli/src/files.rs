@@ -34,23 +34,26 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 impl StoreArgs {
-    /// The data directory: --data-dir, $METERMASTER_DATA_DIR, the configuration's `data_dir`,
-    /// else the default.
+    /// Fills what the command line and the environment left open from the configuration.
+    pub fn apply(&mut self, cfg: &crate::config::Config) {
+        if self.data_dir.is_none() {
+            self.data_dir = cfg.data_dir.clone();
+        }
+        if self.database.is_none() {
+            self.database = cfg.database.clone();
+        }
+    }
+
+    /// The data directory: --data-dir, $METERMASTER_DATA_DIR, the configuration's `data_dir`
+    /// (applied by [`StoreArgs::apply`]), else the default.
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir
-            .clone()
-            .or_else(|| crate::config::get().data_dir.clone())
-            .unwrap_or_else(default_data_dir)
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
     /// The store: --database, $METERMASTER_DATABASE, the configuration's `database`, else
     /// `sqlite:DATA_DIR/metermaster.db`.
     pub fn url(&self) -> String {
-        if let Some(u) = self
-            .database
-            .clone()
-            .or_else(|| crate::config::get().database.clone())
-        {
+        if let Some(u) = self.database.clone() {
             return u;
         }
         format!(
@@ -222,6 +225,20 @@ pub struct WatchArgs {
     pub once: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The configuration's `[[watch.folders]]` (filled by `main` from the configuration).
+    #[arg(skip)]
+    pub config_folders: Vec<crate::config::WatchFolder>,
+}
+
+impl WatchArgs {
+    /// Fills the interval and adds the folders of the configuration.
+    pub fn apply(&mut self, cfg: &crate::config::Config) {
+        self.store.apply(cfg);
+        if self.interval.is_none() {
+            self.interval = Some(cfg.watch.interval_s);
+        }
+        self.config_folders = cfg.watch.folders.clone();
+    }
 }
 
 /// The folders to watch: the command line's and the configuration's.
@@ -236,7 +253,7 @@ fn watched_folders(a: &WatchArgs) -> Result<Vec<WatchFolder>> {
             how: cli_how.clone(),
         });
     }
-    for (k, f) in crate::config::get().watch.folders.iter().enumerate() {
+    for (k, f) in a.config_folders.iter().enumerate() {
         let format = match f.format.as_deref() {
             None => None,
             Some("res") => Some(FileFormat::Res),
@@ -265,7 +282,7 @@ fn watched_folders(a: &WatchArgs) -> Result<Vec<WatchFolder>> {
 }
 
 pub async fn watch(a: WatchArgs) -> Result<()> {
-    let interval = a.interval.unwrap_or(crate::config::get().watch.interval_s);
+    let interval = a.interval.unwrap_or(60);
     if interval < 10 && !a.once {
         bail!("--interval must be at least 10 seconds");
     }

@@ -114,10 +114,33 @@ pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Re
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    if let Err(e) = config::load(cli.config.as_deref()) {
-        eprintln!("error: {e:#}");
-        return std::process::ExitCode::FAILURE;
+    let mut cli = Cli::parse();
+    let cfg = match config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // The configuration is given to the command explicitly: what the command line and the
+    // environment left open is filled from it.
+    match &mut cli.command {
+        Command::Demo(a) => a.store.apply(&cfg),
+        Command::Read(a) => a.apply(&cfg),
+        Command::Time(a) => a.store.apply(&cfg),
+        Command::Program(a) => a.store.apply(&cfg),
+        Command::Import(a) => a.store.apply(&cfg),
+        Command::Export(a) => a.store.apply(&cfg),
+        Command::Watch(a) => a.apply(&cfg),
+        Command::List(a) => a.store.apply(&cfg),
+        Command::Scheme(a) => a.store.apply(&cfg),
+        Command::User(a) => a.store.apply(&cfg),
+        Command::Group(a) => a.store.apply(&cfg),
+        Command::Sim(_)
+        | Command::Audit(_)
+        | Command::Inspect(_)
+        | Command::Res(_)
+        | Command::Bench(_) => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

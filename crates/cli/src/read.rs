@@ -237,21 +237,28 @@ impl ReadArgs {
 
     /// Where the reading goes besides the screen.
     fn keeping<'a>(&self, store: Option<&'a metermaster_store::AnyStore>) -> Keeping<'a> {
-        let cfg = crate::config::get();
         Keeping {
             store: store.map(|s| (s, self.store.url())),
             out: self.out.clone(),
-            res_folder: self
-                .res_folder
-                .as_ref()
-                .or(cfg.output.res_folder.as_ref())
-                .map(|f| {
-                    let mode = match self.res_mode.unwrap_or(cfg.output.res_mode) {
-                        crate::config::ResMode::Append => metermaster_master::ResMode::Append,
-                        crate::config::ResMode::Overwrite => metermaster_master::ResMode::Overwrite,
-                    };
-                    (f.clone(), mode)
-                }),
+            res_folder: self.res_folder.as_ref().map(|f| {
+                let mode = match self.res_mode.unwrap_or_default() {
+                    crate::config::ResMode::Append => metermaster_master::ResMode::Append,
+                    crate::config::ResMode::Overwrite => metermaster_master::ResMode::Overwrite,
+                };
+                (f.clone(), mode)
+            }),
+        }
+    }
+
+    /// Fills the store and the .RES output from the configuration where the command line left
+    /// them open.
+    pub fn apply(&mut self, cfg: &crate::config::Config) {
+        self.store.apply(cfg);
+        if self.res_folder.is_none() {
+            self.res_folder = cfg.output.res_folder.clone();
+        }
+        if self.res_mode.is_none() {
+            self.res_mode = Some(cfg.output.res_mode);
         }
     }
 

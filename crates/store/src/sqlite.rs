@@ -351,6 +351,15 @@ fn merge_meter(tx: &Transaction<'_>, gone: i64, keep: i64) -> Result<()> {
 /// Brings the schema of an open database up to [`SCHEMA_VERSION`], one migration a
 /// transaction. Refuses a database of a newer schema.
 fn migrate_all(conn: &mut Connection) -> Result<()> {
+    // A store at this version (the common case) is checked without taking the write lock, so
+    // that opening a store never waits behind another process's long write.
+    let current: Option<i64> = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .optional()
+        .unwrap_or(None);
+    if current == Some(SCHEMA_VERSION) {
+        return Ok(());
+    }
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
