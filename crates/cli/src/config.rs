@@ -44,6 +44,25 @@ fn default_interval() -> u64 {
     60
 }
 
+/// The formats a watched folder can be forced to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchFormat {
+    Res,
+    Csv,
+    Nem12,
+}
+
+impl From<WatchFormat> for crate::files::FileFormat {
+    fn from(f: WatchFormat) -> Self {
+        match f {
+            WatchFormat::Res => crate::files::FileFormat::Res,
+            WatchFormat::Csv => crate::files::FileFormat::Csv,
+            WatchFormat::Nem12 => crate::files::FileFormat::Nem12,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchFolder {
@@ -53,7 +72,7 @@ pub struct WatchFolder {
     /// Where broken files go, with a report (default: PATH/quarantine).
     pub quarantine: Option<PathBuf>,
     /// Force a format for this folder (`res`, `csv`, `nem12`).
-    pub format: Option<String>,
+    pub format: Option<WatchFormat>,
     /// Read this folder's files as CSV through this column mapping (TOML file).
     pub mapping: Option<PathBuf>,
 }
@@ -114,11 +133,6 @@ pub fn parse(text: &str) -> Result<Config> {
         );
     }
     for (k, f) in cfg.watch.folders.iter().enumerate() {
-        if let Some(fmt) = &f.format {
-            if !["res", "csv", "nem12"].contains(&fmt.as_str()) {
-                bail!("watch.folders[{k}].format = {fmt:?}: expected res, csv or nem12");
-            }
-        }
         if f.format.is_some() && f.mapping.is_some() {
             bail!("watch.folders[{k}]: give format or mapping, not both");
         }

@@ -254,13 +254,7 @@ fn watched_folders(a: &WatchArgs) -> Result<Vec<WatchFolder>> {
         });
     }
     for (k, f) in a.config_folders.iter().enumerate() {
-        let format = match f.format.as_deref() {
-            None => None,
-            Some("res") => Some(FileFormat::Res),
-            Some("csv") => Some(FileFormat::Csv),
-            Some("nem12") => Some(FileFormat::Nem12),
-            Some(other) => bail!("watch.folders[{k}].format {other:?}"),
-        };
+        let format = f.format.map(FileFormat::from);
         out.push(WatchFolder {
             path: f.path.clone(),
             processed: f

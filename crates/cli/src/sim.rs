@@ -73,7 +73,7 @@ pub struct SimArgs {
     /// (DLMS/COSEM; meter i on port PORT+i-1, logical device 1, clients 16 public, 17 password
     /// `12345678`, 1 HLS-GMAC with the Green Book keys; see docs/simulator.md).
     #[arg(long, default_value = "flag")]
-    pub protocol: String,
+    pub protocol: metermaster_master::Protocol,
     /// DLMS transport: `wrapper` (IEC 62056-47, the default) or `hdlc` (HDLC frames over TCP).
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
@@ -172,13 +172,13 @@ pub fn build_fleet(a: &FleetArgs) -> Result<Fleet> {
 }
 
 pub async fn run(a: SimArgs) -> Result<()> {
-    match a.protocol.as_str() {
-        "flag" if a.transport.is_some() || a.mode_e => {
+    use metermaster_master::Protocol;
+    match a.protocol {
+        Protocol::Flag if a.transport.is_some() || a.mode_e => {
             bail!("--transport and --mode-e apply to --protocol dlms")
         }
-        "flag" => {}
-        "dlms" => return run_dlms(a).await,
-        other => bail!("--protocol {other:?}: flag or dlms"),
+        Protocol::Flag => {}
+        Protocol::Dlms => return run_dlms(a).await,
     }
     let fleet = Arc::new(build_fleet(&a.fleet)?);
     let mut opts = ServeOptions {

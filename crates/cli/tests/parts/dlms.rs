@@ -373,7 +373,7 @@ fn dlms_sim_serves_one_port_per_meter() {
         ),
         (
             vec!["sim", "--protocol", "iec104", "--listen", "127.0.0.1:0"],
-            "flag or dlms",
+            "protocol \"iec104\": known protocols are flag and dlms",
         ),
     ] {
         let (ok, _, err) = run(&args);
