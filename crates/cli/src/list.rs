@@ -87,15 +87,15 @@ pub async fn run(a: ListArgs) -> Result<()> {
             serde_json::to_value(&v)?
         }
         ListWhat::Readings => {
-            let all = store.readings(a.meter.as_deref()).await?;
-            let v: Vec<_> = all
-                .into_iter()
-                .skip(usize::try_from(a.offset).unwrap_or(usize::MAX))
-                .take(
-                    a.limit
-                        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+            let v = store
+                .readings_page(
+                    a.meter.as_deref(),
+                    metermaster_store::Page {
+                        offset: a.offset,
+                        limit: a.limit,
+                    },
                 )
-                .collect();
+                .await?;
             if !a.json {
                 println!(
                     "{:>8} {:<16} {:<8} {:<26} origin",

@@ -355,8 +355,13 @@ pub trait Store {
     /// Records another name of a known meter (a NMI, a DLMS system title); a name that already
     /// names another meter is refused.
     async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()>;
-    /// Stored readings of one meter (or all), oldest first.
-    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>>;
+    /// Stored readings of one meter (by any of its names; an unknown meter is
+    /// [`StoreError::NoMeter`]) or of all, oldest first.
+    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
+        self.readings_page(meter, Page::default()).await
+    }
+    /// [`Store::readings`], a page of them.
+    async fn readings_page(&self, meter: Option<&str>, page: Page) -> Result<Vec<ReadingRecord>>;
     /// One stored reading, exactly as it was stored.
     async fn reading(&self, id: i64) -> Result<Reading>;
     /// The profile channels stored for a meter.
@@ -520,8 +525,8 @@ impl Store for AnyStore {
     async fn add_alias(&self, meter: &str, alias: &str, kind: &str) -> Result<()> {
         delegate!(self, s => s.add_alias(meter, alias, kind).await)
     }
-    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
-        delegate!(self, s => s.readings(meter).await)
+    async fn readings_page(&self, meter: Option<&str>, page: Page) -> Result<Vec<ReadingRecord>> {
+        delegate!(self, s => s.readings_page(meter, page).await)
     }
     async fn reading(&self, id: i64) -> Result<Reading> {
         delegate!(self, s => s.reading(id).await)

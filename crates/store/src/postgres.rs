@@ -1371,7 +1371,12 @@ impl Store for PgStore {
         })
     }
 
-    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
+    async fn readings_page(
+        &self,
+        meter: Option<&str>,
+        page: crate::Page,
+    ) -> Result<Vec<ReadingRecord>> {
+        let (limit, offset) = page.sql();
         on_client!(self, |c| {
             let meter = match meter {
                 Some(name) => Some(resolve_known(&*c, name).await?.0),
@@ -1381,8 +1386,8 @@ impl Store for PgStore {
                 .query(
                     "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
                      JOIN meters m ON m.id = r.meter_id WHERE $1::BIGINT IS NULL OR m.id = $1
-                     ORDER BY r.started, r.id",
-                    &[&meter],
+                     ORDER BY r.started, r.id LIMIT $2 OFFSET $3",
+                    &[&meter, &limit, &offset],
                 )
                 .await?;
             Ok(rows

@@ -1198,8 +1198,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn readings(&self, meter: Option<&str>) -> Result<Vec<ReadingRecord>> {
+    async fn readings_page(
+        &self,
+        meter: Option<&str>,
+        page: crate::Page,
+    ) -> Result<Vec<ReadingRecord>> {
         let meter = meter.map(str::to_string);
+        let (limit, offset) = page.sql();
         self.read(move |c| {
             let meter = match meter {
                 Some(name) => Some(resolve_known(c, &name)?.0),
@@ -1208,9 +1213,9 @@ impl Store for SqliteStore {
             let mut st = c.prepare(
                 "SELECT r.id, m.serial, r.protocol, r.started, r.origin FROM readings r
                  JOIN meters m ON m.id = r.meter_id WHERE ?1 IS NULL OR m.id = ?1
-                 ORDER BY r.started, r.id",
+                 ORDER BY r.started, r.id LIMIT ?2 OFFSET ?3",
             )?;
-            let rows = st.query_map([meter], |r| {
+            let rows = st.query_map(params![meter, limit, offset], |r| {
                 Ok(ReadingRecord {
                     id: r.get(0)?,
                     meter: r.get(1)?,

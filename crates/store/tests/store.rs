@@ -743,6 +743,31 @@ both!(one_meter_under_every_name, |s: AnyStore| async move {
         assert_eq!(s.readings(Some(name)).await.unwrap().len(), 2, "{name}");
         assert_eq!(s.channels(name).await.unwrap().len(), 2, "{name}");
     }
+    // Pages of a meter's readings, oldest first.
+    let all = s.readings(Some("10000001")).await.unwrap();
+    let second = s
+        .readings_page(
+            Some("0000000010000001"),
+            Page {
+                offset: 1,
+                limit: Some(5),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second, all[1..].to_vec());
+    assert!(
+        s.readings_page(
+            None,
+            Page {
+                offset: 0,
+                limit: Some(0)
+            }
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
     // Audit entries are kept under the canonical id and found by any name.
     let by_alias = s
         .audit_entries(&AuditFilter {
