@@ -191,6 +191,7 @@ async fn read_body<L: Link>(
             ident: Some(ident.line()),
             firmware,
             scheme_id: Some(scheme),
+            system_title: None,
         },
         "flag",
         started,

@@ -27,6 +27,10 @@ pub struct MeterIdentity {
     /// The id of the tariff scheme / configuration programmed into the meter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme_id: Option<String>,
+    /// DLMS: the meter's system title (8 bytes, in hex), when the association told it: another
+    /// name of the meter (the store keeps it as an alias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_title: Option<String>,
 }
 
 /// The meter's clock as read, and how far it is from the master's clock.

@@ -188,6 +188,9 @@ pub fn to_res(r: &Reading) -> String {
         .t(r.started)
         .t(r.finished)
         .end();
+    if let Some(t) = &m.system_title {
+        line(&mut out, "TITLE").s(t).end();
+    }
     if let Some(c) = &r.clock {
         line(&mut out, "CLOCK")
             .d(c.meter_local.format("%Y-%m-%dT%H:%M:%S%.f"))
@@ -519,6 +522,7 @@ impl<'t> Block<'t> {
                     ident: f.opt("ident")?,
                     firmware: f.opt("firmware")?,
                     scheme_id: f.opt("scheme id")?,
+                    system_title: None,
                 });
             }
             "READ" => {
@@ -565,6 +569,12 @@ impl<'t> Block<'t> {
             "STATUS" => {
                 let s = f.s("status")?;
                 self.reading(line, tag)?.status.push(s);
+            }
+            "TITLE" => {
+                let t = f.s("system title")?;
+                f.done()?;
+                self.reading(line, tag)?.meter.system_title = Some(t);
+                return Ok(());
             }
             "UNREADABLE" => {
                 let part = f.s("part")?;

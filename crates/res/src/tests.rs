@@ -17,6 +17,7 @@ pub fn sample() -> Reading {
             ident: Some("GEC5120510070213@000".into()),
             firmware: None,
             scheme_id: Some("~".into()),
+            system_title: Some("47454331003C4D41".into()),
         },
         "flag",
         t(14, 0),

@@ -164,6 +164,25 @@ pub struct MeterAlias {
     pub kind: String,
 }
 
+impl Batch {
+    /// The batch's alias hints: those given, and the system title of every DLMS reading.
+    pub(crate) fn alias_hints(&self) -> Vec<MeterAlias> {
+        let mut out: Vec<MeterAlias> = self
+            .readings
+            .iter()
+            .filter_map(|(r, _)| {
+                r.meter.system_title.as_ref().map(|t| MeterAlias {
+                    meter: r.meter.serial.clone(),
+                    alias: t.clone(),
+                    kind: "system-title".into(),
+                })
+            })
+            .collect();
+        out.extend(self.aliases.iter().cloned());
+        out
+    }
+}
+
 /// What a batch changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {

@@ -781,7 +781,7 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
     let mut outs = vec![BatchOutcome::default(); batches.len()];
     let mut ids = HashMap::new();
     for (b, batch) in batches.iter().enumerate() {
-        outs[b].aliases_refused = apply_aliases(tx, &mut ids, &batch.aliases).await?;
+        outs[b].aliases_refused = apply_aliases(tx, &mut ids, &batch.alias_hints()).await?;
     }
     let want = wanted(
         &ids,

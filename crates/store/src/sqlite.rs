@@ -895,7 +895,7 @@ fn apply_aliases(
 fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
     let mut ids = HashMap::new();
-    out.aliases_refused = apply_aliases(tx, &mut ids, &batch.aliases)?;
+    out.aliases_refused = apply_aliases(tx, &mut ids, &batch.alias_hints())?;
     let mut intervals: Vec<crate::IntervalRow> = Vec::new();
     for (r, origin) in &batch.readings {
         let m = &r.meter;

@@ -1687,3 +1687,20 @@ async fn sqlite_upgrade_keeps_apart_what_is_not_one_meter() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+both!(
+    a_dlms_system_title_finds_the_meter,
+    |s: AnyStore| async move {
+        let mut r = reading("10000001", t0(), 2, 1);
+        r.protocol = "dlms".into();
+        r.meter.system_title = Some("4D4D4D0000BC614E".into());
+        s.write(batch(r.clone())).await.unwrap();
+        assert_eq!(
+            s.meter("4D4D4D0000BC614E").await.unwrap().unwrap().serial,
+            "10000001"
+        );
+        // Kept with the reading too (its stored form carries the title).
+        let id = s.readings(Some("4D4D4D0000BC614E")).await.unwrap()[0].id;
+        assert_eq!(s.reading(id).await.unwrap(), r);
+    }
+);

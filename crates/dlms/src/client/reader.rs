@@ -493,6 +493,7 @@ pub async fn read_body<S: AsyncRead + AsyncWrite + Unpin + Send>(
             ident: ldn,
             firmware,
             scheme_id: scheme_id.filter(|s| !s.is_empty()),
+            system_title: server_title.map(|t| t.to_string()),
         },
         "dlms",
         started,
