@@ -109,7 +109,7 @@ pub async fn read_connection(
             // Give a meter (or a terminal server) time to drop the old session.
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        let link = match conn.open(std::time::Duration::from_secs(10)).await {
+        let link = match crate::transport::open(conn, std::time::Duration::from_secs(10)).await {
             Ok(l) => l,
             Err(e) if is_transient(&e) => {
                 last = Some(e);

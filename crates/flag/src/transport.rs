@@ -2,7 +2,6 @@
 //! sign-on selects the meter) and serial ports (7E1, with the baud switch of the optical port).
 //! Anything `AsyncRead + AsyncWrite` is a link, so tests run sessions over in-memory pipes.
 
-use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -175,155 +174,40 @@ impl<L: AsyncRead + AsyncWrite + Unpin + Send> Link for SoftParity<L> {
     }
 }
 
-/// Where a meter is: `tcp://HOST:PORT[?parity=soft]` or
-/// `serial:///dev/ttyUSB0?baud=300&fixed=1`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
-    Tcp {
-        host: String,
-        port: u16,
-        /// Software 7E1: the gateway passes 8N1 characters (see [`SoftParity`]).
-        soft_parity: bool,
-    },
-    Serial {
-        path: String,
-        baud: u32,
-        fixed: bool,
-    },
-}
+pub use metermaster_model::Connection;
 
-impl fmt::Display for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Connection::Tcp {
-                host,
-                port,
-                soft_parity,
-            } => {
-                write!(f, "tcp://{host}:{port}")?;
-                if *soft_parity {
-                    f.write_str("?parity=soft")?;
-                }
-                Ok(())
-            }
-            Connection::Serial { path, baud, fixed } => {
-                write!(f, "serial://{path}?baud={baud}")?;
-                if *fixed {
-                    f.write_str("&fixed=1")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl Connection {
-    pub fn parse(s: &str) -> Result<Connection, Error> {
-        let usage = |why: &str| {
-            Error::Usage(format!(
-                "connection {s:?}: {why} (expected tcp://HOST:PORT or serial:///dev/ttyX?baud=N)"
-            ))
-        };
-        if let Some(rest) = s.strip_prefix("tcp://") {
-            let (rest, query) = match rest.split_once('?') {
-                Some((r, q)) => (r, q),
-                None => (rest, ""),
-            };
-            let mut soft_parity = false;
-            for kv in query.split('&').filter(|k| !k.is_empty()) {
-                match kv {
-                    "parity=soft" => soft_parity = true,
-                    "parity=none" => soft_parity = false,
-                    _ => {
-                        return Err(usage(&format!(
-                            "unknown option {kv:?} (known: parity=soft)"
-                        )));
-                    }
-                }
-            }
-            let rest = rest.trim_end_matches('/');
-            let (host, port) = rest.rsplit_once(':').ok_or_else(|| usage("no port"))?;
-            let port: u16 = port
-                .parse()
-                .map_err(|_| usage("port is not a number 1-65535"))?;
-            if host.is_empty() || port == 0 {
-                return Err(usage("empty host or port 0"));
-            }
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
-            return Ok(Connection::Tcp {
-                host,
-                port,
-                soft_parity,
-            });
-        }
-        if let Some(rest) = s.strip_prefix("serial://") {
-            let (path, query) = match rest.split_once('?') {
-                Some((p, q)) => (p, q),
-                None => (rest, ""),
-            };
-            if path.is_empty() {
-                return Err(usage("no device path"));
-            }
-            let mut baud = 300;
-            let mut fixed = false;
-            for kv in query.split('&').filter(|k| !k.is_empty()) {
-                match kv.split_once('=') {
-                    Some(("baud", v)) => {
-                        baud = v
-                            .parse()
-                            .ok()
-                            .filter(|b| *b > 0)
-                            .ok_or_else(|| usage("baud is not a positive number"))?
-                    }
-                    Some(("fixed", v)) => fixed = matches!(v, "1" | "true" | "yes"),
-                    _ => return Err(usage(&format!("unknown option {kv:?}"))),
-                }
-            }
-            return Ok(Connection::Serial {
-                path: path.to_string(),
-                baud,
-                fixed,
-            });
-        }
-        Err(usage("unknown scheme"))
-    }
-
-    /// Opens the link.
-    pub async fn open(&self, timeout: Duration) -> Result<Box<dyn Link>, Error> {
-        match self {
-            Connection::Tcp {
-                host,
-                port,
-                soft_parity,
-            } => {
-                let s = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), *port)))
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        during: format!("connecting to {self}"),
-                        timeout_ms: timeout.as_millis() as u64,
-                    })?
-                    .map_err(|e| {
-                        Error::Io(io::Error::new(
-                            e.kind(),
-                            format!("connecting to {self}: {e}"),
-                        ))
-                    })?;
-                s.set_nodelay(true)?;
-                if *soft_parity {
-                    Ok(Box::new(SoftParity::new(s)))
-                } else {
-                    Ok(Box::new(s))
-                }
-            }
-            Connection::Serial { path, baud, fixed } => {
-                let l = SerialLink::open(path, *baud, *fixed).map_err(|e| {
-                    Error::Io(io::Error::new(e.kind(), format!("opening {path}: {e}")))
+/// Opens the link to a meter for a FLAG session: TCP (with software 7E1 when asked), or a serial
+/// port at the connection's speed in 7E1.
+pub async fn open(conn: &Connection, timeout: Duration) -> Result<Box<dyn Link>, Error> {
+    match conn {
+        Connection::Tcp {
+            host,
+            port,
+            soft_parity,
+        } => {
+            let s = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), *port)))
+                .await
+                .map_err(|_| Error::Timeout {
+                    during: format!("connecting to {conn}"),
+                    timeout_ms: timeout.as_millis() as u64,
+                })?
+                .map_err(|e| {
+                    Error::Io(io::Error::new(
+                        e.kind(),
+                        format!("connecting to {conn}: {e}"),
+                    ))
                 })?;
-                Ok(Box::new(l))
+            s.set_nodelay(true)?;
+            if *soft_parity {
+                Ok(Box::new(SoftParity::new(s)))
+            } else {
+                Ok(Box::new(s))
             }
+        }
+        Connection::Serial { path, baud, fixed } => {
+            let l = SerialLink::open(path, *baud, *fixed)
+                .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("opening {path}: {e}"))))?;
+            Ok(Box::new(l))
         }
     }
 }

@@ -131,8 +131,7 @@ async fn flag_clock(
     store: Option<&AnyStore>,
 ) -> Result<ClockReport, MasterError> {
     let conn = &t.connection;
-    let link = conn
-        .open(std::time::Duration::from_secs(10))
+    let link = metermaster_flag::transport::open(conn, std::time::Duration::from_secs(10))
         .await
         .map_err(|e| MasterError::new(t.name(), Stage::Connect, format!("opening {conn}"), e))?;
     let mut c = FlagClient::attach(link, crate::read::flag_client_options(t));

@@ -332,8 +332,7 @@ async fn flag_attempt(
     seen: &mut (Option<String>, Option<u32>),
 ) -> Result<Attempt, Failure> {
     let conn = &t.connection;
-    let link = conn
-        .open(Duration::from_secs(10))
+    let link = metermaster_flag::transport::open(conn, Duration::from_secs(10))
         .await
         .map_err(|e| Failure::new(format!("opening {conn}"), e))?;
     let mut c = FlagClient::attach(link, crate::read::flag_client_options(t));

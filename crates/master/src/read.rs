@@ -269,9 +269,7 @@ pub async fn data_readout(
         ));
     }
     let what = format!("data readout of {} address {:?}", t.connection, t.address);
-    let link = t
-        .connection
-        .open(std::time::Duration::from_secs(10))
+    let link = metermaster_flag::transport::open(&t.connection, std::time::Duration::from_secs(10))
         .await
         .map_err(|e| MasterError::new(t.name(), Stage::Connect, what.clone(), e))?;
     let mut client = FlagClient::attach(link, flag_client_options(t));

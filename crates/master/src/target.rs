@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use metermaster_flag::transport::Connection;
+use metermaster_model::Connection;
 use metermaster_model::{EventKind, ObisCode};
 
-use crate::error::{ErrorKind, MasterError, Stage};
+use crate::error::{MasterError, Stage};
 
 /// The protocol a meter speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -159,9 +159,8 @@ impl MeterTarget {
         protocol: Protocol,
         address: impl Into<String>,
     ) -> Result<Self, MasterError> {
-        let c = Connection::parse(connection).map_err(|e| {
-            MasterError::new(connection, Stage::Target, e.to_string(), ErrorKind::Flag(e))
-        })?;
+        let c = Connection::parse(connection)
+            .map_err(|e| MasterError::invalid(connection, e.to_string()))?;
         Ok(MeterTarget::new(c, protocol, address))
     }
 

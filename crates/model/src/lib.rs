@@ -3,6 +3,7 @@
 //! Every edge of the system speaks these types: protocol sessions produce a [`Reading`], files
 //! carry it, the store keeps it and analysis consumes it. Nothing in this crate does I/O.
 
+mod connection;
 mod interval;
 mod meter_id;
 mod obis;
@@ -12,6 +13,7 @@ mod status;
 pub mod well_known;
 mod zone;
 
+pub use connection::{Connection, ConnectionParseError};
 pub use interval::{IntervalNote, IntervalRow, Quality};
 pub use meter_id::{canonical_meter_id, unidentified_meter_id};
 pub use obis::{ObisCode, ObisParseError};
