@@ -22,10 +22,10 @@ pub struct ListArgs {
     /// Audit: only entries of this action (`program`, `time set` ...).
     #[arg(long)]
     pub action: Option<String>,
-    /// Skip this many entries (readings, audit).
+    /// Skip this many entries (meters, readings, files, audit).
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
-    /// At most this many entries (readings, audit).
+    /// At most this many entries (meters, readings, files, audit).
     #[arg(long)]
     pub limit: Option<u64>,
     #[command(flatten)]
@@ -60,7 +60,16 @@ pub async fn run(a: ListArgs) -> Result<()> {
                         .await?
                         .ok_or_else(|| metermaster_store::StoreError::NoMeter(name.clone()))?,
                 ],
-                None => store.meters().await?,
+                None => store
+                    .meters()
+                    .await?
+                    .into_iter()
+                    .skip(usize::try_from(a.offset).unwrap_or(usize::MAX))
+                    .take(
+                        a.limit
+                            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+                    )
+                    .collect(),
             };
             if !a.json {
                 println!(
@@ -192,7 +201,12 @@ pub async fn run(a: ListArgs) -> Result<()> {
             serde_json::to_value(&v)?
         }
         ListWhat::Files => {
-            let v = store.ledger_entries().await?;
+            let v = store
+                .ledger_page(metermaster_store::Page {
+                    offset: a.offset,
+                    limit: a.limit,
+                })
+                .await?;
             if !a.json {
                 println!(
                     "{:<20} {:<12} {:<6} {:>8} {:>10}  path",
@@ -211,15 +225,7 @@ pub async fn run(a: ListArgs) -> Result<()> {
                 }
                 return Ok(());
             }
-            json!(
-                v.iter()
-                    .map(
-                        |l| json!({"sha256": l.sha256, "path": l.path, "size": l.size,
-                        "format": l.format, "imported_at": l.imported_at, "outcome": l.outcome,
-                        "readings": l.readings, "intervals": l.intervals, "report": l.report})
-                    )
-                    .collect::<Vec<_>>()
-            )
+            serde_json::to_value(&v)?
         }
     };
     println!("{}", serde_json::to_string_pretty(&value)?);

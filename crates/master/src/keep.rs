@@ -77,7 +77,10 @@ fn parent(p: &Path) -> &Path {
 
 /// Creates and removes a file in `dir`.
 fn probe_dir(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".metermaster-probe-{}", std::process::id()));
+    // One name per call (process and counter): checks running at once never share a probe.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(".metermaster-probe-{}-{n}", std::process::id()));
     std::fs::File::create(&probe)?;
     std::fs::remove_file(&probe)
 }
@@ -172,7 +175,9 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp{}-{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

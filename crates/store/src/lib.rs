@@ -109,7 +109,7 @@ impl StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A file that was imported (or refused), by content hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LedgerEntry {
     pub sha256: String,
     pub path: String,
@@ -423,7 +423,11 @@ pub trait Store {
     /// The latest version of every scheme and configuration, by folder and id.
     async fn schemes(&self) -> Result<Vec<SchemeVersion>>;
     /// Every ledger entry, oldest first.
-    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>>;
+    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+        self.ledger_page(Page::default()).await
+    }
+    /// A page of the ledger, oldest first.
+    async fn ledger_page(&self, page: Page) -> Result<Vec<LedgerEntry>>;
     /// The audit log, oldest first.
     async fn audit(&self) -> Result<Vec<AuditEntry>> {
         self.audit_entries(&AuditFilter::default()).await
@@ -601,8 +605,8 @@ impl Store for AnyStore {
     async fn schemes(&self) -> Result<Vec<SchemeVersion>> {
         delegate!(self, s => s.schemes().await)
     }
-    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
-        delegate!(self, s => s.ledger_entries().await)
+    async fn ledger_page(&self, page: Page) -> Result<Vec<LedgerEntry>> {
+        delegate!(self, s => s.ledger_page(page).await)
     }
     async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         delegate!(self, s => s.audit_entries(filter).await)

@@ -1722,13 +1722,14 @@ impl Store for PgStore {
         })
     }
 
-    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+    async fn ledger_page(&self, page: crate::Page) -> Result<Vec<LedgerEntry>> {
+        let (limit, offset) = page.sql();
         on_client!(self, |c| {
             let rows = c
                 .query(
                     "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
-                     FROM file_ledger ORDER BY imported_at, path",
-                    &[],
+                     FROM file_ledger ORDER BY imported_at, path LIMIT $1 OFFSET $2",
+                    &[&limit, &offset],
                 )
                 .await?;
             Ok(rows.iter().map(ledger_row).collect())

@@ -1556,13 +1556,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
-        self.read(|c| {
+    async fn ledger_page(&self, page: crate::Page) -> Result<Vec<LedgerEntry>> {
+        let (limit, offset) = page.sql();
+        self.read(move |c| {
             let mut st = c.prepare(
                 "SELECT sha256, path, size, format, imported_at, outcome, readings, intervals, report
-                 FROM file_ledger ORDER BY imported_at, path",
+                 FROM file_ledger ORDER BY imported_at, path LIMIT ?1 OFFSET ?2",
             )?;
-            let rows = st.query_map([], ledger_row)?;
+            let rows = st.query_map([limit, offset], ledger_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
