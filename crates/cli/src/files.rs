@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use metermaster_model::IntervalRow;
 use metermaster_store::AnyStore;
 
 /// Where the store is: `--database URL`, else a SQLite file in the data directory.
@@ -71,7 +70,7 @@ impl StoreArgs {
 }
 
 pub use metermaster_master::files::{
-    FileFormat, GROUP_FILES, ReadAs, WatchEvent, WatchFolder, import_files, import_one, parse_file,
+    FileFormat, GROUP_FILES, ReadAs, WatchEvent, WatchFolder, import_files, import_one,
 };
 
 /// Files to read and how.
@@ -321,177 +320,53 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-/// One meter channel's intervals in a file, summed exactly: as energy when the channel holds
-/// energy or demand (demand × interval length), else as a plain sum of its values.
-#[derive(Debug, Default)]
-struct SeriesSummary {
-    unit: Option<metermaster_model::Unit>,
-    interval_s: u32,
-    intervals: u64,
-    /// Energy (Wh, varh, VAh) of the intervals whose unit has energy.
-    energy: Option<(
-        metermaster_model::Unit,
-        metermaster_res::energy::EnergyTotal,
-    )>,
-    /// How a demand channel was converted, for the user.
-    conversion: Option<String>,
-    /// Sum as (raw, scale) at the finest scale seen, of values whose unit has no energy.
-    total: (i128, i8),
-    /// The finest scale of the values (the decimals an energy total keeps at least).
-    scale: Option<i8>,
-    first: Option<DateTime<Utc>>,
-    last_end: Option<DateTime<Utc>>,
-    quality: std::collections::BTreeMap<&'static str, u64>,
-    methods: std::collections::BTreeMap<String, u64>,
-}
-
-fn add_exact(total: (i128, i8), value: i64, scale: i8) -> Option<(i128, i8)> {
-    let (mut t, mut ts) = total;
-    let mut v = i128::from(value);
-    let mut vs = scale;
-    while vs > ts {
-        v = v.checked_mul(10)?;
-        vs -= 1;
-    }
-    while ts > vs {
-        t = t.checked_mul(10)?;
-        ts -= 1;
-    }
-    Some((t.checked_add(v)?, ts))
-}
-
-fn decimal(raw: i128, scale: i8) -> String {
-    if scale >= 0 {
-        let mut s = raw.to_string();
-        if raw != 0 {
-            s.push_str(&"0".repeat(scale as usize));
-        }
-        return s;
-    }
-    let neg = raw < 0;
-    let digits = raw.unsigned_abs().to_string();
-    let d = (-scale) as usize;
-    let padded = if digits.len() <= d {
-        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
-    } else {
-        digits
-    };
-    let (a, b) = padded.split_at(padded.len() - d);
-    format!("{}{a}.{b}", if neg { "-" } else { "" })
-}
-
-impl SeriesSummary {
-    /// The total as text and its unit: energy in Wh (varh, VAh) whatever the channel held, or
-    /// for a channel without energy (V, A ...) the plain sum of its values in its unit.
-    fn total_text(&self) -> (String, &'static str) {
-        match &self.energy {
-            Some((unit, t)) => (t.decimal(self.scale.unwrap_or(0)), unit.symbol()),
-            None => (
-                decimal(self.total.0, self.total.1),
-                self.unit.map_or("", |u| u.symbol()),
-            ),
-        }
-    }
-}
-
-/// `metermaster inspect`: what a file holds, without storing it: per meter and channel the
-/// number of intervals, their exact total (energy: Wh, with demand channels converted by the
-/// interval length), the time span, qualities and (NEM12) methods.
+/// `metermaster inspect`: what a file holds, without storing it (see
+/// [`metermaster_master::files::inspect_file`]).
 pub async fn inspect(a: InspectArgs) -> Result<()> {
     let how = ReadAs::from_args(a.input.format, a.input.mapping.as_deref())?;
     let mut out = Vec::new();
     let mut failed = 0;
     for path in &a.input.files {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let (format, batch) = match parse_file(path, &bytes, &how) {
-            Ok(x) => x,
+        let f = match metermaster_master::files::inspect_file(path, &bytes, &how) {
+            Ok(f) => f,
             Err(e) => {
                 failed += 1;
-                eprintln!("{}: {e:#}", path.display());
-                out.push(serde_json::json!({"file": path.display().to_string(), "error": format!("{e:#}")}));
+                eprintln!("{}: {e}", path.display());
+                out.push(
+                    serde_json::json!({"file": path.display().to_string(), "error": e.to_string()}),
+                );
                 continue;
             }
         };
-        let mut rows: Vec<IntervalRow> = batch.intervals;
-        for (r, _) in &batch.readings {
-            rows.extend(metermaster_store::reading_intervals(r));
-        }
-        let methods: std::collections::HashMap<
-            (&str, metermaster_model::ObisCode, DateTime<Utc>),
-            &str,
-        > = batch
-            .notes
-            .iter()
-            .map(|n| ((&*n.meter, n.channel, n.start), n.method.as_str()))
-            .collect();
-        let mut series: std::collections::BTreeMap<(String, String), SeriesSummary> =
-            Default::default();
-        for r in &rows {
-            let s = series
-                .entry((r.meter.to_string(), r.channel.to_string()))
-                .or_default();
-            s.unit.get_or_insert(r.unit);
-            s.interval_s = r.seconds;
-            s.intervals += 1;
-            s.scale = Some(s.scale.map_or(r.scale, |x| x.min(r.scale)));
-            let overflow = || {
-                format!(
-                    "{}: total of {} {} overflows",
-                    path.display(),
-                    r.meter,
-                    r.channel
-                )
-            };
-            // Energy as it is, demand times the interval length; other units summed plainly.
-            match metermaster_res::energy::Conversion::new(r.channel, r.unit, r.seconds) {
-                Ok(c) => {
-                    let (_, total) = s.energy.get_or_insert((c.unit, Default::default()));
-                    total.add(&c, r.value, r.scale).with_context(overflow)?;
-                    if s.conversion.is_none() {
-                        s.conversion = c.note();
-                    }
-                }
-                Err(_) => {
-                    s.total = add_exact(s.total, r.value, r.scale).with_context(overflow)?;
-                }
-            }
-            let end = r.start + chrono::Duration::seconds(i64::from(r.seconds));
-            s.first = Some(s.first.map_or(r.start, |f| f.min(r.start)));
-            s.last_end = Some(s.last_end.map_or(end, |l| l.max(end)));
-            *s.quality.entry(r.quality.word()).or_default() += 1;
-            if format == FileFormat::Nem12 {
-                let m = methods
-                    .get(&(&*r.meter, r.channel, r.start))
-                    .copied()
-                    .unwrap_or("A");
-                *s.methods.entry(m.to_string()).or_default() += 1;
-            }
-        }
         if !a.json {
             println!(
                 "{}: {} ({} readings, {} interval values)",
                 path.display(),
-                format.name(),
-                batch.readings.len(),
-                rows.len()
+                f.format,
+                f.readings,
+                f.interval_values
             );
-            for ((meter, channel), s) in &series {
-                let (total, unit) = s.total_text();
-                let total = match (&s.energy, &s.conversion) {
-                    (Some(_), Some(_)) => format!(
-                        "total {total} {unit} (from {}, average demand × {} s)",
-                        s.unit.map_or("", |u| u.symbol()),
+            for s in &f.series {
+                let total = match (s.energy, &s.conversion) {
+                    (true, Some(_)) => format!(
+                        "total {} {} (from {}, average demand × {} s)",
+                        s.total,
+                        s.unit,
+                        s.channel_unit.unwrap_or(""),
                         s.interval_s
                     ),
-                    (Some(_), None) => format!("total {total} {unit}"),
-                    (None, _) => format!("sum {total} {unit} (not energy)"),
+                    (true, None) => format!("total {} {}", s.total, s.unit),
+                    (false, _) => format!("sum {} {} (not energy)", s.total, s.unit),
                 };
                 println!(
-                    "  {meter} {channel}: {} × {} s, {} .. {}, {total}, {}",
+                    "  {} {}: {} × {} s, {} .. {}, {total}, {}",
+                    s.meter,
+                    s.channel,
                     s.intervals,
                     s.interval_s,
                     s.first.map_or("-".into(), |t| t.to_rfc3339()),
-                    s.last_end.map_or("-".into(), |t| t.to_rfc3339()),
+                    s.end.map_or("-".into(), |t| t.to_rfc3339()),
                     s.quality
                         .iter()
                         .map(|(q, n)| format!("{n} {q}"))
@@ -500,28 +375,7 @@ pub async fn inspect(a: InspectArgs) -> Result<()> {
                 );
             }
         }
-        out.push(serde_json::json!({
-            "file": path.display().to_string(),
-            "format": format.name(),
-            "readings": batch.readings.len(),
-            "series": series.iter().map(|((meter, channel), s)| {
-                let (total, unit) = s.total_text();
-                serde_json::json!({
-                "meter": meter,
-                "channel": channel,
-                "unit": unit,
-                "channel_unit": s.unit.map(|u| u.symbol()),
-                "energy": s.energy.is_some(),
-                "conversion": s.conversion,
-                "interval_s": s.interval_s,
-                "intervals": s.intervals,
-                "total": total,
-                "first": s.first,
-                "end": s.last_end,
-                "quality": s.quality,
-                "methods": s.methods,
-            })}).collect::<Vec<_>>(),
-        }));
+        out.push(serde_json::to_value(&f)?);
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);

@@ -787,3 +787,191 @@ pub async fn watch_scan(
     }
     Ok(())
 }
+
+// ----- inspect -----
+
+/// One meter channel's intervals in a file, summed exactly: as energy when the channel holds
+/// energy or demand (demand × interval length), else as a plain sum of its values.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeriesSummary {
+    pub meter: String,
+    pub channel: String,
+    /// The total's unit: the energy unit (Wh, varh, VAh), or the channel's own without energy.
+    pub unit: &'static str,
+    /// The unit the file gives the values in.
+    pub channel_unit: Option<&'static str>,
+    /// Whether the total is energy.
+    pub energy: bool,
+    /// How a demand channel was converted to energy, for the user.
+    pub conversion: Option<String>,
+    pub interval_s: u32,
+    pub intervals: u64,
+    /// The exact total as a decimal text.
+    pub total: String,
+    pub first: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    /// Intervals per quality word.
+    pub quality: std::collections::BTreeMap<&'static str, u64>,
+    /// NEM12: intervals per quality method (`A`, `E52`, `S14` ...).
+    pub methods: std::collections::BTreeMap<String, u64>,
+}
+
+/// What a file holds, per meter and channel, without storing anything.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileSummary {
+    pub file: String,
+    pub format: &'static str,
+    pub readings: usize,
+    /// Interval values in all (not in the JSON form).
+    #[serde(skip)]
+    pub interval_values: usize,
+    pub series: Vec<SeriesSummary>,
+}
+
+/// Why a file could not be summed.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("total of {meter} {channel} overflows")]
+    Overflow { meter: String, channel: String },
+}
+
+fn add_exact(total: (i128, i8), value: i64, scale: i8) -> Option<(i128, i8)> {
+    let (mut t, mut ts) = total;
+    let mut v = i128::from(value);
+    let mut vs = scale;
+    while vs > ts {
+        v = v.checked_mul(10)?;
+        vs -= 1;
+    }
+    while ts > vs {
+        t = t.checked_mul(10)?;
+        ts -= 1;
+    }
+    Some((t.checked_add(v)?, ts))
+}
+
+fn decimal(raw: i128, scale: i8) -> String {
+    if scale >= 0 {
+        let mut s = raw.to_string();
+        if raw != 0 {
+            s.push_str(&"0".repeat(scale as usize));
+        }
+        return s;
+    }
+    let neg = raw < 0;
+    let digits = raw.unsigned_abs().to_string();
+    let d = (-scale) as usize;
+    let padded = if digits.len() <= d {
+        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
+    } else {
+        digits
+    };
+    let (a, b) = padded.split_at(padded.len() - d);
+    format!("{}{a}.{b}", if neg { "-" } else { "" })
+}
+
+/// What a file holds: per meter and channel the number of intervals, their exact total (energy:
+/// Wh, with demand channels converted by the interval length), the time span, qualities and
+/// (NEM12) methods.
+pub fn inspect_file(path: &Path, bytes: &[u8], how: &ReadAs) -> Result<FileSummary, InspectError> {
+    #[derive(Default)]
+    struct Acc {
+        unit: Option<metermaster_model::Unit>,
+        interval_s: u32,
+        intervals: u64,
+        energy: Option<(
+            metermaster_model::Unit,
+            metermaster_res::energy::EnergyTotal,
+        )>,
+        conversion: Option<String>,
+        total: (i128, i8),
+        scale: Option<i8>,
+        first: Option<DateTime<Utc>>,
+        last_end: Option<DateTime<Utc>>,
+        quality: std::collections::BTreeMap<&'static str, u64>,
+        methods: std::collections::BTreeMap<String, u64>,
+    }
+    let (format, batch) = parse_file(path, bytes, how)?;
+    let mut rows: Vec<IntervalRow> = batch.intervals;
+    for (r, _) in &batch.readings {
+        rows.extend(metermaster_store::reading_intervals(r));
+    }
+    let methods: HashMap<(&str, metermaster_model::ObisCode, DateTime<Utc>), &str> = batch
+        .notes
+        .iter()
+        .map(|n| ((&*n.meter, n.channel, n.start), n.method.as_str()))
+        .collect();
+    let mut series: std::collections::BTreeMap<(String, String), Acc> = Default::default();
+    for r in &rows {
+        let s = series
+            .entry((r.meter.to_string(), r.channel.to_string()))
+            .or_default();
+        s.unit.get_or_insert(r.unit);
+        s.interval_s = r.seconds;
+        s.intervals += 1;
+        s.scale = Some(s.scale.map_or(r.scale, |x| x.min(r.scale)));
+        let overflow = || InspectError::Overflow {
+            meter: r.meter.to_string(),
+            channel: r.channel.to_string(),
+        };
+        // Energy as it is, demand times the interval length; other units summed plainly.
+        match metermaster_res::energy::Conversion::new(r.channel, r.unit, r.seconds) {
+            Ok(c) => {
+                let (_, total) = s.energy.get_or_insert((c.unit, Default::default()));
+                total.add(&c, r.value, r.scale).ok_or_else(overflow)?;
+                if s.conversion.is_none() {
+                    s.conversion = c.note();
+                }
+            }
+            Err(_) => {
+                s.total = add_exact(s.total, r.value, r.scale).ok_or_else(overflow)?;
+            }
+        }
+        let end = r.start + chrono::Duration::seconds(i64::from(r.seconds));
+        s.first = Some(s.first.map_or(r.start, |f| f.min(r.start)));
+        s.last_end = Some(s.last_end.map_or(end, |l| l.max(end)));
+        *s.quality.entry(r.quality.word()).or_default() += 1;
+        if format == FileFormat::Nem12 {
+            let m = methods
+                .get(&(&*r.meter, r.channel, r.start))
+                .copied()
+                .unwrap_or("A");
+            *s.methods.entry(m.to_string()).or_default() += 1;
+        }
+    }
+    Ok(FileSummary {
+        file: path.display().to_string(),
+        format: format.name(),
+        readings: batch.readings.len(),
+        interval_values: rows.len(),
+        series: series
+            .into_iter()
+            .map(|((meter, channel), s)| {
+                let (total, unit) = match &s.energy {
+                    Some((unit, t)) => (t.decimal(s.scale.unwrap_or(0)), unit.symbol()),
+                    None => (
+                        decimal(s.total.0, s.total.1),
+                        s.unit.map_or("", |u| u.symbol()),
+                    ),
+                };
+                SeriesSummary {
+                    meter,
+                    channel,
+                    unit,
+                    channel_unit: s.unit.map(|u| u.symbol()),
+                    energy: s.energy.is_some(),
+                    conversion: s.conversion,
+                    interval_s: s.interval_s,
+                    intervals: s.intervals,
+                    total,
+                    first: s.first,
+                    end: s.last_end,
+                    quality: s.quality,
+                    methods: s.methods,
+                }
+            })
+            .collect(),
+    })
+}
