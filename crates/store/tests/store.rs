@@ -1704,3 +1704,128 @@ both!(
         assert_eq!(s.reading(id).await.unwrap(), r);
     }
 );
+
+/// A private PostgreSQL server of this test's own (initdb in a temporary folder, a free port),
+/// stopped when dropped.
+struct PrivatePg {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePg {
+    fn pg_ctl(&self, args: &[&str]) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-m", "fast", "-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .args(args)
+            // The server inherits no pipe of ours: waiting for pg_ctl must not wait for it.
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("running pg_ctl");
+        assert!(
+            out.success(),
+            "pg_ctl {args:?}: {}",
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    fn start() -> PrivatePg {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()))
+            .expect("PostgreSQL's server programs (initdb, pg_ctl) under /usr/lib/postgresql: scripts/test's machine has them");
+        let dir = std::env::temp_dir().join(format!("mm-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = std::process::Command::new("chown")
+            .args(["postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "chown postgres {}", dir.display());
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-A", "trust", "-U", "postgres"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = PrivatePg { bin, dir, port };
+        pg.pg_ctl(&["start"]);
+        pg
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-m", "immediate", "stop"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The server restarts in the middle of a run: the store's connections all die; the next
+/// calls get new ones and everything written before and after is there.
+#[tokio::test]
+async fn postgres_store_works_again_after_a_server_restart() {
+    let pg = PrivatePg::start();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let s = AnyStore::Postgres(PgStore::connect(&url).await.unwrap());
+    s.write(batch(reading("10000001", t0(), 4, 1)))
+        .await
+        .unwrap();
+    assert_eq!(s.readings(None).await.unwrap().len(), 1);
+    pg.pg_ctl(&["restart"]);
+    // At most one call may see the old connection die; then the store works again.
+    let mut failures = 0;
+    let written = loop {
+        match s.write(batch(reading("10000002", t0(), 4, 2))).await {
+            Ok(out) => break out,
+            Err(e) => {
+                failures += 1;
+                assert!(failures <= 1, "the store did not recover: {e}");
+            }
+        }
+    };
+    assert_eq!(written.readings_new, 1);
+    let ids: Vec<String> = s
+        .meters()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.serial)
+        .collect();
+    assert_eq!(ids, vec!["10000001", "10000002"]);
+    assert_eq!(s.readings(None).await.unwrap().len(), 2);
+}
