@@ -619,23 +619,7 @@ pub fn event_detail(kind: EventKind, model: MeterModel, info: u8) -> Option<Stri
                 .collect();
             Some(format!("phases {}", phases.join("")))
         }
-        EventKind::BillingReset => {
-            let names = [
-                "billing date",
-                "season change",
-                "tariff changeover",
-                "serial port",
-                "optical port",
-                "billing button",
-                "CT-ratio change",
-                "power-up",
-            ];
-            let t: Vec<&str> = (0..8)
-                .filter(|b| info & (1 << b) != 0)
-                .map(|b| names[b])
-                .collect();
-            (!t.is_empty()).then(|| t.join(", "))
-        }
+        EventKind::BillingReset => metermaster_model::billing_trigger_text(u64::from(info)),
         _ => None,
     }
 }

@@ -21,7 +21,7 @@ pub use quantity::{Quantity, Unit};
 pub use reading::{
     BillingPeriod, Channel, ClockInfo, Event, EventCounter, EventKind, InstantQuantity,
     InstantValue, Interval, LoadProfile, MaxDemand, MeterIdentity, Phase, ProgrammingLog,
-    ProgrammingRecord, Reading, Register, TransformerRatio, Unreadable,
+    ProgrammingRecord, Reading, Register, TransformerRatio, Unreadable, billing_trigger_text,
 };
 pub use status::IntervalStatus;
 pub use zone::{LocalTime, Zone, ZoneParseError};

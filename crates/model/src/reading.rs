@@ -433,6 +433,28 @@ impl Reading {
     }
 }
 
+/// What ended a billing period, from the trigger bits Elster meters (and metermaster's simulated
+/// meters, over either protocol) keep: 0x01 billing date, 0x02 season change, 0x04 tariff
+/// changeover, 0x08 serial port, 0x10 optical port, 0x20 billing button, 0x40 CT-ratio change,
+/// 0x80 power-up. `None` when no bit is set.
+pub fn billing_trigger_text(bits: u64) -> Option<String> {
+    const NAMES: [&str; 8] = [
+        "billing date",
+        "season change",
+        "tariff changeover",
+        "serial port",
+        "optical port",
+        "billing button",
+        "CT-ratio change",
+        "power-up",
+    ];
+    let t: Vec<&str> = (0..8)
+        .filter(|b| bits & (1 << b) != 0)
+        .map(|b| NAMES[b])
+        .collect();
+    (!t.is_empty()).then(|| t.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

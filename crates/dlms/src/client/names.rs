@@ -215,21 +215,7 @@ pub(crate) fn programming_port(code: u64) -> Option<&'static str> {
 /// simulated meters) keep: 0x01 billing date, 0x02 season change, 0x04 tariff changeover, 0x08
 /// serial port, 0x10 optical port, 0x20 billing button, 0x40 CT-ratio change, 0x80 power-up.
 pub(crate) fn billing_trigger(bits: u64) -> Option<String> {
-    const NAMES: [&str; 8] = [
-        "billing date",
-        "season change",
-        "tariff changeover",
-        "serial port",
-        "optical port",
-        "billing button",
-        "CT-ratio change",
-        "power-up",
-    ];
-    let t: Vec<&str> = (0..8)
-        .filter(|b| bits & (1 << b) != 0)
-        .map(|b| NAMES[b])
-        .collect();
-    (!t.is_empty()).then(|| t.join(", "))
+    metermaster_model::billing_trigger_text(bits)
 }
 
 /// A meter whose own (manufacturer-specific) codes the reader knows, recognised by its COSEM
