@@ -211,9 +211,7 @@ fn meets(secs: f64, wire_s: f64, limit_s: f64, max_ratio: f64) -> (bool, bool) {
     (secs < limit_s, secs <= wire_s * max_ratio)
 }
 
-const CLOCK: metermaster_model::ObisCode = metermaster_model::ObisCode::new(0, 0, 1, 0, 0, 255);
-const LOAD_PROFILE: metermaster_model::ObisCode =
-    metermaster_model::ObisCode::new(1, 0, 99, 1, 0, 255);
+use metermaster_model::well_known::{CLOCK, LOAD_PROFILE_1 as LOAD_PROFILE};
 
 /// What one `bench dlms-wire` run measured.
 struct WireRun {

@@ -230,21 +230,19 @@ impl From<metermaster_dlms::client::LinkStats> for LinkStats {
     }
 }
 
-/// Parses a UTC offset `+01:00` / `-05:00` into seconds.
+/// Parses a meter clock's UTC offset `+01:00` / `-05:00` into seconds (the model's [`Zone`]
+/// parser, which must give a fixed offset).
+///
+/// [`Zone`]: metermaster_model::Zone
 pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
     let bad = || format!("--utc-offset {s:?} must look like +01:00 or -05:00");
-    let (sign, rest) = match s.as_bytes().first() {
-        Some(b'+') => (1, &s[1..]),
-        Some(b'-') => (-1, &s[1..]),
-        _ => return Err(bad()),
-    };
-    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
-    let h: i32 = h.parse().map_err(|_| bad())?;
-    let m: i32 = m.parse().map_err(|_| bad())?;
-    if h > 14 || m > 59 {
+    if !s.starts_with(['+', '-']) {
         return Err(bad());
     }
-    Ok(sign * (h * 3600 + m * 60))
+    match s.parse::<metermaster_model::Zone>() {
+        Ok(metermaster_model::Zone::Fixed(o)) => Ok(o.local_minus_utc()),
+        _ => Err(bad()),
+    }
 }
 
 // ----- DLMS -----

@@ -273,6 +273,16 @@ fn closed_choices_are_enums_with_clear_errors() {
             .unwrap_err()
             .contains("known parts are registers")
     );
+    assert_eq!(metermaster_master::parse_utc_offset("+01:00"), Ok(3600));
+    assert_eq!(metermaster_master::parse_utc_offset("-05:30"), Ok(-19_800));
+    for bad in ["01:00", "+25:00", "Europe/London", ""] {
+        assert!(
+            metermaster_master::parse_utc_offset(bad)
+                .unwrap_err()
+                .contains("must look like +01:00"),
+            "{bad}"
+        );
+    }
     let e = MeterTarget::parse("ftp://x", Protocol::Flag, "").unwrap_err();
     assert_eq!(e.stage, Stage::Target);
     assert!(!e.transient);

@@ -340,7 +340,7 @@ impl AssociationLn {
     pub const METHOD_REMOVE_USER: i8 = 6;
 
     /// The current association's object: 0.0.40.0.0.255.
-    pub const CURRENT: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
+    pub const CURRENT: ObisCode = metermaster_model::well_known::CURRENT_ASSOCIATION;
 
     pub fn reply_to_hls_authentication(f_stoc: Vec<u8>) -> MethodCall {
         MethodCall::new::<Self>(
