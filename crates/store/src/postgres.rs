@@ -845,7 +845,11 @@ async fn write_batches(tx: &Transaction<'_>, batches: &[Batch]) -> Result<Vec<Ba
         .iter()
         .flat_map(|b| b.readings.iter().map(|(r, o)| (r, o)))
         .collect();
-    try_join_all(readings.iter().zip(&owned).map(|((r, _), o)| {
+    // Meter rows are updated in id order, whatever the batches' order: two writers then lock
+    // them in the same order and do not deadlock on them.
+    let mut by_meter: Vec<(&(&Reading, &String), &Owned)> = readings.iter().zip(&owned).collect();
+    by_meter.sort_by_key(|(_, o)| o.id);
+    try_join_all(by_meter.into_iter().map(|((r, _), o)| {
         let m = &r.meter;
         exec(
             tx,
@@ -1275,15 +1279,34 @@ impl Store for PgStore {
         // A connection lost before the commit was sent: nothing was stored, the batches are
         // written again on a new connection. Lost during the commit: they may have been
         // stored, the error is returned.
-        let mut committing = false;
-        on_client!(self, !committing, |c| {
-            let tx = c.transaction().await?;
-            let mut out = Vec::with_capacity(batches.len());
-            out.extend(write_batches(&tx, &batches).await?);
-            committing = true;
-            tx.commit().await?;
-            Ok(out)
-        })
+        // Two writers that lock the same meters in another order: the server ends one with a
+        // deadlock (or serialization) error before anything was committed; it is tried again.
+        let mut tries = 0u64;
+        loop {
+            let mut committing = false;
+            let r = on_client!(self, !committing, |c| {
+                let tx = c.transaction().await?;
+                let mut out = Vec::with_capacity(batches.len());
+                out.extend(write_batches(&tx, &batches).await?);
+                committing = true;
+                tx.commit().await?;
+                Ok(out)
+            });
+            match r {
+                Err(StoreError::Postgres(e))
+                    if !committing
+                        && tries < 3
+                        && e.code().is_some_and(|c| {
+                            *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                                || *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                        }) =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn meters(&self) -> Result<Vec<MeterRecord>> {
