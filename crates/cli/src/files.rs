@@ -104,7 +104,7 @@ pub struct ImportArgs {
 }
 
 pub async fn import(a: ImportArgs) -> Result<()> {
-    let how = ReadAs::from_args(a.input.format, a.input.mapping.as_deref())?;
+    let how = ReadAs::new(a.input.format, a.input.mapping.as_deref())?;
     let store = a.store.open().await?;
     let mut reports = Vec::new();
     for r in metermaster_master::files::import_files_grouped(
@@ -243,7 +243,7 @@ impl WatchArgs {
 /// The folders to watch: the command line's and the configuration's.
 fn watched_folders(a: &WatchArgs) -> Result<Vec<WatchFolder>> {
     let mut out = Vec::new();
-    let cli_how = ReadAs::from_args(a.format, a.mapping.as_deref())?;
+    let cli_how = ReadAs::new(a.format, a.mapping.as_deref())?;
     for f in &a.folders {
         out.push(WatchFolder {
             path: f.clone(),
@@ -264,7 +264,7 @@ fn watched_folders(a: &WatchArgs) -> Result<Vec<WatchFolder>> {
                 .quarantine
                 .clone()
                 .unwrap_or_else(|| f.path.join("quarantine")),
-            how: ReadAs::from_args(format, f.mapping.as_deref())
+            how: ReadAs::new(format, f.mapping.as_deref())
                 .with_context(|| format!("watch.folders[{k}]"))?,
         });
     }
@@ -323,7 +323,7 @@ pub struct InspectArgs {
 /// `metermaster inspect`: what a file holds, without storing it (see
 /// [`metermaster_master::files::inspect_file`]).
 pub async fn inspect(a: InspectArgs) -> Result<()> {
-    let how = ReadAs::from_args(a.input.format, a.input.mapping.as_deref())?;
+    let how = ReadAs::new(a.input.format, a.input.mapping.as_deref())?;
     let mut out = Vec::new();
     let mut failed = 0;
     for path in &a.input.files {

@@ -3,14 +3,13 @@
 //! audit log. A dropped line is retried on a new connection; the meter stages a program and
 //! switches to it only on a complete, CRC-checked commit, so it is never half programmed.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use metermaster_master::schemes::LabelledScheme;
 use metermaster_master::{
     ProgramEvent, ProgramReport, ProgramRequest, Protocol, counter_text, describe_interrupted,
     program_crc,
 };
-use metermaster_store::Store;
 use metermaster_tariff::Compiled;
 
 #[derive(Debug, Args)]
@@ -54,23 +53,14 @@ pub struct ProgramArgs {
     pub dlms: crate::read::DlmsArgs,
 }
 
-/// An operator name a meter can keep: 1 to 12 ASCII characters.
-pub(crate) fn check_operator_name(user: &str) -> Result<()> {
-    metermaster_master::check_operator_name(user).map_err(anyhow::Error::msg)
-}
-
-/// The store, once the user is an operator name a meter keeps and, when the store has users,
-/// one of them.
+/// The store, once the user may program (checked before the scheme is loaded).
 async fn store_for_user(
     args: &crate::files::StoreArgs,
     user: &str,
 ) -> Result<metermaster_store::AnyStore> {
-    check_operator_name(user)?;
+    metermaster_master::check_operator_name(user).map_err(anyhow::Error::msg)?;
     let store = args.open().await?;
-    let users = store.users().await?;
-    if !users.is_empty() && !users.iter().any(|u| u.name == user) {
-        bail!("--user {user:?} is not a metermaster user (see `metermaster user list`)");
-    }
+    metermaster_master::users::check_programmer(&store, user).await?;
     Ok(store)
 }
 

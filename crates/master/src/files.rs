@@ -80,14 +80,6 @@ impl ReadAs {
         };
         Ok(ReadAs { format, mapping })
     }
-
-    /// [`ReadAs::new`] from `--format` and `--mapping FILE`.
-    pub fn from_args(
-        format: Option<FileFormat>,
-        mapping: Option<&Path>,
-    ) -> Result<ReadAs, FilesError> {
-        ReadAs::new(format, mapping)
-    }
 }
 
 /// Tells the format from the content (and the name, for .RES).

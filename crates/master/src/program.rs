@@ -135,7 +135,9 @@ pub async fn program_meter(
     progress: impl Fn(ProgramEvent),
 ) -> Result<ProgramReport, MasterError> {
     t.check()?;
-    crate::clock::check_operator_name(&req.user).map_err(|e| MasterError::invalid(t.name(), e))?;
+    crate::users::check_programmer(store, &req.user)
+        .await
+        .map_err(|e| MasterError::invalid(t.name(), e.to_string()))?;
     match t.protocol {
         Protocol::Flag => program_flag(t, req, store, progress).await,
         Protocol::Dlms => program_dlms(t, req, store, progress).await,

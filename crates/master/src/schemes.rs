@@ -828,7 +828,7 @@ pub async fn profile_series(
     mapping: Option<&Path>,
 ) -> Result<ProfileSeries, SchemesError> {
     let rows: Vec<IntervalRow> = if Path::new(profile_name).exists() {
-        let how = crate::files::ReadAs::from_args(None, mapping)?;
+        let how = crate::files::ReadAs::new(None, mapping)?;
         let p = Path::new(profile_name);
         let bytes = std::fs::read(p).map_err(io(format!("reading {profile_name}")))?;
         let (_, batch) = crate::files::parse_file(p, &bytes, &how)?;

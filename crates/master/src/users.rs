@@ -58,6 +58,11 @@ pub enum UserError {
     ShortPassword,
     #[error("wrong password for {0}")]
     WrongPassword(String),
+    /// An operator name a meter cannot keep.
+    #[error("{0}")]
+    OperatorName(String),
+    #[error("--user {0:?} is not a metermaster user (see `metermaster user list`)")]
+    NotAUser(String),
     #[error("hashing the password: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -160,6 +165,17 @@ pub async fn check_password(
         return Err(UserError::WrongPassword(name.to_string()));
     }
     Ok(u)
+}
+
+/// Checks who programs a meter or sets its clock: an operator name a meter keeps (1 to 12
+/// ASCII characters) and, when the store has users, one of them.
+pub async fn check_programmer(store: &AnyStore, user: &str) -> Result<(), UserError> {
+    crate::clock::check_operator_name(user).map_err(UserError::OperatorName)?;
+    let users = store.users().await?;
+    if !users.is_empty() && !users.iter().any(|u| u.name == user) {
+        return Err(UserError::NotAUser(user.to_string()));
+    }
+    Ok(())
 }
 
 /// Removes a user.

@@ -992,9 +992,9 @@ async fn check_upgraded(s: &AnyStore, before: &Values, readings_before: usize) {
     assert_eq!(s.meters().await.unwrap().len(), 5);
 }
 
-#[tokio::test]
-async fn sqlite_upgrades_a_schema_1_store() {
-    let dir = std::env::temp_dir().join(format!("mm-store-{}-upgrade", std::process::id()));
+/// A fresh copy of the checked-in schema-1 SQLite store in a folder of its own.
+fn schema1_copy(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("mm-store-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("schema1.sqlite");
@@ -1003,6 +1003,12 @@ async fn sqlite_upgrades_a_schema_1_store() {
         &path,
     )
     .unwrap();
+    (dir, path)
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_a_schema_1_store() {
+    let (dir, path) = schema1_copy("upgrade");
     let (before, readings_before) = {
         let c = rusqlite::Connection::open(&path).unwrap();
         let v: i64 = c
@@ -1627,15 +1633,7 @@ both!(
 /// upgrade, under their old names, and the audit log says why.
 #[tokio::test]
 async fn sqlite_upgrade_keeps_apart_what_is_not_one_meter() {
-    let dir = std::env::temp_dir().join(format!("mm-store-{}-apart", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("schema1.sqlite");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema1.sqlite"),
-        &path,
-    )
-    .unwrap();
+    let (dir, path) = schema1_copy("apart");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute(
