@@ -253,20 +253,7 @@ fn watched_folders(a: &WatchArgs) -> Result<Vec<WatchFolder>> {
         });
     }
     for (k, f) in a.config_folders.iter().enumerate() {
-        let format = f.format.map(FileFormat::from);
-        out.push(WatchFolder {
-            path: f.path.clone(),
-            processed: f
-                .processed
-                .clone()
-                .unwrap_or_else(|| f.path.join("processed")),
-            quarantine: f
-                .quarantine
-                .clone()
-                .unwrap_or_else(|| f.path.join("quarantine")),
-            how: ReadAs::new(format, f.mapping.as_deref())
-                .with_context(|| format!("watch.folders[{k}]"))?,
-        });
+        out.push(f.resolve().with_context(|| format!("watch.folders[{k}]"))?);
     }
     if out.is_empty() {
         bail!("no folders to watch: give --folder or [[watch.folders]] in the configuration");

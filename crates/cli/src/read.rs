@@ -74,7 +74,7 @@ pub struct ReadArgs {
     /// What happens to an existing SERIAL.res: the reading is appended (a history) or the file
     /// is replaced (default: the configuration's `output.res_mode`, else append).
     #[arg(long, value_enum)]
-    pub res_mode: Option<crate::config::ResMode>,
+    pub res_mode: Option<metermaster_master::ResMode>,
     #[command(flatten)]
     pub store: crate::files::StoreArgs,
     #[command(flatten)]
@@ -240,13 +240,10 @@ impl ReadArgs {
         Keeping {
             store: store.map(|s| (s, self.store.url())),
             out: self.out.clone(),
-            res_folder: self.res_folder.as_ref().map(|f| {
-                let mode = match self.res_mode.unwrap_or_default() {
-                    crate::config::ResMode::Append => metermaster_master::ResMode::Append,
-                    crate::config::ResMode::Overwrite => metermaster_master::ResMode::Overwrite,
-                };
-                (f.clone(), mode)
-            }),
+            res_folder: self
+                .res_folder
+                .as_ref()
+                .map(|f| (f.clone(), self.res_mode.unwrap_or_default())),
         }
     }
 

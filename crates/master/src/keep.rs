@@ -10,7 +10,9 @@ use metermaster_store::{AnyStore, Batch, Store};
 use crate::error::{ErrorKind, MasterError, Stage};
 
 /// What happens to a meter's .RES output file when it is read again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum ResMode {
     /// Each reading is added at the end of the meter's file (a history).
     #[default]

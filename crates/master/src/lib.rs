@@ -9,6 +9,7 @@ mod audit;
 pub mod bills;
 mod clock;
 mod collect;
+pub mod config;
 mod error;
 pub mod files;
 mod keep;
